@@ -1,0 +1,28 @@
+//! The pgext client and SDK. Every command of the `pgext` binary is a call into this library.
+//! This first slice verifies C2SP tlog-proof files offline; search, install and publishing
+//! build on it.
+
+use pgext_log::{ProofFile, SignedCheckpoint, VerifierKey, leaf_hash};
+
+/// Client failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// A log-level check failed.
+    #[error(transparent)]
+    Log(#[from] pgext_log::Error),
+}
+
+/// Verifies offline that `entry` is in the log signed by `log_key`, using a tlog-proof file.
+///
+/// # Errors
+/// When the proof file is malformed, the checkpoint is not signed by the log key, or the
+/// inclusion proof does not lead to the checkpoint's root.
+pub fn verify_entry_proof(
+    entry: &[u8],
+    proof_file: &[u8],
+    log_key: &VerifierKey,
+) -> Result<SignedCheckpoint, ClientError> {
+    let file = ProofFile::parse(proof_file)?;
+    Ok(file.verify(&leaf_hash(entry), log_key, &[])?)
+}

@@ -1,0 +1,128 @@
+//! C2SP tlog-proof files (`*.tlog-proof`): an entry's index, its inclusion proof and the
+//! checkpoint (with cosignatures) it leads to, verifiable offline.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::checkpoint::{SignedCheckpoint, open_checkpoint};
+use crate::error::{Error, Result};
+use crate::hash::Hash;
+use crate::note::VerifierKey;
+use crate::proof::verify_inclusion;
+use crate::tile::parse_decimal;
+
+const HEADER: &str = "c2sp.org/tlog-proof@v1";
+
+/// A tlog-proof file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofFile {
+    /// Opaque, unauthenticated application data.
+    pub extra: Option<Vec<u8>>,
+    /// The entry's index in the log.
+    pub index: u64,
+    /// Inclusion proof from the leaf's sibling up.
+    pub proof: Vec<Hash>,
+    /// The signed checkpoint, verbatim.
+    pub checkpoint: Vec<u8>,
+}
+
+impl ProofFile {
+    /// The file's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut s = format!("{HEADER}\n");
+        if let Some(extra) = &self.extra {
+            s.push_str(&format!("extra {}\n", STANDARD.encode(extra)));
+        }
+        s.push_str(&format!("index {}\n", self.index));
+        for h in &self.proof {
+            s.push_str(&h.to_base64());
+            s.push('\n');
+        }
+        s.push('\n');
+        let mut out = s.into_bytes();
+        out.extend_from_slice(&self.checkpoint);
+        out
+    }
+
+    /// Parses a file.
+    ///
+    /// # Errors
+    /// [`Error::MalformedProofFile`] when it does not follow C2SP tlog-proof.
+    pub fn parse(data: &[u8]) -> Result<ProofFile> {
+        let bad = |why: &str| Error::MalformedProofFile(why.to_string());
+        let mut rest = data;
+        let mut next_line = || -> Result<&str> {
+            let end = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .ok_or_else(|| bad("truncated"))?;
+            let line = std::str::from_utf8(&rest[..end]).map_err(|_| bad("not UTF-8"))?;
+            rest = &rest[end + 1..];
+            Ok(line)
+        };
+        if next_line()? != HEADER {
+            return Err(bad("first line must be c2sp.org/tlog-proof@v1"));
+        }
+        let mut line = next_line()?;
+        let mut extra = None;
+        if let Some(b64) = line.strip_prefix("extra ") {
+            extra = Some(
+                STANDARD
+                    .decode(b64)
+                    .map_err(|_| bad("extra is not base64"))?,
+            );
+            line = next_line()?;
+        }
+        let index = line
+            .strip_prefix("index ")
+            .and_then(parse_decimal)
+            .ok_or_else(|| bad("expected \"index N\""))?;
+        let mut proof = Vec::new();
+        loop {
+            let line = next_line()?;
+            if line.is_empty() {
+                break;
+            }
+            if proof.len() == 63 {
+                return Err(bad("more than 63 proof hashes"));
+            }
+            proof.push(
+                Hash::from_base64(line)
+                    .ok_or_else(|| bad("proof line is not base64 of 32 bytes"))?,
+            );
+        }
+        if rest.is_empty() {
+            return Err(bad("missing checkpoint"));
+        }
+        Ok(ProofFile {
+            extra,
+            index,
+            proof,
+            checkpoint: rest.to_vec(),
+        })
+    }
+
+    /// Verifies offline that `leaf_hash` is in the log: the checkpoint is signed by `log_key`
+    /// (origin = key name), cosignatures by `witnesses` verify, and the inclusion proof leads
+    /// from the leaf to the checkpoint's root. Returns the checkpoint with the cosigners that
+    /// verified, for the caller's quorum policy.
+    ///
+    /// # Errors
+    /// Any failed check.
+    pub fn verify(
+        &self,
+        leaf_hash: &Hash,
+        log_key: &VerifierKey,
+        witnesses: &[VerifierKey],
+    ) -> Result<SignedCheckpoint> {
+        let signed = open_checkpoint(&self.checkpoint, log_key, witnesses)?;
+        verify_inclusion(
+            self.index,
+            signed.checkpoint.size,
+            leaf_hash.as_ref(),
+            &self.proof,
+            signed.checkpoint.root.as_ref(),
+        )?;
+        Ok(signed)
+    }
+}

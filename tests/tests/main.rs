@@ -1,0 +1,3 @@
+//! Cross-crate tests: one binary, one module per flow.
+
+mod proof_file;

@@ -1,6 +1,16 @@
-//! Wire types shared by the pgext node and client. The prose specs live next to this crate:
-//! `spec/log.md` (the transparency log) and, as they land, the entry format and the APIs.
-//! Published test vectors live in `spec/vectors/`.
+//! What node and client must agree on, byte for byte: the log entry format and its canonical
+//! JSON, the registry's authority rules (replayed identically by sequencer, mirrors, clients and
+//! auditors), and shared wire types. The prose specs live next to this crate (`spec/*.md`);
+//! published test vectors live in `spec/vectors/`.
+
+pub mod archive;
+pub mod authority;
+pub mod canonical;
+pub mod entry;
+pub mod meta;
+
+#[cfg(test)]
+mod authority_tests;
 
 use serde::{Deserialize, Serialize};
 

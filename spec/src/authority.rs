@@ -1,0 +1,622 @@
+//! The registry's rules, replayed from the log. Authority comes from earlier entries only, so
+//! the sequencer, every mirror, every client and every auditor reach the same verdict on every
+//! entry. `spec/entries.md` states the rules in prose.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use base64::Engine as _;
+use ed25519_dalek::VerifyingKey;
+use semver::Version;
+
+use crate::entry::{Action, Entry, Release, decode_public_key, user_key_id};
+
+/// Names no account, distribution or extension may take.
+pub const RESERVED_NAMES: [&str; 4] = ["postgresql", "postgres", "pgsql", "psql"];
+
+/// Which rule an entry broke. The names are stable: audit reports print them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rule {
+    /// The actor has no account.
+    UnknownActor,
+    /// The signing key is not a key of the actor, or was retired or revoked.
+    KeyNotActive,
+    /// The signature does not verify.
+    BadSignature,
+    /// A name that is malformed.
+    InvalidName,
+    /// A reserved name.
+    ReservedName,
+    /// An account name that is taken.
+    AccountExists,
+    /// A key that some account already registered.
+    KeyReused,
+    /// The actor does not own the distribution.
+    NotOwner,
+    /// The actor does not own an extension the release provides.
+    ExtensionOwned,
+    /// The version is not SemVer.
+    InvalidVersion,
+    /// `dist@version` exists.
+    DuplicateVersion,
+    /// The version is lower than an existing one it must follow.
+    VersionOrder,
+    /// The named account does not exist.
+    UnknownUser,
+    /// The named release does not exist.
+    UnknownRelease,
+    /// Nothing to change (already owner, already yanked, not yanked, …).
+    NoChange,
+    /// The change would leave a distribution without owners or an account without keys.
+    WouldOrphan,
+}
+
+impl Rule {
+    /// Stable name of the rule.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::UnknownActor => "unknown-actor",
+            Rule::KeyNotActive => "key-not-active",
+            Rule::BadSignature => "bad-signature",
+            Rule::InvalidName => "invalid-name",
+            Rule::ReservedName => "reserved-name",
+            Rule::AccountExists => "account-exists",
+            Rule::KeyReused => "key-reused",
+            Rule::NotOwner => "not-owner",
+            Rule::ExtensionOwned => "extension-owned",
+            Rule::InvalidVersion => "invalid-version",
+            Rule::DuplicateVersion => "duplicate-version",
+            Rule::VersionOrder => "version-order",
+            Rule::UnknownUser => "unknown-user",
+            Rule::UnknownRelease => "unknown-release",
+            Rule::NoChange => "no-change",
+            Rule::WouldOrphan => "would-orphan",
+        }
+    }
+}
+
+/// An entry that breaks a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail} ({})", rule.as_str())]
+pub struct Violation {
+    /// The rule.
+    pub rule: Rule,
+    /// What happened, for people.
+    pub detail: String,
+}
+
+fn violation(rule: Rule, detail: impl Into<String>) -> Violation {
+    Violation {
+        rule,
+        detail: detail.into(),
+    }
+}
+
+/// A key of an account.
+#[derive(Debug, Clone)]
+pub struct KeyState {
+    /// The public key.
+    pub key: VerifyingKey,
+    /// Still usable.
+    pub active: bool,
+    /// Log index of the entry that added it.
+    pub added: u64,
+}
+
+/// An account.
+#[derive(Debug, Clone)]
+pub struct AccountState {
+    /// Account name.
+    pub user: String,
+    /// Full name.
+    pub name: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+    /// Home page.
+    pub uri: Option<String>,
+    /// Keys by key id.
+    pub keys: BTreeMap<String, KeyState>,
+    /// Log index of the account entry.
+    pub index: u64,
+}
+
+/// A release as the log knows it.
+#[derive(Debug, Clone)]
+pub struct ReleaseState {
+    /// The release fields.
+    pub release: Release,
+    /// Publisher.
+    pub user: String,
+    /// Statement time.
+    pub time: u64,
+    /// Log index.
+    pub index: u64,
+    /// Yank reason, when yanked.
+    pub yanked: Option<String>,
+}
+
+/// A distribution.
+#[derive(Debug, Clone)]
+pub struct DistState {
+    /// Name as first published.
+    pub name: String,
+    /// Owners (account names).
+    pub owners: BTreeSet<String>,
+    /// Releases by lowercase version.
+    pub releases: BTreeMap<String, ReleaseState>,
+}
+
+/// The state the log's entries build, entry by entry.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    accounts: BTreeMap<String, AccountState>,
+    key_owner: HashMap<String, String>,
+    dists: BTreeMap<String, DistState>,
+    extensions: BTreeMap<String, String>,
+    size: u64,
+}
+
+/// Account names: 2 to 32 of lowercase ASCII letters, digits, `-` and `_`, starting with a letter.
+pub fn valid_user_name(name: &str) -> bool {
+    (2..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Distribution and extension names (PGXN "terms"): 2 to 64 printable ASCII characters without
+/// whitespace, `/`, `\` or `:`.
+pub fn valid_term(name: &str) -> bool {
+    (2..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"/\\:".contains(&b))
+}
+
+fn is_reserved(name: &str) -> bool {
+    RESERVED_NAMES.contains(&name.to_ascii_lowercase().as_str())
+}
+
+/// Parses a release version: SemVer 2, compared case-insensitively as PGXN does.
+///
+/// # Errors
+/// [`Rule::InvalidVersion`].
+pub fn parse_version(v: &str) -> Result<Version, Violation> {
+    Version::parse(&v.to_ascii_lowercase()).map_err(|e| {
+        violation(
+            Rule::InvalidVersion,
+            format!("version {v:?} is not SemVer: {e}"),
+        )
+    })
+}
+
+/// PGXN's ordering rule: a new version must exceed every existing version with the same
+/// major.minor; with none, every version with the same major; with none, every version.
+fn check_order(new: &Version, existing: &[Version]) -> Result<(), Violation> {
+    let same_minor: Vec<&Version> = existing
+        .iter()
+        .filter(|v| v.major == new.major && v.minor == new.minor)
+        .collect();
+    let same_major: Vec<&Version> = existing.iter().filter(|v| v.major == new.major).collect();
+    let scope: Vec<&Version> = if !same_minor.is_empty() {
+        same_minor
+    } else if !same_major.is_empty() {
+        same_major
+    } else {
+        existing.iter().collect()
+    };
+    if let Some(max) = scope.into_iter().max_by(|a, b| a.cmp_precedence(b)) {
+        if new.cmp_precedence(max) != std::cmp::Ordering::Greater {
+            return Err(violation(
+                Rule::VersionOrder,
+                format!("version {new} must be greater than {max}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Number of entries applied.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// An account by name (case-insensitive).
+    pub fn account(&self, user: &str) -> Option<&AccountState> {
+        self.accounts.get(&user.to_ascii_lowercase())
+    }
+
+    /// All accounts, by name.
+    pub fn accounts(&self) -> impl Iterator<Item = &AccountState> {
+        self.accounts.values()
+    }
+
+    /// A distribution by name (case-insensitive).
+    pub fn dist(&self, name: &str) -> Option<&DistState> {
+        self.dists.get(&name.to_ascii_lowercase())
+    }
+
+    /// All distributions, by lowercase name.
+    pub fn dists(&self) -> impl Iterator<Item = &DistState> {
+        self.dists.values()
+    }
+
+    /// The distribution that owns an extension name.
+    pub fn extension_dist(&self, ext: &str) -> Option<&DistState> {
+        self.extensions
+            .get(&ext.to_ascii_lowercase())
+            .and_then(|d| self.dists.get(d))
+    }
+
+    /// Checks `entry` against the rules and, if it passes, applies it as log index `index`.
+    /// A refused entry changes nothing.
+    ///
+    /// # Errors
+    /// The [`Violation`].
+    pub fn apply(&mut self, index: u64, entry: &Entry) -> Result<(), Violation> {
+        let st = &entry.statement;
+        let actor = st.actor.to_ascii_lowercase();
+        // Who signed: for a new account, the key it registers; otherwise an active key of the actor.
+        if let Action::Account { user, key, .. } = &st.action {
+            if !valid_user_name(user) || *user != st.actor {
+                return Err(violation(
+                    Rule::InvalidName,
+                    format!("invalid account name {user:?}"),
+                ));
+            }
+            if is_reserved(user) {
+                return Err(violation(Rule::ReservedName, format!("{user} is reserved")));
+            }
+            if self.accounts.contains_key(user) {
+                return Err(violation(
+                    Rule::AccountExists,
+                    format!("account {user} exists"),
+                ));
+            }
+            let k = decode_public_key(key).ok_or_else(|| {
+                violation(
+                    Rule::InvalidName,
+                    "account key is not an Ed25519 public key",
+                )
+            })?;
+            let id = user_key_id(k.as_bytes());
+            if id != st.key_id {
+                return Err(violation(
+                    Rule::KeyNotActive,
+                    "an account entry must be signed by the key it registers",
+                ));
+            }
+            if self.key_owner.contains_key(&id) {
+                return Err(violation(
+                    Rule::KeyReused,
+                    format!("key {id} is registered already"),
+                ));
+            }
+            entry
+                .verify_signature(&k)
+                .map_err(|e| violation(Rule::BadSignature, e.to_string()))?;
+        } else {
+            let account = self
+                .accounts
+                .get(&actor)
+                .ok_or_else(|| violation(Rule::UnknownActor, format!("no account {}", st.actor)))?;
+            let key = account
+                .keys
+                .get(&st.key_id)
+                .filter(|k| k.active)
+                .ok_or_else(|| {
+                    violation(
+                        Rule::KeyNotActive,
+                        format!("key {} is not an active key of {actor}", st.key_id),
+                    )
+                })?;
+            entry
+                .verify_signature(&key.key)
+                .map_err(|e| violation(Rule::BadSignature, e.to_string()))?;
+        }
+        self.check_action(&actor, st.key_id.as_str(), &st.action)?;
+        self.mutate(index, &actor, st.time, &st.key_id, &st.action);
+        self.size = self.size.max(index + 1);
+        Ok(())
+    }
+
+    fn owned_dist(&self, actor: &str, dist: &str) -> Result<&DistState, Violation> {
+        let d = self
+            .dists
+            .get(&dist.to_ascii_lowercase())
+            .ok_or_else(|| violation(Rule::UnknownRelease, format!("no distribution {dist}")))?;
+        if !d.owners.contains(actor) {
+            return Err(violation(
+                Rule::NotOwner,
+                format!("{actor} is not an owner of {}", d.name),
+            ));
+        }
+        Ok(d)
+    }
+
+    fn check_action(&self, actor: &str, key_id: &str, action: &Action) -> Result<(), Violation> {
+        match action {
+            Action::Account { .. } => Ok(()),
+            Action::KeyAdd { key: new_key } | Action::KeyRotate { new_key } => {
+                let k = decode_public_key(new_key).ok_or_else(|| {
+                    violation(Rule::InvalidName, "new key is not an Ed25519 public key")
+                })?;
+                if self.key_owner.contains_key(&user_key_id(k.as_bytes())) {
+                    return Err(violation(
+                        Rule::KeyReused,
+                        "the new key is registered already",
+                    ));
+                }
+                Ok(())
+            }
+            Action::KeyRevoke { revoked } => {
+                let acct = &self.accounts[actor];
+                if !acct.keys.get(revoked).is_some_and(|k| k.active) {
+                    return Err(violation(
+                        Rule::NoChange,
+                        format!("{revoked} is not an active key of {actor}"),
+                    ));
+                }
+                if revoked == key_id || acct.keys.values().filter(|k| k.active).count() < 2 {
+                    return Err(violation(
+                        Rule::WouldOrphan,
+                        "revoke a key with another key; rotate to replace the last one",
+                    ));
+                }
+                Ok(())
+            }
+            Action::Release(r) => self.check_release(actor, r),
+            Action::OwnerGrant { dist, user } => {
+                let d = self.owned_dist(actor, dist)?;
+                if !self.accounts.contains_key(&user.to_ascii_lowercase()) {
+                    return Err(violation(Rule::UnknownUser, format!("no account {user}")));
+                }
+                if d.owners.contains(&user.to_ascii_lowercase()) {
+                    return Err(violation(
+                        Rule::NoChange,
+                        format!("{user} already owns {}", d.name),
+                    ));
+                }
+                Ok(())
+            }
+            Action::OwnerRevoke { dist, user } => {
+                let d = self.owned_dist(actor, dist)?;
+                if !d.owners.contains(&user.to_ascii_lowercase()) {
+                    return Err(violation(
+                        Rule::NoChange,
+                        format!("{user} does not own {}", d.name),
+                    ));
+                }
+                if d.owners.len() == 1 {
+                    return Err(violation(
+                        Rule::WouldOrphan,
+                        format!("{} would have no owner", d.name),
+                    ));
+                }
+                Ok(())
+            }
+            Action::Yank { dist, version, .. } | Action::Unyank { dist, version } => {
+                let d = self.owned_dist(actor, dist)?;
+                let r = d
+                    .releases
+                    .get(&version.to_ascii_lowercase())
+                    .ok_or_else(|| {
+                        violation(Rule::UnknownRelease, format!("no release {dist}@{version}"))
+                    })?;
+                let yank = matches!(action, Action::Yank { .. });
+                if r.yanked.is_some() == yank {
+                    return Err(violation(
+                        Rule::NoChange,
+                        format!(
+                            "{dist}@{version} is {}yanked",
+                            if yank { "already " } else { "not " }
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn check_release(&self, actor: &str, r: &Release) -> Result<(), Violation> {
+        for name in std::iter::once(&r.dist).chain(r.provides.keys()) {
+            if !valid_term(name) {
+                return Err(violation(
+                    Rule::InvalidName,
+                    format!("invalid name {name:?}"),
+                ));
+            }
+            if is_reserved(name) {
+                return Err(violation(Rule::ReservedName, format!("{name} is reserved")));
+            }
+        }
+        if r.provides.is_empty() {
+            return Err(violation(
+                Rule::InvalidName,
+                "a release must provide at least one extension",
+            ));
+        }
+        let version = parse_version(&r.version)?;
+        let hex = |s: &str, n: usize| {
+            s.len() == n
+                && s.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        };
+        if !hex(&r.sha256, 64) || !hex(&r.sha1, 40) || !hex(&r.meta_sha256, 64) {
+            return Err(violation(
+                Rule::InvalidName,
+                "digests must be lowercase hex",
+            ));
+        }
+        let dist_key = r.dist.to_ascii_lowercase();
+        if let Some(d) = self.dists.get(&dist_key) {
+            if !d.owners.contains(actor) {
+                return Err(violation(
+                    Rule::NotOwner,
+                    format!("{actor} is not an owner of {}", d.name),
+                ));
+            }
+            let existing: Vec<Version> = d
+                .releases
+                .keys()
+                .filter_map(|v| Version::parse(v).ok())
+                .collect();
+            if existing.iter().any(|v| v.cmp_precedence(&version).is_eq()) {
+                return Err(violation(
+                    Rule::DuplicateVersion,
+                    format!("{}@{} is published already", d.name, r.version),
+                ));
+            }
+            check_order(&version, &existing)?;
+        }
+        for ext in r.provides.keys() {
+            if let Some(owner_dist) = self.extensions.get(&ext.to_ascii_lowercase()) {
+                if *owner_dist != dist_key && !self.dists[owner_dist].owners.contains(actor) {
+                    return Err(violation(
+                        Rule::ExtensionOwned,
+                        format!(
+                            "extension {ext} belongs to distribution {}, which {actor} does not own",
+                            self.dists[owner_dist].name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn mutate(&mut self, index: u64, actor: &str, time: u64, key_id: &str, action: &Action) {
+        match action {
+            Action::Account {
+                user,
+                key,
+                name,
+                email,
+                uri,
+                ..
+            } => {
+                if let Some(k) = decode_public_key(key) {
+                    let id = user_key_id(k.as_bytes());
+                    self.key_owner.insert(id.clone(), user.clone());
+                    self.accounts.insert(
+                        user.clone(),
+                        AccountState {
+                            user: user.clone(),
+                            name: name.clone(),
+                            email: email.clone(),
+                            uri: uri.clone(),
+                            keys: BTreeMap::from([(
+                                id,
+                                KeyState {
+                                    key: k,
+                                    active: true,
+                                    added: index,
+                                },
+                            )]),
+                            index,
+                        },
+                    );
+                }
+            }
+            Action::KeyAdd { key: new_key } | Action::KeyRotate { new_key } => {
+                if let (Some(k), Some(acct)) =
+                    (decode_public_key(new_key), self.accounts.get_mut(actor))
+                {
+                    if matches!(action, Action::KeyRotate { .. }) {
+                        if let Some(old) = acct.keys.get_mut(key_id) {
+                            old.active = false;
+                        }
+                    }
+                    let id = user_key_id(k.as_bytes());
+                    acct.keys.insert(
+                        id.clone(),
+                        KeyState {
+                            key: k,
+                            active: true,
+                            added: index,
+                        },
+                    );
+                    self.key_owner.insert(id, actor.to_string());
+                }
+            }
+            Action::KeyRevoke { revoked } => {
+                if let Some(k) = self
+                    .accounts
+                    .get_mut(actor)
+                    .and_then(|a| a.keys.get_mut(revoked))
+                {
+                    k.active = false;
+                }
+            }
+            Action::Release(r) => {
+                let dist_key = r.dist.to_ascii_lowercase();
+                let d = self
+                    .dists
+                    .entry(dist_key.clone())
+                    .or_insert_with(|| DistState {
+                        name: r.dist.clone(),
+                        owners: BTreeSet::from([actor.to_string()]),
+                        releases: BTreeMap::new(),
+                    });
+                d.releases.insert(
+                    r.version.to_ascii_lowercase(),
+                    ReleaseState {
+                        release: r.clone(),
+                        user: actor.to_string(),
+                        time,
+                        index,
+                        yanked: None,
+                    },
+                );
+                for ext in r.provides.keys() {
+                    self.extensions
+                        .insert(ext.to_ascii_lowercase(), dist_key.clone());
+                }
+            }
+            Action::OwnerGrant { dist, user } => {
+                if let Some(d) = self.dists.get_mut(&dist.to_ascii_lowercase()) {
+                    d.owners.insert(user.to_ascii_lowercase());
+                }
+            }
+            Action::OwnerRevoke { dist, user } => {
+                if let Some(d) = self.dists.get_mut(&dist.to_ascii_lowercase()) {
+                    d.owners.remove(&user.to_ascii_lowercase());
+                }
+            }
+            Action::Yank {
+                dist,
+                version,
+                reason,
+            } => {
+                if let Some(r) = self
+                    .dists
+                    .get_mut(&dist.to_ascii_lowercase())
+                    .and_then(|d| d.releases.get_mut(&version.to_ascii_lowercase()))
+                {
+                    r.yanked = Some(reason.clone().unwrap_or_default());
+                }
+            }
+            Action::Unyank { dist, version } => {
+                if let Some(r) = self
+                    .dists
+                    .get_mut(&dist.to_ascii_lowercase())
+                    .and_then(|d| d.releases.get_mut(&version.to_ascii_lowercase()))
+                {
+                    r.yanked = None;
+                }
+            }
+        }
+    }
+}
+
+/// Base64 of a public key, as account entries carry it.
+pub fn encode_public_key(key: &VerifyingKey) -> String {
+    base64::engine::general_purpose::STANDARD.encode(key.as_bytes())
+}

@@ -1,0 +1,331 @@
+use std::collections::BTreeMap;
+
+use ed25519_dalek::SigningKey;
+
+use crate::authority::{Registry, Rule, encode_public_key};
+use crate::entry::{Action, ENTRY_VERSION, Entry, Release, Statement, Status, user_key_id};
+
+struct Log {
+    reg: Registry,
+    next: u64,
+}
+
+fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+fn entry(actor: &str, k: &SigningKey, action: Action) -> Entry {
+    Statement {
+        v: ENTRY_VERSION,
+        actor: actor.into(),
+        key_id: user_key_id(k.verifying_key().as_bytes()),
+        time: 1,
+        action,
+    }
+    .sign(k)
+}
+
+fn account(user: &str, k: &SigningKey) -> Entry {
+    entry(
+        user,
+        k,
+        Action::Account {
+            user: user.into(),
+            key: encode_public_key(&k.verifying_key()),
+            name: None,
+            email: None,
+            uri: None,
+            invite: None,
+        },
+    )
+}
+
+fn release(actor: &str, k: &SigningKey, dist: &str, version: &str, exts: &[&str]) -> Entry {
+    entry(
+        actor,
+        k,
+        Action::Release(Release {
+            dist: dist.into(),
+            version: version.into(),
+            status: Status::Stable,
+            sha256: "a".repeat(64),
+            sha1: "b".repeat(40),
+            size: 1,
+            meta_sha256: "c".repeat(64),
+            provides: exts
+                .iter()
+                .map(|e| (e.to_string(), version.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        }),
+    )
+}
+
+impl Log {
+    fn new() -> Log {
+        Log {
+            reg: Registry::new(),
+            next: 0,
+        }
+    }
+
+    fn ok(&mut self, e: Entry) {
+        self.reg.apply(self.next, &e).unwrap();
+        self.next += 1;
+    }
+
+    fn refused(&mut self, e: Entry, rule: Rule) {
+        let before = format!("{:?}", self.reg);
+        let err = self.reg.apply(self.next, &e).unwrap_err();
+        assert_eq!(err.rule, rule, "{err}");
+        assert_eq!(
+            format!("{:?}", self.reg),
+            before,
+            "a refused entry changed the state"
+        );
+    }
+}
+
+#[test]
+fn accounts() {
+    let mut log = Log::new();
+    log.ok(account("alice", &key(1)));
+    log.refused(account("alice", &key(2)), Rule::AccountExists);
+    log.refused(account("bob", &key(1)), Rule::KeyReused);
+    log.refused(account("postgres", &key(3)), Rule::ReservedName);
+    log.refused(account("Bad Name", &key(3)), Rule::InvalidName);
+    // An account entry signed by another key than the one it registers.
+    let mut forged = account("carol", &key(4));
+    forged.sig = account("carol", &key(5)).sig;
+    log.refused(forged, Rule::BadSignature);
+}
+
+#[test]
+fn releases_owners_and_extensions() {
+    let (a, b, c) = (key(1), key(2), key(3));
+    let mut log = Log::new();
+    log.ok(account("alice", &a));
+    log.ok(account("bob", &b));
+    log.ok(account("carol", &c));
+    log.ok(release("alice", &a, "pair", "1.0.0", &["pair"]));
+    log.refused(
+        release("bob", &b, "pair", "1.1.0", &["pair"]),
+        Rule::NotOwner,
+    );
+    log.refused(
+        release("bob", &b, "other", "1.0.0", &["pair"]),
+        Rule::ExtensionOwned,
+    );
+    log.refused(
+        release("alice", &a, "PAIR", "1.0.0", &["pair"]),
+        Rule::DuplicateVersion,
+    );
+    log.refused(
+        release("alice", &a, "pair", "0.9.0", &["pair"]),
+        Rule::VersionOrder,
+    );
+    log.refused(
+        release("alice", &a, "pair", "1.0", &["pair"]),
+        Rule::InvalidVersion,
+    );
+    log.refused(
+        release("alice", &a, "psql", "1.0.0", &["x1"]),
+        Rule::ReservedName,
+    );
+    log.refused(
+        release("alice", &a, "fine", "1.0.0", &["pgsql"]),
+        Rule::ReservedName,
+    );
+    log.refused(
+        release("mallory", &b, "pair", "2.0.0", &["pair"]),
+        Rule::UnknownActor,
+    );
+    log.refused(
+        release("alice", &b, "pair", "2.0.0", &["pair"]),
+        Rule::KeyNotActive,
+    );
+
+    // Co-owner publishes; removed owner cannot.
+    log.refused(
+        entry(
+            "bob",
+            &b,
+            Action::OwnerGrant {
+                dist: "pair".into(),
+                user: "bob".into(),
+            },
+        ),
+        Rule::NotOwner,
+    );
+    log.ok(entry(
+        "alice",
+        &a,
+        Action::OwnerGrant {
+            dist: "pair".into(),
+            user: "bob".into(),
+        },
+    ));
+    log.ok(release("bob", &b, "pair", "1.1.0", &["pair"]));
+    // Patch of an older line is fine; a lower patch within a line is not.
+    log.ok(release("alice", &a, "pair", "2.0.0", &["pair"]));
+    log.ok(release("alice", &a, "pair", "1.1.1", &["pair"]));
+    log.refused(
+        release("alice", &a, "pair", "1.1.0-beta.1", &["pair"]),
+        Rule::VersionOrder,
+    );
+    log.ok(entry(
+        "alice",
+        &a,
+        Action::OwnerRevoke {
+            dist: "pair".into(),
+            user: "bob".into(),
+        },
+    ));
+    log.refused(
+        release("bob", &b, "pair", "2.1.0", &["pair"]),
+        Rule::NotOwner,
+    );
+    log.refused(
+        entry(
+            "alice",
+            &a,
+            Action::OwnerRevoke {
+                dist: "pair".into(),
+                user: "alice".into(),
+            },
+        ),
+        Rule::WouldOrphan,
+    );
+    // An owner of both dists may move an extension.
+    log.ok(release("alice", &a, "pair_ng", "0.1.0", &["pair"]));
+    assert_eq!(log.reg.extension_dist("PAIR").unwrap().name, "pair_ng");
+    assert_eq!(log.reg.dist("pair").unwrap().releases.len(), 4);
+}
+
+#[test]
+fn yanks_and_keys() {
+    let (a, a2, a3) = (key(1), key(2), key(3));
+    let mut log = Log::new();
+    log.ok(account("alice", &a));
+    log.ok(release("alice", &a, "pair", "1.0.0", &["pair"]));
+    log.refused(
+        entry(
+            "alice",
+            &a,
+            Action::Unyank {
+                dist: "pair".into(),
+                version: "1.0.0".into(),
+            },
+        ),
+        Rule::NoChange,
+    );
+    log.ok(entry(
+        "alice",
+        &a,
+        Action::Yank {
+            dist: "pair".into(),
+            version: "1.0.0".into(),
+            reason: Some("broken".into()),
+        },
+    ));
+    log.refused(
+        entry(
+            "alice",
+            &a,
+            Action::Yank {
+                dist: "pair".into(),
+                version: "1.0.0".into(),
+                reason: None,
+            },
+        ),
+        Rule::NoChange,
+    );
+    log.refused(
+        entry(
+            "alice",
+            &a,
+            Action::Yank {
+                dist: "pair".into(),
+                version: "9.0.0".into(),
+                reason: None,
+            },
+        ),
+        Rule::UnknownRelease,
+    );
+    assert_eq!(
+        log.reg.dist("pair").unwrap().releases["1.0.0"]
+            .yanked
+            .as_deref(),
+        Some("broken")
+    );
+    log.ok(entry(
+        "alice",
+        &a,
+        Action::Unyank {
+            dist: "pair".into(),
+            version: "1.0.0".into(),
+        },
+    ));
+
+    // Rotation retires the signing key.
+    log.ok(entry(
+        "alice",
+        &a,
+        Action::KeyRotate {
+            new_key: encode_public_key(&a2.verifying_key()),
+        },
+    ));
+    log.refused(
+        release("alice", &a, "pair", "1.1.0", &["pair"]),
+        Rule::KeyNotActive,
+    );
+    log.ok(release("alice", &a2, "pair", "1.1.0", &["pair"]));
+    // Revocation needs another active key.
+    log.refused(
+        entry(
+            "alice",
+            &a2,
+            Action::KeyRevoke {
+                revoked: user_key_id(a2.verifying_key().as_bytes()),
+            },
+        ),
+        Rule::WouldOrphan,
+    );
+    log.ok(entry(
+        "alice",
+        &a2,
+        Action::KeyRotate {
+            new_key: encode_public_key(&a3.verifying_key()),
+        },
+    ));
+    log.refused(
+        entry(
+            "alice",
+            &a3,
+            Action::KeyRotate {
+                new_key: encode_public_key(&a.verifying_key()),
+            },
+        ),
+        Rule::KeyReused,
+    );
+    // A second key (say, for CI) can be added, used, and revoked by the other one.
+    let ci = key(9);
+    log.ok(entry(
+        "alice",
+        &a3,
+        Action::KeyAdd {
+            key: encode_public_key(&ci.verifying_key()),
+        },
+    ));
+    log.ok(release("alice", &ci, "pair", "1.2.0", &["pair"]));
+    log.ok(entry(
+        "alice",
+        &a3,
+        Action::KeyRevoke {
+            revoked: user_key_id(ci.verifying_key().as_bytes()),
+        },
+    ));
+    log.refused(
+        release("alice", &ci, "pair", "1.3.0", &["pair"]),
+        Rule::KeyNotActive,
+    );
+}

@@ -1,0 +1,359 @@
+//! Log entries: canonical, versioned, self-describing JSON statements signed by their actor.
+//! `spec/entries.md` is the prose version of this module.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use crate::canonical::to_canonical;
+
+/// Version of the entry format, the `v` field.
+pub const ENTRY_VERSION: u64 = 1;
+
+/// Prefix of every signed message, so an entry signature can never be replayed as a signature
+/// of anything else (or the other way round).
+pub const SIGNATURE_DOMAIN: &[u8] = b"pgext/entry/v1\n";
+
+/// Entry failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryError {
+    /// Not JSON of the entry shape.
+    #[error("malformed entry: {0}")]
+    Malformed(String),
+    /// Valid JSON, but not in canonical form (key order, spacing, escapes, nulls, unknown fields).
+    #[error("entry is not in canonical form")]
+    NotCanonical,
+    /// The signature does not verify with the named key.
+    #[error("bad signature by {actor} with key {key_id}")]
+    BadSignature {
+        /// Who claimed to sign.
+        actor: String,
+        /// With which key.
+        key_id: String,
+    },
+}
+
+/// Release status, as PGXN knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Not for production.
+    Unstable,
+    /// Release candidate.
+    Testing,
+    /// Production ready.
+    Stable,
+}
+
+impl Status {
+    /// The PGXN spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Unstable => "unstable",
+            Status::Testing => "testing",
+            Status::Stable => "stable",
+        }
+    }
+
+    /// Parses the PGXN spelling.
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "unstable" => Some(Status::Unstable),
+            "testing" => Some(Status::Testing),
+            "stable" => Some(Status::Stable),
+            _ => None,
+        }
+    }
+}
+
+/// A release of a distribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    /// Distribution name, as in META.json.
+    pub dist: String,
+    /// SemVer version.
+    pub version: String,
+    /// Release status.
+    pub status: Status,
+    /// Hex SHA-256 of the release zip.
+    pub sha256: String,
+    /// Hex SHA-1 of the release zip (what PGXN clients check).
+    pub sha1: String,
+    /// Size of the release zip in bytes.
+    pub size: u64,
+    /// Hex SHA-256 of the release META.json.
+    pub meta_sha256: String,
+    /// Extensions the release provides, with their versions.
+    pub provides: BTreeMap<String, String>,
+}
+
+/// What an entry does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// Registers an account with its first key; signed by that key.
+    Account {
+        /// Account name (lowercase).
+        user: String,
+        /// Base64 Ed25519 public key.
+        key: String,
+        /// Full name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// Email address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+        /// Home page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uri: Option<String>,
+        /// Invitation: base64 signature of an admin key over [`invite_message`], for nodes whose
+        /// registration policy is "invite".
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        invite: Option<String>,
+    },
+    /// Adds another key to the actor's account (for example a CI key).
+    KeyAdd {
+        /// Base64 Ed25519 public key.
+        key: String,
+    },
+    /// Replaces the signing key with a new one (the signing key is retired).
+    KeyRotate {
+        /// Base64 Ed25519 public key.
+        new_key: String,
+    },
+    /// Revokes another key of the actor.
+    KeyRevoke {
+        /// Key id of the key to revoke.
+        revoked: String,
+    },
+    /// Publishes a release.
+    Release(Release),
+    /// Makes `user` a co-owner of `dist`.
+    OwnerGrant {
+        /// Distribution.
+        dist: String,
+        /// New owner.
+        user: String,
+    },
+    /// Removes `user` from the owners of `dist`.
+    OwnerRevoke {
+        /// Distribution.
+        dist: String,
+        /// Removed owner.
+        user: String,
+    },
+    /// Marks a release as not to be chosen by installers.
+    Yank {
+        /// Distribution.
+        dist: String,
+        /// Version.
+        version: String,
+        /// Why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Reverses a yank.
+    Unyank {
+        /// Distribution.
+        dist: String,
+        /// Version.
+        version: String,
+    },
+}
+
+impl Action {
+    /// The `type` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Account { .. } => "account",
+            Action::KeyAdd { .. } => "key_add",
+            Action::KeyRotate { .. } => "key_rotate",
+            Action::KeyRevoke { .. } => "key_revoke",
+            Action::Release(_) => "release",
+            Action::OwnerGrant { .. } => "owner_grant",
+            Action::OwnerRevoke { .. } => "owner_revoke",
+            Action::Yank { .. } => "yank",
+            Action::Unyank { .. } => "unyank",
+        }
+    }
+}
+
+/// The signed part of an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    /// Format version ([`ENTRY_VERSION`]).
+    pub v: u64,
+    /// Account acting.
+    pub actor: String,
+    /// Key id of the signing key ([`user_key_id`]).
+    pub key_id: String,
+    /// When the actor made the statement, seconds since the Unix epoch.
+    pub time: u64,
+    /// What it does.
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// A signed statement: what the log stores, one per leaf.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The statement.
+    #[serde(flatten)]
+    pub statement: Statement,
+    /// Base64 Ed25519 signature over [`SIGNATURE_DOMAIN`] ‖ canonical statement.
+    pub sig: String,
+}
+
+fn canonical<T: Serialize>(v: &T) -> Vec<u8> {
+    let value = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+    // Entries hold only strings and integers: canonicalization cannot fail.
+    to_canonical(&value).unwrap_or_default()
+}
+
+/// Key id of a user key: the first 8 bytes of SHA-256 of the public key, hex.
+pub fn user_key_id(public: &[u8; 32]) -> String {
+    pgext_log::sha256(public)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Decodes a base64 public key.
+pub fn decode_public_key(b64: &str) -> Option<VerifyingKey> {
+    let raw: [u8; 32] = STANDARD.decode(b64).ok()?.try_into().ok()?;
+    let key = VerifyingKey::from_bytes(&raw).ok()?;
+    (!key.is_weak()).then_some(key)
+}
+
+/// What an invitation signs: the account name and its key.
+pub fn invite_message(user: &str, key_b64: &str) -> Vec<u8> {
+    format!("pgext/invite/v1\n{user}\n{key_b64}\n").into_bytes()
+}
+
+impl Statement {
+    /// Canonical bytes of the statement.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        canonical(self)
+    }
+
+    /// Signs the statement.
+    pub fn sign(self, key: &SigningKey) -> Entry {
+        let mut msg = SIGNATURE_DOMAIN.to_vec();
+        msg.extend_from_slice(&self.canonical_bytes());
+        let sig = STANDARD.encode(key.sign(&msg).to_bytes());
+        Entry {
+            statement: self,
+            sig,
+        }
+    }
+}
+
+impl Entry {
+    /// The bytes stored in the log.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        canonical(self)
+    }
+
+    /// Parses log bytes, refusing anything not in canonical form.
+    ///
+    /// # Errors
+    /// [`EntryError::Malformed`] or [`EntryError::NotCanonical`].
+    pub fn parse(bytes: &[u8]) -> Result<Entry, EntryError> {
+        let entry: Entry =
+            serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed(e.to_string()))?;
+        if entry.statement.v != ENTRY_VERSION {
+            return Err(EntryError::Malformed(format!(
+                "unsupported entry version {}",
+                entry.statement.v
+            )));
+        }
+        if entry.to_bytes() != bytes {
+            return Err(EntryError::NotCanonical);
+        }
+        Ok(entry)
+    }
+
+    /// Verifies the signature with `key`.
+    ///
+    /// # Errors
+    /// [`EntryError::BadSignature`].
+    pub fn verify_signature(&self, key: &VerifyingKey) -> Result<(), EntryError> {
+        let bad = || EntryError::BadSignature {
+            actor: self.statement.actor.clone(),
+            key_id: self.statement.key_id.clone(),
+        };
+        let sig = STANDARD.decode(&self.sig).map_err(|_| bad())?;
+        let sig = Signature::from_slice(&sig).map_err(|_| bad())?;
+        let mut msg = SIGNATURE_DOMAIN.to_vec();
+        msg.extend_from_slice(&self.statement.canonical_bytes());
+        key.verify_strict(&msg, &sig).map_err(|_| bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[3; 32])
+    }
+
+    fn release() -> Statement {
+        let k = key();
+        Statement {
+            v: ENTRY_VERSION,
+            actor: "alice".into(),
+            key_id: user_key_id(k.verifying_key().as_bytes()),
+            time: 1_700_000_000,
+            action: Action::Release(Release {
+                dist: "pair".into(),
+                version: "1.0.0".into(),
+                status: Status::Stable,
+                sha256: "00".repeat(32),
+                sha1: "11".repeat(20),
+                size: 10,
+                meta_sha256: "22".repeat(32),
+                provides: BTreeMap::from([("pair".into(), "1.0.0".into())]),
+            }),
+        }
+    }
+
+    #[test]
+    fn canonical_round_trip_and_signature() {
+        let e = release().sign(&key());
+        let bytes = e.to_bytes();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.starts_with(r#"{"actor":"alice","dist":"pair","key_id":""#),
+            "{text}"
+        );
+        let parsed = Entry::parse(&bytes).unwrap();
+        assert_eq!(parsed, e);
+        parsed.verify_signature(&key().verifying_key()).unwrap();
+        let other = SigningKey::from_bytes(&[4; 32]);
+        assert!(parsed.verify_signature(&other.verifying_key()).is_err());
+        // Changing any field breaks the signature.
+        let mut tampered = parsed.clone();
+        tampered.statement.time += 1;
+        assert!(tampered.verify_signature(&key().verifying_key()).is_err());
+    }
+
+    #[test]
+    fn non_canonical_bytes_are_refused() {
+        let bytes = release().sign(&key()).to_bytes();
+        let text = String::from_utf8(bytes).unwrap();
+        let spaced = text.replacen(':', ": ", 1);
+        assert!(matches!(
+            Entry::parse(spaced.as_bytes()),
+            Err(EntryError::NotCanonical)
+        ));
+        let extra = text.replacen('{', r#"{"zzz":1,"#, 1);
+        assert!(Entry::parse(extra.as_bytes()).is_err());
+        let null = text.replacen('{', r#"{"reason":null,"#, 1);
+        assert!(Entry::parse(null.as_bytes()).is_err());
+    }
+}

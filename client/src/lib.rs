@@ -1,6 +1,9 @@
 //! The pgext client and SDK. Every command of the `pgext` binary is a call into this library.
-//! This first slice verifies C2SP tlog-proof files offline; search, install and publishing
-//! build on it.
+//! Today: offline verification of tlog-proof files, building and signing registry entries
+//! (accounts, releases), and talking to a node's API.
+
+pub mod api;
+pub mod release;
 
 use pgext_log::{ProofFile, SignedCheckpoint, VerifierKey, leaf_hash};
 
@@ -11,6 +14,12 @@ pub enum ClientError {
     /// A log-level check failed.
     #[error(transparent)]
     Log(#[from] pgext_log::Error),
+    /// The archive cannot be released as it is.
+    #[error("{0}")]
+    Release(String),
+    /// The node refused or could not be reached.
+    #[error("{0}")]
+    Api(String),
 }
 
 /// Verifies offline that `entry` is in the log signed by `log_key`, using a tlog-proof file.

@@ -1,4 +1,16 @@
-//! The pgext registry node. This first slice holds the durable store that the sequencer and
-//! mirrors write tiles into; the sequencer, HTTP API and federation build on it.
+//! The pgext registry node: the durable store, the sequencer, the publish pipeline and the HTTP
+//! interface (PGXN-compatible documents, the log as C2SP tlog-tiles, the native API).
 
+pub mod blobs;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod node;
+pub mod pgxn;
+pub mod publish;
+pub mod sequencer;
 pub mod store;
+
+pub use config::Config;
+pub use node::Node;

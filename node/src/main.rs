@@ -1,6 +1,110 @@
 //! `pgext-node`: runs a pgext registry node.
 
-fn main() {
-    println!("pgext-node {}", env!("CARGO_PKG_VERSION"));
-    println!("The registry node is being built; see README.md for what works today.");
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pgext_node::{Config, Node};
+
+/// A pgext registry node: sequences a registry's log and serves it, PGXN-compatible.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file (see deploy/node.example.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data folder (RocksDB, blobs, keys). Default: ./pgext-data.
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    /// HTTP listen address. Default: 127.0.0.1:7070.
+    #[arg(long, global = true)]
+    http: Option<SocketAddr>,
+    /// Origin of the log this node sequences, fixed at first start. Default: <http>/log.
+    #[arg(long, global = true)]
+    origin: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the node (creates the data folder and log key on first start).
+    Run,
+    /// Print the log's C2SP verifier key, which clients and mirrors pin.
+    Vkey,
+    /// Replay the whole log, re-checking every entry, and report what it holds.
+    Reindex,
+}
+
+fn config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut c = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(d) = &cli.data {
+        c.data = d.clone();
+    }
+    if let Some(h) = cli.http {
+        c.http = h;
+    }
+    if let Some(o) = &cli.origin {
+        c.origin = Some(o.clone());
+    }
+    Ok(c)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if std::env::var("RUST_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let config = config(&cli)?;
+    match cli.command {
+        Command::Vkey => println!("{}", pgext_node::node::vkey(&config)?),
+        Command::Reindex => {
+            let (size, accounts, dists) = pgext_node::node::reindex(&config)?;
+            println!(
+                "log size {size}: {accounts} accounts, {dists} distributions; every entry re-checked"
+            );
+        }
+        Command::Run => {
+            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            rt.block_on(async {
+                let node = Node::spawn(config).await?;
+                println!(
+                    "pgext-node serving {} on {}",
+                    node.shared().origin,
+                    node.url()
+                );
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                node.shutdown().await;
+                anyhow::Ok(())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

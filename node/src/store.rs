@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use pgext_log::{Tile, TileKind, TileReader};
+use pgext_log::{TILE_WIDTH, Tile, TileKind, TileReader, bundle_entries};
 use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 
 const CF_TILES: &str = "tiles";
@@ -99,6 +99,39 @@ impl Store {
     /// When RocksDB fails.
     pub fn tile(&self, kind: TileKind, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.get_cf(self.cf(CF_TILES)?, tile_key(kind, index))?)
+    }
+}
+
+/// Metadata key of the latest signed checkpoint.
+pub const META_CHECKPOINT: &str = "checkpoint";
+
+impl Store {
+    /// The latest signed checkpoint note, if any.
+    ///
+    /// # Errors
+    /// When RocksDB fails.
+    pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta(META_CHECKPOINT)
+    }
+
+    /// The entries of the tree of `size` leaves, from `start` on, bundle by bundle.
+    ///
+    /// # Errors
+    /// When a bundle is missing or malformed.
+    pub fn entries(&self, start: u64, size: u64) -> pgext_log::Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        let mut index = start;
+        while index < size {
+            let bundle = index / TILE_WIDTH;
+            let width = (size - bundle * TILE_WIDTH).min(TILE_WIDTH) as u16;
+            let tile = Tile::entries(bundle, width);
+            let data = self.read_tiles(&[tile])?.pop().unwrap_or_default();
+            let entries = bundle_entries(&tile, &data)?;
+            let skip = (index - bundle * TILE_WIDTH) as usize;
+            out.extend(entries[skip..].iter().map(|e| e.to_vec()));
+            index = bundle * TILE_WIDTH + u64::from(width);
+        }
+        Ok(out)
     }
 }
 

@@ -261,6 +261,24 @@ impl Registry {
     /// # Errors
     /// The [`Violation`].
     pub fn apply(&mut self, index: u64, entry: &Entry) -> Result<(), Violation> {
+        self.check(entry)?;
+        let st = &entry.statement;
+        self.mutate(
+            index,
+            &st.actor.to_ascii_lowercase(),
+            st.time,
+            &st.key_id,
+            &st.action,
+        );
+        self.size = self.size.max(index + 1);
+        Ok(())
+    }
+
+    /// Checks `entry` against the rules without applying it.
+    ///
+    /// # Errors
+    /// The [`Violation`].
+    pub fn check(&self, entry: &Entry) -> Result<(), Violation> {
         let st = &entry.statement;
         let actor = st.actor.to_ascii_lowercase();
         // Who signed: for a new account, the key it registers; otherwise an active key of the actor.
@@ -321,10 +339,7 @@ impl Registry {
                 .verify_signature(&key.key)
                 .map_err(|e| violation(Rule::BadSignature, e.to_string()))?;
         }
-        self.check_action(&actor, st.key_id.as_str(), &st.action)?;
-        self.mutate(index, &actor, st.time, &st.key_id, &st.action);
-        self.size = self.size.max(index + 1);
-        Ok(())
+        self.check_action(&actor, st.key_id.as_str(), &st.action)
     }
 
     fn owned_dist(&self, actor: &str, dist: &str) -> Result<&DistState, Violation> {

@@ -92,7 +92,7 @@ pub fn parse_meta(bytes: &[u8]) -> Result<Meta, MetaError> {
             json!({"version": "1.0.0", "url": "https://pgxn.org/meta/spec.txt"}),
         );
     }
-    let spec = pgxn_meta::valid::Validator::new()
+    pgxn_meta::valid::Validator::new()
         .validate(&raw)
         .map_err(|e| MetaError::Invalid {
             version: raw["meta-spec"]["version"]
@@ -102,6 +102,22 @@ pub fn parse_meta(bytes: &[u8]) -> Result<Meta, MetaError> {
                 .unwrap_or(0) as u8,
             detail: e.to_string(),
         })?;
+    read_meta(raw)
+}
+
+/// Reads the fields of a META.json that was validated before (a stored blob).
+///
+/// # Errors
+/// [`MetaError::Field`] when it provides no extension.
+pub fn read_meta(raw: Value) -> Result<Meta, MetaError> {
+    let spec = if raw["meta-spec"]["version"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("2."))
+    {
+        2
+    } else {
+        1
+    };
     let name = str_field(&raw, "name").unwrap_or_default();
     let version = str_field(&raw, "version").unwrap_or_default();
     let abstract_ = str_field(&raw, "abstract").unwrap_or_default();

@@ -1,9 +1,212 @@
-//! Harness for pgext's cross-crate tests: locating the published vectors and, as the node
-//! lands, spawning nodes on loopback.
+//! Harness for pgext's cross-crate tests: nodes on loopback with OS-chosen ports in temporary
+//! folders, identities, and fixture distributions packed every way authors pack them.
 
+use std::io::Write;
 use std::path::PathBuf;
+
+use ed25519_dalek::SigningKey;
+use pgext::release::Identity;
+use pgext_node::{Config, Node};
+
+pub mod pg;
 
 /// The `spec/vectors` folder of the workspace.
 pub fn vectors_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors")
+}
+
+/// A node in a temporary data folder. Dropping it without `stop` leaks the folder until exit.
+#[derive(Debug)]
+pub struct TestNode {
+    /// The node.
+    pub node: Node,
+    /// Its data folder.
+    pub dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl TestNode {
+    /// Starts a node on 127.0.0.1 with an OS-chosen port.
+    ///
+    /// # Panics
+    /// When the node cannot start.
+    pub async fn start() -> TestNode {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let node = Node::spawn(Config::for_tests(dir.path()))
+            .await
+            .expect("node starts");
+        TestNode {
+            node,
+            dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Stops the node and starts a new one on the same data folder.
+    ///
+    /// # Panics
+    /// When the node cannot restart.
+    pub async fn restart(self) -> TestNode {
+        let TestNode { node, dir, http } = self;
+        node.shutdown().await;
+        let node = Node::spawn(Config::for_tests(dir.path()))
+            .await
+            .expect("node restarts");
+        TestNode { node, dir, http }
+    }
+
+    /// Base URL.
+    pub fn url(&self) -> String {
+        self.node.url()
+    }
+
+    /// The SDK's view of the node.
+    pub fn api(&self) -> pgext::api::Node {
+        pgext::api::Node::new(&self.url())
+    }
+
+    /// GET, returning status and body.
+    ///
+    /// # Panics
+    /// On transport errors.
+    pub async fn get(&self, path: &str) -> (u16, Vec<u8>) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.url()))
+            .send()
+            .await
+            .expect("GET");
+        let status = resp.status().as_u16();
+        (status, resp.bytes().await.expect("body").to_vec())
+    }
+
+    /// GET a JSON document that must exist.
+    ///
+    /// # Panics
+    /// When the status is not 200 or the body is not JSON.
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(
+            status,
+            200,
+            "GET {path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        serde_json::from_slice(&body).expect("JSON body")
+    }
+
+    /// Number of blobs stored.
+    pub fn blob_count(&self) -> usize {
+        walk(&self.dir.path().join("blobs"))
+    }
+}
+
+fn walk(p: &std::path::Path) -> usize {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        walk(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// A test identity with a key derived from `seed`.
+pub fn identity(user: &str, seed: u8) -> Identity {
+    Identity {
+        user: user.into(),
+        key: SigningKey::from_bytes(&[seed; 32]),
+    }
+}
+
+/// Fixture distributions.
+pub mod fixtures {
+    use super::*;
+
+    /// The files of a small SQL-only PGXS distribution providing `ext`.
+    pub fn dist(name: &str, version: &str, ext: &str, status: &str) -> Vec<(String, Vec<u8>)> {
+        let meta = serde_json::json!({
+            "name": name,
+            "abstract": format!("The {ext} extension for tests"),
+            "version": version,
+            "maintainer": "Test Author <author@example.org>",
+            "license": "postgresql",
+            "release_status": status,
+            "provides": { ext: { "file": format!("sql/{ext}.sql"), "version": version, "abstract": format!("{ext} does things") } },
+            "tags": ["testing", "key value"],
+            "meta-spec": { "version": "1.0.0", "url": "https://pgxn.org/meta/spec.txt" }
+        });
+        vec![
+            ("META.json".into(), serde_json::to_vec_pretty(&meta).unwrap()),
+            ("Makefile".into(), format!("EXTENSION = {ext}\nDATA = sql/{ext}--{version}.sql\nREGRESS = basic\nREGRESS_OPTS = --inputdir=test\nPG_CONFIG ?= pg_config\nPGXS := $(shell $(PG_CONFIG) --pgxs)\ninclude $(PGXS)\n").into_bytes()),
+            (format!("{ext}.control"), format!("default_version = '{version}'\nrelocatable = true\n").into_bytes()),
+            (format!("sql/{ext}--{version}.sql"), format!("CREATE FUNCTION {ext}_answer() RETURNS int LANGUAGE sql AS 'SELECT 42';\n").into_bytes()),
+            (format!("sql/{ext}.sql"), format!("CREATE FUNCTION {ext}_answer() RETURNS int LANGUAGE sql AS 'SELECT 42';\n").into_bytes()),
+            ("README.md".into(), format!("# {name}\n\nA test distribution.\n").into_bytes()),
+            ("test/sql/basic.sql".into(), format!("CREATE EXTENSION {ext};\nSELECT {ext}_answer();\n").into_bytes()),
+            ("test/expected/basic.out".into(), expected_answer(ext).into_bytes()),
+        ]
+    }
+
+    /// What pg_regress prints for `test/sql/basic.sql`.
+    fn expected_answer(ext: &str) -> String {
+        let col = format!("{ext}_answer");
+        let w = col.len();
+        format!(
+            "CREATE EXTENSION {ext};\nSELECT {ext}_answer();\n {col} \n{}\n {:>w$}\n(1 row)\n\n",
+            "-".repeat(w + 2),
+            42
+        )
+    }
+
+    /// A C extension: `MODULES`, a shared library and `add_one(int)`.
+    pub fn c_dist(name: &str, version: &str) -> Vec<(String, Vec<u8>)> {
+        let meta = serde_json::json!({
+            "name": name, "abstract": "A C extension for tests", "version": version,
+            "maintainer": ["Test Author <author@example.org>"], "license": "postgresql",
+            "provides": { name: { "file": format!("{name}--{version}.sql"), "version": version } },
+            "meta-spec": { "version": "1.0.0" }
+        });
+        vec![
+            ("META.json".into(), serde_json::to_vec_pretty(&meta).unwrap()),
+            ("Makefile".into(), format!("EXTENSION = {name}\nMODULES = {name}\nDATA = {name}--{version}.sql\nREGRESS = basic\nREGRESS_OPTS = --inputdir=test\nPG_CONFIG ?= pg_config\nPGXS := $(shell $(PG_CONFIG) --pgxs)\ninclude $(PGXS)\n").into_bytes()),
+            (format!("{name}.control"), format!("default_version = '{version}'\nmodule_pathname = '$libdir/{name}'\nrelocatable = true\n").into_bytes()),
+            (format!("{name}--{version}.sql"), b"CREATE FUNCTION add_one(int) RETURNS int AS 'MODULE_PATHNAME', 'add_one' LANGUAGE C STRICT;\n".to_vec()),
+            (format!("{name}.c"), b"#include \"postgres.h\"\n#include \"fmgr.h\"\nPG_MODULE_MAGIC;\nPG_FUNCTION_INFO_V1(add_one);\nDatum add_one(PG_FUNCTION_ARGS) { PG_RETURN_INT32(PG_GETARG_INT32(0) + 1); }\n".to_vec()),
+            ("test/sql/basic.sql".into(), format!("CREATE EXTENSION {name};\nSELECT add_one(41);\n").into_bytes()),
+            ("test/expected/basic.out".into(), format!("CREATE EXTENSION {name};\nSELECT add_one(41);\n add_one \n---------\n      42\n(1 row)\n\n").into_bytes()),
+        ]
+    }
+
+    /// A `.tar.gz` of `files` under `prefix/`.
+    pub fn tar_gz(prefix: &str, files: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut tar = tar::Builder::new(enc);
+        for (path, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, format!("{prefix}/{path}"), data.as_slice())
+                .unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap()
+    }
+
+    /// A zip of `files` with exactly these member names.
+    pub fn zip_raw(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (path, data) in files {
+            w.start_file(path.as_str(), zip::write::SimpleFileOptions::default())
+                .unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
 }

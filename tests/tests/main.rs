@@ -1,3 +1,6 @@
 //! Cross-crate tests: one binary, one module per flow.
 
+mod bad_input;
+mod pgxnclient;
 mod proof_file;
+mod publish;

@@ -1,0 +1,96 @@
+//! A node's HTTP API.
+
+use pgext_spec::entry::Entry;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::ClientError;
+
+/// What a node answers once an entry is in the log.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Receipt {
+    /// Log index.
+    pub index: u64,
+    /// The signed checkpoint that includes the entry.
+    pub checkpoint: String,
+    /// The C2SP tlog-proof file.
+    pub proof: String,
+}
+
+/// A node, by base URL.
+#[derive(Debug, Clone)]
+pub struct Node {
+    base: String,
+    http: reqwest::Client,
+}
+
+async fn answer(resp: reqwest::Response) -> Result<Receipt, ClientError> {
+    let status = resp.status();
+    let body: Value = resp
+        .json()
+        .await
+        .map_err(|e| ClientError::Api(format!("unreadable answer ({status}): {e}")))?;
+    if !status.is_success() {
+        let detail = body["errors"][0]["detail"].as_str().unwrap_or("no detail");
+        let code = body["errors"][0]["code"].as_str().unwrap_or("error");
+        return Err(ClientError::Api(format!("{status} {code}: {detail}")));
+    }
+    serde_json::from_value(body).map_err(|e| ClientError::Api(e.to_string()))
+}
+
+impl Node {
+    /// A node at `base` (`http://host:port`).
+    pub fn new(base: &str) -> Node {
+        Node {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Submits an account, key, owner or yank entry.
+    ///
+    /// # Errors
+    /// The node's refusal, or a transport error.
+    pub async fn submit(&self, entry: &Entry) -> Result<Receipt, ClientError> {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/entries", self.base))
+            .header("content-type", "application/json")
+            .body(entry.to_bytes())
+            .send()
+            .await
+            .map_err(|e| ClientError::Api(e.to_string()))?;
+        answer(resp).await
+    }
+
+    /// Uploads a release: the archive and its signed statement.
+    ///
+    /// # Errors
+    /// The node's refusal, or a transport error.
+    pub async fn publish(
+        &self,
+        entry: &Entry,
+        archive: Vec<u8>,
+        file_name: &str,
+    ) -> Result<Receipt, ClientError> {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "entry",
+                reqwest::multipart::Part::bytes(entry.to_bytes())
+                    .mime_str("application/json")
+                    .map_err(|e| ClientError::Api(e.to_string()))?,
+            )
+            .part(
+                "archive",
+                reqwest::multipart::Part::bytes(archive).file_name(file_name.to_string()),
+            );
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/releases", self.base))
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| ClientError::Api(e.to_string()))?;
+        answer(resp).await
+    }
+}

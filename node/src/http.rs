@@ -1,0 +1,407 @@
+//! The HTTP interface: PGXN's mirror+API layout, the log as C2SP tlog-tiles under `/log/`, the
+//! native JSON API under `/api/v1/`, and `/metrics`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pgext_log::{Tile, TileKind, TileReader, leaf_hash};
+use pgext_spec::authority::Registry;
+use pgext_spec::entry::{Action, Entry};
+use serde_json::{Value, json};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::node::Shared;
+use crate::pgxn;
+use crate::sequencer::Receipt;
+
+type S = State<Arc<Shared>>;
+type ApiResult = Result<Response, ApiError>;
+
+/// The node's routes.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let body_limit = shared.config.limits.max_archive_bytes as usize + (1 << 20);
+    Router::new()
+        .route("/index.json", get(|| async { Json(pgxn::index_doc()) }))
+        .route("/dist/{file}", get(dist_json))
+        .route("/dist/{dist}/{version}/{file}", get(dist_file))
+        .route("/extension/{file}", get(extension_json))
+        .route("/user/{file}", get(user_json))
+        .route("/tag/{file}", get(tag_json))
+        .route("/stats/{file}", get(stats_json))
+        .route("/users/{file}", get(userlist_json))
+        .route("/meta/mirrors.json", get(mirrors_json))
+        .route("/meta/spec.txt", get(spec_txt))
+        .route("/log/checkpoint", get(checkpoint))
+        .route("/log/tile/{*path}", get(tile))
+        .route("/api/v1/log", get(log_info))
+        .route("/api/v1/entries", post(post_entry))
+        .route("/api/v1/entries/{index}", get(get_entry))
+        .route("/api/v1/releases", post(post_release))
+        .route("/api/v1/dists/{dist}", get(api_dist))
+        .route("/api/v1/accounts/{user}", get(api_account))
+        .route(
+            "/metrics",
+            get(|State(s): S| async move { s.metrics.render() }),
+        )
+        .fallback(|| async { ApiError::not_found("no such resource") })
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            count_request,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(shared)
+}
+
+async fn count_request(
+    State(s): S,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    Metrics::inc(&s.metrics.http_requests);
+    next.run(req).await
+}
+
+fn json_doc(v: Value) -> Response {
+    Json(v).into_response()
+}
+
+fn registry(s: &Shared) -> std::sync::RwLockReadGuard<'_, Registry> {
+    s.registry.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn strip_json(file: &str) -> Result<&str, ApiError> {
+    file.strip_suffix(".json")
+        .ok_or_else(|| ApiError::not_found(format!("{file} not found")))
+}
+
+async fn dist_json(State(s): S, Path(file): Path<String>) -> ApiResult {
+    let name = strip_json(&file)?;
+    let reg = registry(&s);
+    let d = reg
+        .dist(name)
+        .ok_or_else(|| ApiError::not_found(format!("distribution {name} not found")))?;
+    pgxn::dist_doc(&s, d)
+        .map(json_doc)
+        .ok_or_else(|| ApiError::not_found(format!("distribution {name} has no releases")))
+}
+
+async fn dist_file(
+    State(s): S,
+    Path((dist, version, file)): Path<(String, String, String)>,
+) -> ApiResult {
+    let (d, r) = {
+        let reg = registry(&s);
+        let d = reg
+            .dist(&dist)
+            .ok_or_else(|| ApiError::not_found(format!("distribution {dist} not found")))?;
+        let r = d
+            .releases
+            .get(&version.to_ascii_lowercase())
+            .ok_or_else(|| ApiError::not_found(format!("{dist} {version} not found")))?;
+        (d.clone(), r.clone())
+    };
+    let base = format!("{}-{}", d.name, r.release.version).to_ascii_lowercase();
+    let lower = file.to_ascii_lowercase();
+    if lower == "meta.json" {
+        return pgxn::release_meta(&s, &d, &r)
+            .map(json_doc)
+            .ok_or_else(|| ApiError::internal("META blob missing"));
+    }
+    if lower == format!("{base}.zip") {
+        let zip = s.blobs.get(&r.release.sha256).map_err(ApiError::internal)?;
+        return Ok(([(header::CONTENT_TYPE, "application/zip")], zip).into_response());
+    }
+    if lower == format!("{base}.zip.tlog-proof") {
+        let (size, note) = s.checkpoint();
+        let reader = pgext_log::TileHashReader::new(size, &s.store);
+        let proof =
+            pgext_log::inclusion_proof(r.index, size, &reader).map_err(ApiError::internal)?;
+        let file = pgext_log::ProofFile {
+            extra: None,
+            index: r.index,
+            proof,
+            checkpoint: note.into_bytes(),
+        };
+        return Ok((
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            file.to_bytes(),
+        )
+            .into_response());
+    }
+    if lower == "readme.txt" {
+        let zip = s.blobs.get(&r.release.sha256).map_err(ApiError::internal)?;
+        let readme = readme_of(&zip, &base)
+            .ok_or_else(|| ApiError::not_found("this release has no README"))?;
+        return Ok((
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            readme,
+        )
+            .into_response());
+    }
+    Err(ApiError::not_found(format!("{file} not found")))
+}
+
+/// `README`, `README.md`, `README.txt`… at the top of the release zip.
+fn readme_of(zip: &[u8], base: &str) -> Option<Vec<u8>> {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip)).ok()?;
+    let mut names: Vec<String> = z
+        .file_names()
+        .filter(|n| {
+            n.strip_prefix(&format!("{base}/")).is_some_and(|rest| {
+                !rest.contains('/') && rest.to_ascii_lowercase().starts_with("readme")
+            })
+        })
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    let mut f = z.by_name(names.first()?).ok()?;
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut f, &mut out).ok()?;
+    Some(out)
+}
+
+async fn extension_json(State(s): S, Path(file): Path<String>) -> ApiResult {
+    let name = strip_json(&file)?;
+    pgxn::extension_doc(&s, &registry(&s), name)
+        .map(json_doc)
+        .ok_or_else(|| ApiError::not_found(format!("extension {name} not found")))
+}
+
+async fn user_json(State(s): S, Path(file): Path<String>) -> ApiResult {
+    let name = strip_json(&file)?;
+    pgxn::user_doc(&s, &registry(&s), name)
+        .map(json_doc)
+        .ok_or_else(|| ApiError::not_found(format!("user {name} not found")))
+}
+
+async fn tag_json(State(s): S, Path(file): Path<String>) -> ApiResult {
+    let name = strip_json(&file)?;
+    pgxn::tag_doc(&s, &registry(&s), name)
+        .map(json_doc)
+        .ok_or_else(|| ApiError::not_found(format!("tag {name} not found")))
+}
+
+async fn stats_json(State(s): S, Path(file): Path<String>) -> ApiResult {
+    let kind = strip_json(&file)?;
+    pgxn::stats_doc(&s, &registry(&s), kind)
+        .map(json_doc)
+        .ok_or_else(|| ApiError::not_found(format!("no {kind} statistics")))
+}
+
+async fn userlist_json(State(s): S, Path(file): Path<String>) -> ApiResult {
+    let letter = strip_json(&file)?;
+    pgxn::userlist_doc(&registry(&s), letter)
+        .map(json_doc)
+        .ok_or_else(|| ApiError::not_found("user lists are per letter"))
+}
+
+async fn mirrors_json(State(s): S) -> Response {
+    json_doc(json!([{
+        "uri": format!("http://{}/", s.config.http),
+        "frequency": "realtime",
+        "location": "",
+        "organization": s.origin,
+        "timezone": "UTC",
+        "email": "",
+        "bandwidth": "",
+        "src": "pgext",
+    }]))
+}
+
+async fn spec_txt() -> Response {
+    let text = "PGXN Meta Spec\n\nThis registry accepts META.json files following the PGXN Meta Spec v1\n(https://pgxn.org/spec/) and v2 (https://rfcs.pgxn.org/0003-meta-spec-v2.html),\nvalidated with the pgxn_meta crate. How pgext reads them is described in its\nspec/entries.md.\n";
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+}
+
+async fn checkpoint(State(s): S) -> Response {
+    let (_, note) = s.checkpoint();
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        note,
+    )
+        .into_response()
+}
+
+async fn tile(State(s): S, Path(path): Path<String>) -> ApiResult {
+    let tile = Tile::parse_path(&format!("tile/{path}"))
+        .map_err(|e| ApiError::not_found(e.to_string()))?;
+    let size = s.size();
+    // Only tiles implied by the published checkpoint exist, at widths up to its right edge.
+    let available = match tile.kind {
+        TileKind::Hashes(level) => {
+            pgext_log::hash_tile_at(level, tile.index, size).map(|t| t.width)
+        }
+        TileKind::Entries => {
+            let start = tile.index * pgext_log::TILE_WIDTH;
+            (start < size).then(|| (size - start).min(pgext_log::TILE_WIDTH) as u16)
+        }
+    };
+    if available.is_none_or(|w| w < tile.width) {
+        return Err(ApiError::not_found(format!(
+            "{} is not in the log",
+            tile.path()
+        )));
+    }
+    let data = s
+        .store
+        .read_tiles(&[tile])
+        .map_err(ApiError::internal)?
+        .pop()
+        .unwrap_or_default();
+    let bytes = match tile.kind {
+        TileKind::Hashes(_) => data[..usize::from(tile.width) * 32].to_vec(),
+        TileKind::Entries => {
+            let entries = pgext_log::bundle_entries(&tile, &data).map_err(ApiError::internal)?;
+            let mut out = Vec::new();
+            for e in entries {
+                pgext_log::push_entry(&mut out, e).map_err(ApiError::internal)?;
+            }
+            out
+        }
+    };
+    let mut resp = ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response();
+    // Full tiles never change; a partial tile of a given width never changes either, but only
+    // the newest is linked from the checkpoint, so keep those short-lived in caches.
+    let cache = if tile.is_full() {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=60"
+    };
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    Ok(resp)
+}
+
+async fn log_info(State(s): S) -> Response {
+    let (size, note) = s.checkpoint();
+    json_doc(
+        json!({"origin": s.origin, "vkey": s.log_key.verifier().to_string(), "size": size, "checkpoint": note, "tiles": "/log/"}),
+    )
+}
+
+fn receipt_doc(r: Receipt) -> Response {
+    (
+        StatusCode::CREATED,
+        Json(json!({"index": r.index, "checkpoint": r.checkpoint, "proof": String::from_utf8_lossy(&r.proof)})),
+    )
+        .into_response()
+}
+
+/// Parses a submitted entry, whatever its JSON spacing, into canonical form.
+fn parse_submitted(bytes: &[u8]) -> Result<Entry, ApiError> {
+    let entry: Entry = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("not an entry: {e}")))?;
+    Entry::parse(&entry.to_bytes()).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+async fn post_entry(State(s): S, body: Bytes) -> ApiResult {
+    let entry = parse_submitted(&body)?;
+    if matches!(entry.statement.action, Action::Release(_)) {
+        return Err(ApiError::bad_request(
+            "releases go to /api/v1/releases with their archive",
+        ));
+    }
+    Ok(receipt_doc(s.sequence(entry).await?))
+}
+
+async fn post_release(State(s): S, mut form: Multipart) -> ApiResult {
+    let mut entry = None;
+    let mut archive = None;
+    let limit = s.config.limits.max_archive_bytes;
+    let form_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "archive-too-large",
+                format!("uploads are limited to {limit} bytes"),
+            )
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    };
+    while let Some(field) = form.next_field().await.map_err(form_error)? {
+        match field.name() {
+            Some("entry") => {
+                entry = Some(parse_submitted(&field.bytes().await.map_err(form_error)?)?)
+            }
+            Some("archive") => archive = Some(field.bytes().await.map_err(form_error)?.to_vec()),
+            _ => {}
+        }
+    }
+    let entry = entry.ok_or_else(|| {
+        ApiError::bad_request("missing the `entry` field (the signed release statement)")
+    })?;
+    let archive = archive.ok_or_else(|| ApiError::bad_request("missing the `archive` field"))?;
+    Ok(receipt_doc(
+        crate::publish::publish_release(s, archive, entry).await?,
+    ))
+}
+
+async fn get_entry(State(s): S, Path(index): Path<u64>) -> ApiResult {
+    let size = s.size();
+    if index >= size {
+        return Err(ApiError::not_found(format!(
+            "entry {index} is not in the log (size {size})"
+        )));
+    }
+    let bytes = s
+        .store
+        .entries(index, index + 1)
+        .map_err(ApiError::internal)?
+        .pop()
+        .unwrap_or_default();
+    let entry: Value = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+    Ok(json_doc(
+        json!({"index": index, "leaf_hash": leaf_hash(&bytes).to_base64(), "entry": entry}),
+    ))
+}
+
+async fn api_dist(State(s): S, Path(name): Path<String>) -> ApiResult {
+    let reg = registry(&s);
+    let d = reg
+        .dist(&name)
+        .ok_or_else(|| ApiError::not_found(format!("distribution {name} not found")))?;
+    let releases: Vec<Value> = d
+        .releases
+        .values()
+        .map(|r| {
+            json!({"version": r.release.version, "status": r.release.status.as_str(), "sha256": r.release.sha256, "sha1": r.release.sha1,
+                   "size": r.release.size, "meta_sha256": r.release.meta_sha256, "provides": r.release.provides, "user": r.user,
+                   "date": pgxn::date(r.time), "index": r.index, "yanked": r.yanked.is_some(), "yank_reason": r.yanked})
+        })
+        .collect();
+    Ok(json_doc(
+        json!({"name": d.name, "owners": d.owners, "releases": releases}),
+    ))
+}
+
+async fn api_account(State(s): S, Path(user): Path<String>) -> ApiResult {
+    let reg = registry(&s);
+    let a = reg
+        .account(&user)
+        .ok_or_else(|| ApiError::not_found(format!("account {user} not found")))?;
+    let keys: Vec<Value> = a
+        .keys
+        .iter()
+        .map(|(id, k)| json!({"key_id": id, "key": pgext_spec::authority::encode_public_key(&k.key), "active": k.active, "index": k.added}))
+        .collect();
+    let dists: Vec<&str> = reg
+        .dists()
+        .filter(|d| d.owners.contains(&a.user))
+        .map(|d| d.name.as_str())
+        .collect();
+    Ok(json_doc(
+        json!({"user": a.user, "name": a.name, "email": a.email, "uri": a.uri, "index": a.index, "keys": keys, "owns": dists}),
+    ))
+}

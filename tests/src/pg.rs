@@ -1,0 +1,150 @@
+//! A throwaway PostgreSQL cluster from Debian's packages, on a loopback port and a socket in a
+//! temporary folder. As root, the server runs as the `postgres` user (initdb refuses root).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A running cluster; stopped and removed on drop.
+#[derive(Debug)]
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    /// TCP port on 127.0.0.1.
+    pub port: u16,
+    /// `pg_config --bindir`.
+    pub bindir: PathBuf,
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// `pg_config`'s answer to one flag.
+pub fn pg_config(flag: &str) -> String {
+    let out = run(Command::new("pg_config").arg(flag));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Cluster {
+    /// Creates and starts a cluster.
+    ///
+    /// # Panics
+    /// When PostgreSQL is not installed (run `scripts/bootstrap`) or does not start.
+    pub fn start() -> Cluster {
+        let bindir = PathBuf::from(pg_config("--bindir"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = is_root();
+        if root {
+            run(Command::new("chown").arg("postgres:").arg(dir.path()));
+            run(Command::new("chmod").arg("755").arg(dir.path()));
+        }
+        let as_server = |prog: &str| {
+            let mut c = if root {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(bindir.join(prog));
+                c
+            } else {
+                Command::new(bindir.join(prog))
+            };
+            c.current_dir("/");
+            c
+        };
+        let data = dir.path().join("data");
+        run(as_server("initdb").arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ]));
+        // A free port from the OS; the server takes it a moment later.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let opts = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c full_page_writes=off",
+            dir.path().display()
+        );
+        run(as_server("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.path().join("server.log"))
+            .args(["-w", "-t", "60", "-o", &opts, "start"]));
+        Cluster { dir, port, bindir }
+    }
+
+    /// The socket folder (`PGHOST`).
+    pub fn host(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Environment for clients: `PGHOST`, `PGPORT`, `PGUSER`.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("PGHOST".into(), self.host().display().to_string()),
+            ("PGPORT".into(), self.port.to_string()),
+            ("PGUSER".into(), "postgres".into()),
+        ]
+    }
+
+    /// Runs SQL in `db` and returns psql's unaligned, tuples-only output.
+    ///
+    /// # Panics
+    /// When psql fails.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = run(Command::new(self.bindir.join("psql"))
+            .envs(self.env())
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ]));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let mut c = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"])
+                .arg(self.bindir.join("pg_ctl"));
+            c
+        } else {
+            Command::new(self.bindir.join("pg_ctl"))
+        };
+        let _ = c
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .current_dir("/")
+            .output();
+    }
+}

@@ -1,0 +1,250 @@
+//! The real `pgxnclient` (PyPI, installed by scripts/bootstrap) against a node, installing into a
+//! real PostgreSQL 15 built from Debian's packages: info, versions, download, install, check, load,
+//! unload, uninstall, for a SQL-only dist, a dist whose extension has another name, and a C
+//! extension.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use pgext::release::prepare_release;
+use pgext_spec::entry::Action;
+use pgext_tests::pg::{Cluster, pg_config};
+use pgext_tests::{TestNode, fixtures, identity};
+use sha1::Digest;
+
+fn pgxn_path() -> PathBuf {
+    if let Ok(p) = std::env::var("PGEXT_PGXN") {
+        return PathBuf::from(p);
+    }
+    let tools = std::env::var("PGEXT_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let cache = std::env::var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+            cache.join("pgext-tools")
+        });
+    let p = tools.join("venv/bin/pgxn");
+    assert!(
+        p.exists(),
+        "pgxnclient is not installed at {}: run scripts/bootstrap",
+        p.display()
+    );
+    p
+}
+
+struct Pgxn<'a> {
+    bin: PathBuf,
+    mirror: String,
+    cluster: &'a Cluster,
+    cwd: PathBuf,
+}
+
+impl Pgxn<'_> {
+    /// Runs `pgxn <cmd> --mirror URL args…` and returns (success, stdout+stderr).
+    fn run(&self, cmd: &str, args: &[&str]) -> (bool, String) {
+        let out = Command::new(&self.bin)
+            .arg(cmd)
+            .args(["--mirror", &self.mirror])
+            .args(args)
+            .envs(self.cluster.env())
+            .current_dir(&self.cwd)
+            .output()
+            .expect("running pgxn");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    fn ok(&self, cmd: &str, args: &[&str]) -> String {
+        let (ok, text) = self.run(cmd, args);
+        assert!(ok, "pgxn {cmd} {args:?} failed:\n{text}");
+        text
+    }
+}
+
+async fn publish(
+    node: &TestNode,
+    who: &pgext::release::Identity,
+    files: &[(String, Vec<u8>)],
+    prefix: &str,
+) {
+    let tgz = fixtures::tar_gz(prefix, files);
+    let p = prepare_release(&tgz, None).unwrap();
+    node.api()
+        .publish(
+            &who.sign(Action::Release(p.release)),
+            tgz,
+            &format!("{prefix}.tar.gz"),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgxnclient_end_to_end() {
+    let node = TestNode::start().await;
+    let (alice, bob) = (identity("alice", 1), identity("bob", 2));
+    node.api()
+        .submit(&alice.account_entry(Some("Alice"), None, None))
+        .await
+        .unwrap();
+    node.api()
+        .submit(&bob.account_entry(Some("Bob"), None, None))
+        .await
+        .unwrap();
+    publish(
+        &node,
+        &alice,
+        &fixtures::dist("pgext_pair", "1.0.0", "pgext_pair", "stable"),
+        "pgext_pair-1.0.0",
+    )
+    .await;
+    publish(
+        &node,
+        &alice,
+        &fixtures::dist("pgext_pair", "1.1.0", "pgext_pair", "testing"),
+        "pgext_pair-1.1.0",
+    )
+    .await;
+    publish(
+        &node,
+        &bob,
+        &fixtures::dist("pgext_widget", "0.2.5", "pgext_gizmo", "stable"),
+        "pgext_widget-0.2.5",
+    )
+    .await;
+    publish(
+        &node,
+        &bob,
+        &fixtures::c_dist("pgext_hello_c", "1.0.0"),
+        "pgext_hello_c-1.0.0",
+    )
+    .await;
+    let mirror = format!("{}/", node.url());
+    let zip_sha1 = {
+        let (_, zip) = node
+            .get("/dist/pgext_pair/1.0.0/pgext_pair-1.0.0.zip")
+            .await;
+        sha1::Sha1::digest(&zip)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+
+    // pgxnclient and PostgreSQL are blocking programs: run them off the runtime serving the node.
+    tokio::task::spawn_blocking(move || {
+        let cluster = Cluster::start();
+        let work = tempfile::tempdir().unwrap();
+        let pgxn = Pgxn {
+            bin: pgxn_path(),
+            mirror,
+            cluster: &cluster,
+            cwd: work.path().to_path_buf(),
+        };
+        let sharedir = PathBuf::from(pg_config("--sharedir")).join("extension");
+        let pkglibdir = PathBuf::from(pg_config("--pkglibdir"));
+        cluster.psql("postgres", "CREATE DATABASE app");
+
+        let info = pgxn.ok("info", &["pgext_pair"]);
+        assert!(
+            info.contains("name: pgext_pair")
+                && info.contains("version: 1.0.0")
+                && info.contains(&format!("sha1: {zip_sha1}")),
+            "{info}"
+        );
+        let info = pgxn.ok("info", &["--testing", "pgext_pair"]);
+        assert!(
+            info.contains("version: 1.1.0") && info.contains("release_status: testing"),
+            "{info}"
+        );
+        let versions = pgxn.ok("info", &["--versions", "pgext_pair"]);
+        assert!(
+            versions.contains("pgext_pair 1.1.0 testing")
+                && versions.contains("pgext_pair 1.0.0 stable"),
+            "{versions}"
+        );
+        let readme = pgxn.ok("info", &["--readme", "pgext_pair"]);
+        assert!(readme.contains("A test distribution."), "{readme}");
+
+        pgxn.ok("download", &["pgext_pair"]);
+        let zip = std::fs::read(work.path().join("pgext_pair-1.0.0.zip"))
+            .expect("pgxn download saved the zip");
+        assert_eq!(
+            sha1::Sha1::digest(&zip)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+            zip_sha1
+        );
+        // Named by its extension, the widget dist is found through /extension/.
+        pgxn.ok("download", &["pgext_gizmo"]);
+        assert!(work.path().join("pgext_widget-0.2.5.zip").exists());
+
+        for (spec, ext, check_sql, want) in [
+            (
+                "pgext_pair",
+                "pgext_pair",
+                "SELECT pgext_pair_answer()",
+                "42",
+            ),
+            (
+                "pgext_gizmo",
+                "pgext_gizmo",
+                "SELECT pgext_gizmo_answer()",
+                "42",
+            ),
+            ("pgext_hello_c", "pgext_hello_c", "SELECT add_one(41)", "42"),
+        ] {
+            let control = sharedir.join(format!("{ext}.control"));
+            pgxn.ok("install", &[spec]);
+            assert!(
+                control.exists(),
+                "{spec}: no {} after install",
+                control.display()
+            );
+            let check = pgxn.ok("check", &[spec]);
+            assert!(
+                check.contains("passed") || check.contains("ok"),
+                "{spec} check:\n{check}"
+            );
+            pgxn.ok("load", &["-d", "app", spec]);
+            assert_eq!(cluster.psql("app", check_sql), want, "{spec}");
+            assert_eq!(
+                cluster.psql(
+                    "app",
+                    &format!("SELECT count(*) FROM pg_extension WHERE extname = '{ext}'")
+                ),
+                "1"
+            );
+            pgxn.ok("unload", &["-d", "app", spec]);
+            assert_eq!(
+                cluster.psql(
+                    "app",
+                    &format!("SELECT count(*) FROM pg_extension WHERE extname = '{ext}'")
+                ),
+                "0"
+            );
+            pgxn.ok("uninstall", &[spec]);
+            assert!(
+                !control.exists(),
+                "{spec}: {} left after uninstall",
+                control.display()
+            );
+        }
+        assert!(
+            !pkglibdir.join("pgext_hello_c.so").exists(),
+            "the C module was not uninstalled"
+        );
+
+        // Unknown names fail cleanly.
+        let (ok, text) = pgxn.run("info", &["pgext_nosuch"]);
+        assert!(!ok, "{text}");
+    })
+    .await
+    .unwrap();
+    node.node.shutdown().await;
+}

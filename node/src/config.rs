@@ -114,3 +114,25 @@ impl Config {
             .unwrap_or_else(|| format!("{}/log", self.http))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_is_the_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/node.example.toml");
+        let c = Config::load(&path).unwrap();
+        let d = Config::default();
+        assert_eq!(
+            (c.data, c.http, c.origin, c.registration),
+            (d.data, d.http, d.origin, d.registration)
+        );
+        assert_eq!(
+            (c.sequencer.batch_max, c.sequencer.batch_interval_ms),
+            (d.sequencer.batch_max, d.sequencer.batch_interval_ms)
+        );
+        assert_eq!(c.limits, d.limits);
+        assert!(toml::from_str::<Config>("unknown_key = 1").is_err());
+    }
+}

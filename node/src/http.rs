@@ -24,32 +24,70 @@ use crate::sequencer::Receipt;
 type S = State<Arc<Shared>>;
 type ApiResult = Result<Response, ApiError>;
 
+/// The route table, recorded as it is built so tests can hold it against `spec/openapi.json`.
+struct Routes {
+    router: Router<Arc<Shared>>,
+    table: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    fn get<H: axum::handler::Handler<T, Arc<Shared>>, T: 'static>(
+        mut self,
+        path: &'static str,
+        h: H,
+    ) -> Routes {
+        self.router = self.router.route(path, get(h));
+        self.table.push(("get", path));
+        self
+    }
+
+    fn post<H: axum::handler::Handler<T, Arc<Shared>>, T: 'static>(
+        mut self,
+        path: &'static str,
+        h: H,
+    ) -> Routes {
+        self.router = self.router.route(path, post(h));
+        self.table.push(("post", path));
+        self
+    }
+}
+
+fn routes() -> Routes {
+    Routes {
+        router: Router::new(),
+        table: Vec::new(),
+    }
+    .get("/index.json", || async { Json(pgxn::index_doc()) })
+    .get("/dist/{file}", dist_json)
+    .get("/dist/{dist}/{version}/{file}", dist_file)
+    .get("/extension/{file}", extension_json)
+    .get("/user/{file}", user_json)
+    .get("/tag/{file}", tag_json)
+    .get("/stats/{file}", stats_json)
+    .get("/users/{file}", userlist_json)
+    .get("/meta/mirrors.json", mirrors_json)
+    .get("/meta/spec.txt", spec_txt)
+    .get("/log/checkpoint", checkpoint)
+    .get("/log/tile/{*path}", tile)
+    .get("/api/v1/log", log_info)
+    .post("/api/v1/entries", post_entry)
+    .get("/api/v1/entries/{index}", get_entry)
+    .post("/api/v1/releases", post_release)
+    .get("/api/v1/dists/{dist}", api_dist)
+    .get("/api/v1/accounts/{user}", api_account)
+    .get("/metrics", |State(s): S| async move { s.metrics.render() })
+}
+
+/// Every (method, path) the node serves, in axum's syntax.
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    routes().table
+}
+
 /// The node's routes.
 pub fn router(shared: Arc<Shared>) -> Router {
     let body_limit = shared.config.limits.max_archive_bytes as usize + (1 << 20);
-    Router::new()
-        .route("/index.json", get(|| async { Json(pgxn::index_doc()) }))
-        .route("/dist/{file}", get(dist_json))
-        .route("/dist/{dist}/{version}/{file}", get(dist_file))
-        .route("/extension/{file}", get(extension_json))
-        .route("/user/{file}", get(user_json))
-        .route("/tag/{file}", get(tag_json))
-        .route("/stats/{file}", get(stats_json))
-        .route("/users/{file}", get(userlist_json))
-        .route("/meta/mirrors.json", get(mirrors_json))
-        .route("/meta/spec.txt", get(spec_txt))
-        .route("/log/checkpoint", get(checkpoint))
-        .route("/log/tile/{*path}", get(tile))
-        .route("/api/v1/log", get(log_info))
-        .route("/api/v1/entries", post(post_entry))
-        .route("/api/v1/entries/{index}", get(get_entry))
-        .route("/api/v1/releases", post(post_release))
-        .route("/api/v1/dists/{dist}", get(api_dist))
-        .route("/api/v1/accounts/{user}", get(api_account))
-        .route(
-            "/metrics",
-            get(|State(s): S| async move { s.metrics.render() }),
-        )
+    routes()
+        .router
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -150,7 +188,7 @@ async fn dist_file(
 }
 
 /// `README`, `README.md`, `README.txt`… at the top of the release zip.
-fn readme_of(zip: &[u8], base: &str) -> Option<Vec<u8>> {
+pub(crate) fn readme_of(zip: &[u8], base: &str) -> Option<Vec<u8>> {
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip)).ok()?;
     let mut names: Vec<String> = z
         .file_names()
@@ -204,21 +242,15 @@ async fn userlist_json(State(s): S, Path(file): Path<String>) -> ApiResult {
 }
 
 async fn mirrors_json(State(s): S) -> Response {
-    json_doc(json!([{
-        "uri": format!("http://{}/", s.config.http),
-        "frequency": "realtime",
-        "location": "",
-        "organization": s.origin,
-        "timezone": "UTC",
-        "email": "",
-        "bandwidth": "",
-        "src": "pgext",
-    }]))
+    json_doc(pgxn::mirrors_doc(&s))
 }
 
 async fn spec_txt() -> Response {
-    let text = "PGXN Meta Spec\n\nThis registry accepts META.json files following the PGXN Meta Spec v1\n(https://pgxn.org/spec/) and v2 (https://rfcs.pgxn.org/0003-meta-spec-v2.html),\nvalidated with the pgxn_meta crate. How pgext reads them is described in its\nspec/entries.md.\n";
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        pgxn::SPEC_TXT,
+    )
+        .into_response()
 }
 
 async fn checkpoint(State(s): S) -> Response {
@@ -404,4 +436,31 @@ async fn api_account(State(s): S, Path(user): Path<String>) -> ApiResult {
     Ok(json_doc(
         json!({"user": a.user, "name": a.name, "email": a.email, "uri": a.uri, "index": a.index, "keys": keys, "owns": dists}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn openapi_document_lists_exactly_the_routes() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/openapi.json");
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(p, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |m| (m.clone(), p.clone()))
+            })
+            .collect();
+        let served: BTreeSet<(String, String)> = super::route_table()
+            .into_iter()
+            .map(|(m, p)| (m.to_string(), p.replace("{*", "{")))
+            .collect();
+        assert_eq!(documented, served);
+    }
 }

@@ -4,6 +4,7 @@
 pub mod blobs;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod http;
 pub mod metrics;
 pub mod node;

@@ -35,6 +35,11 @@ enum Command {
     Vkey,
     /// Replay the whole log, re-checking every entry, and report what it holds.
     Reindex,
+    /// Write the registry as a static PGXN mirror tree (rsync-able, servable by any web server).
+    ExportPgxn {
+        /// Folder to write into.
+        dir: PathBuf,
+    },
 }
 
 fn config(cli: &Cli) -> anyhow::Result<Config> {
@@ -74,6 +79,11 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "log size {size}: {accounts} accounts, {dists} distributions; every entry re-checked"
             );
+        }
+        Command::ExportPgxn { dir } => {
+            let (shared, _rx) = pgext_node::node::Shared::open(config)?;
+            let n = pgext_node::export::export_pgxn(&shared, &dir)?;
+            println!("wrote {n} files to {}", dir.display());
         }
         Command::Run => {
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;

@@ -55,6 +55,34 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Opens a data folder: the key (created on first start), the stores, and the registry
+    /// state replayed from the log. Returns the receiving end of the sequencer's queue.
+    ///
+    /// # Errors
+    /// When the folder cannot be opened or the log does not replay cleanly.
+    pub fn open(config: Config) -> anyhow::Result<(Arc<Shared>, mpsc::Receiver<Submission>)> {
+        let log_key = load_or_create_key(&config)?;
+        let (store, blobs, registry, size, note) = open_state(&config, &log_key)?;
+        let (tx, rx) = mpsc::channel(1024);
+        let metrics = Metrics::default();
+        metrics
+            .log_size
+            .store(size, std::sync::atomic::Ordering::Relaxed);
+        let shared = Arc::new(Shared {
+            origin: log_key.name().to_string(),
+            config,
+            log_key,
+            store,
+            blobs,
+            registry: RwLock::new(registry),
+            checkpoint: RwLock::new((size, note)),
+            metas: Mutex::new(HashMap::new()),
+            metrics,
+            submit: tx,
+        });
+        Ok((shared, rx))
+    }
+
     /// Current tree size.
     pub fn size(&self) -> u64 {
         self.checkpoint.read().unwrap_or_else(|p| p.into_inner()).0

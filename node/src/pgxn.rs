@@ -310,6 +310,23 @@ pub fn userlist_doc(reg: &Registry, letter: &str) -> Option<Value> {
     ))
 }
 
+/// `/meta/mirrors.json`: this node.
+pub fn mirrors_doc(shared: &Shared) -> Value {
+    json!([{
+        "uri": format!("http://{}/", shared.config.http),
+        "frequency": "realtime",
+        "location": "",
+        "organization": shared.origin,
+        "timezone": "UTC",
+        "email": "",
+        "bandwidth": "",
+        "src": "pgext",
+    }])
+}
+
+/// `/meta/spec.txt`.
+pub const SPEC_TXT: &str = "PGXN Meta Spec\n\nThis registry accepts META.json files following the PGXN Meta Spec v1\n(https://pgxn.org/spec/) and v2 (https://rfcs.pgxn.org/0003-meta-spec-v2.html),\nvalidated with the pgxn_meta crate. How pgext reads them is described in its\nspec/entries.md.\n";
+
 /// `index.json`: the 14 URI templates.
 pub fn index_doc() -> Value {
     json!({

@@ -210,3 +210,50 @@ async fn restart_replays_the_log() {
     assert_eq!(r.index, 5);
     node.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn export_pgxn_tree_matches_http() {
+    let node = populated().await;
+    let out = tempfile::tempdir().unwrap();
+    let n = pgext_node::export::export_pgxn(node.node.shared(), out.path()).unwrap();
+    let mut files = Vec::new();
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            if e.path().is_dir() {
+                walk(&e.path(), out);
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    walk(out.path(), &mut files);
+    assert_eq!(files.len(), n);
+    for f in [
+        "index.json",
+        "dist/pair.json",
+        "dist/pair/1.0.0/pair-1.0.0.zip",
+        "dist/widget/0.2.5/README.txt",
+        "extension/gizmo.json",
+        "tag/key value.json",
+        "users/a.json",
+        "stats/summary.json",
+    ] {
+        assert!(out.path().join(f).exists(), "{f} not exported");
+    }
+    for f in files {
+        let rel = f
+            .strip_prefix(out.path())
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let (status, body) = node.get(&format!("/{rel}")).await;
+        assert_eq!(status, 200, "{rel}");
+        assert_eq!(
+            body,
+            std::fs::read(&f).unwrap(),
+            "{rel} differs from what the node serves"
+        );
+    }
+    node.node.shutdown().await;
+}

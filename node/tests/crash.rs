@@ -1,0 +1,319 @@
+//! Crash safety: a node process is killed with SIGKILL again and again while a client streams
+//! publishes. After every restart each acknowledged entry is in the log at its index, the tiles
+//! served recompute to the signed checkpoint, and that checkpoint is consistent with every
+//! checkpoint seen before.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use pgext_log::{
+    Hash, Tile, TileHashReader, TileReader, VerifierKey, consistency_proof, leaf_hash,
+    open_checkpoint, sha256, tree_hash, verify_consistency,
+};
+use pgext_spec::archive::{Files, pgxn_zip};
+use pgext_spec::authority::encode_public_key;
+use pgext_spec::entry::{Action, ENTRY_VERSION, Entry, Release, Statement, Status, user_key_id};
+use sha1::Digest;
+
+struct Proc {
+    child: Child,
+    url: String,
+}
+
+fn start(data: &std::path::Path) -> Proc {
+    // Short rounds, so a kill lands in the middle of many of them.
+    let config = data.with_extension("toml");
+    std::fs::write(
+        &config,
+        "[sequencer]\nbatch_interval_ms = 5\nbatch_max = 16\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgext-node"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--data"])
+        .arg(data)
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--origin",
+            "crash.pgext.local/log",
+            "run",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting pgext-node");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("node prints its URL");
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(
+        url.starts_with("http://127.0.0.1:"),
+        "unexpected first line {line:?}"
+    );
+    Proc { child, url }
+}
+
+fn sign(user: &str, key: &SigningKey, action: Action) -> Entry {
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    Statement {
+        v: ENTRY_VERSION,
+        actor: user.into(),
+        key_id: user_key_id(key.verifying_key().as_bytes()),
+        time,
+        action,
+    }
+    .sign(key)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Release 1.0.0 of a new dist `name` and its zip. One dist per release keeps concurrent
+/// publishes free of version-order refusals.
+fn release(name: &str) -> (Release, Vec<u8>) {
+    let version = "1.0.0";
+    let meta = serde_json::json!({"name": name, "version": version, "abstract": "crash test", "maintainer": "T <t@example.org>",
+        "license": "postgresql", "provides": {name: {"file": "crash.sql", "version": version}}, "meta-spec": {"version": "1.0.0"}});
+    let meta = serde_json::to_vec(&meta).unwrap();
+    let mut files = Files::default();
+    files
+        .files
+        .insert("META.json".into(), (meta.clone(), false));
+    files
+        .files
+        .insert("crash.sql".into(), (b"SELECT 1;\n".to_vec(), false));
+    let zip = pgxn_zip(name, version, &files).unwrap();
+    let r = Release {
+        dist: name.into(),
+        version: version.into(),
+        status: Status::Stable,
+        sha256: hex(&sha256(&zip)),
+        sha1: hex(&sha1::Sha1::digest(&zip)),
+        size: zip.len() as u64,
+        meta_sha256: hex(&sha256(&meta)),
+        provides: [(name.to_string(), version.to_string())].into(),
+    };
+    (r, zip)
+}
+
+struct HttpTiles<'a> {
+    http: &'a reqwest::blocking::Client,
+    url: &'a str,
+}
+
+impl TileReader for HttpTiles<'_> {
+    fn read_tiles(&self, tiles: &[Tile]) -> pgext_log::Result<Vec<Vec<u8>>> {
+        tiles
+            .iter()
+            .map(|t| {
+                let resp = self
+                    .http
+                    .get(format!("{}/log/{}", self.url, t.path()))
+                    .send()
+                    .map_err(|e| pgext_log::Error::Read(Box::new(e)))?;
+                if !resp.status().is_success() {
+                    return Err(pgext_log::Error::Read(
+                        format!("{} for {t}", resp.status()).into(),
+                    ));
+                }
+                Ok(resp
+                    .bytes()
+                    .map_err(|e| pgext_log::Error::Read(Box::new(e)))?
+                    .to_vec())
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn sigkill_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let key = SigningKey::from_bytes(&[7; 32]);
+    // Acknowledged entries: (index, leaf hash); checkpoints seen: (size, root).
+    let acked: Arc<Mutex<Vec<(u64, Hash)>>> = Arc::default();
+    let mut seen: Vec<(u64, Hash)> = Vec::new();
+    let mut vkey: Option<VerifierKey> = None;
+    let mut next_version = 0u32;
+    let mut registered = false;
+
+    for round in 0..8 {
+        let proc = start(dir.path());
+        let url = proc.url.clone();
+        let info: serde_json::Value = http
+            .get(format!("{url}/api/v1/log"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let vk: VerifierKey = info["vkey"].as_str().unwrap().parse().unwrap();
+        assert!(
+            vkey.get_or_insert(vk.clone()) == &vk,
+            "the log key changed across restarts"
+        );
+
+        // Check everything acknowledged before the kill.
+        let note = http
+            .get(format!("{url}/log/checkpoint"))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap();
+        let cp = open_checkpoint(&note, &vk, &[]).unwrap().checkpoint;
+        let tiles = HttpTiles {
+            http: &http,
+            url: &url,
+        };
+        let reader = TileHashReader::new(cp.size, &tiles);
+        assert_eq!(
+            tree_hash(cp.size, &reader).unwrap(),
+            cp.root,
+            "round {round}: tiles do not recompute to the checkpoint"
+        );
+        for &(index, leaf) in acked.lock().unwrap().iter() {
+            assert!(
+                index < cp.size,
+                "round {round}: acknowledged entry {index} lost (size {})",
+                cp.size
+            );
+            let e: serde_json::Value = http
+                .get(format!("{url}/api/v1/entries/{index}"))
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            assert_eq!(
+                e["leaf_hash"].as_str().unwrap(),
+                leaf.to_base64(),
+                "round {round}: entry {index} differs"
+            );
+        }
+        for &(size, root) in &seen {
+            if size > 0 && size < cp.size {
+                let proof = consistency_proof(size, cp.size, &reader).unwrap();
+                verify_consistency(size, cp.size, &proof, root.as_ref(), cp.root.as_ref())
+                    .expect("consistent with an earlier checkpoint");
+            } else if size == cp.size {
+                assert_eq!(root, cp.root, "round {round}: two roots for size {size}");
+            }
+            assert!(
+                size <= cp.size,
+                "round {round}: the log shrank from {size} to {}",
+                cp.size
+            );
+        }
+        seen.push((cp.size, cp.root));
+
+        // Stream publishes from two threads, then kill the node mid-stream.
+        let stop = Arc::new(AtomicBool::new(false));
+        if !registered {
+            let acct = sign(
+                "crasher",
+                &key,
+                Action::Account {
+                    user: "crasher".into(),
+                    key: encode_public_key(&key.verifying_key()),
+                    name: None,
+                    email: None,
+                    uri: None,
+                    invite: None,
+                },
+            );
+            let r: serde_json::Value = http
+                .post(format!("{url}/api/v1/entries"))
+                .body(acct.to_bytes())
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            acked
+                .lock()
+                .unwrap()
+                .push((r["index"].as_u64().unwrap(), leaf_hash(&acct.to_bytes())));
+            registered = true;
+        }
+        let versions: Vec<String> = (0..400)
+            .map(|i| format!("crash{}", next_version + i))
+            .collect();
+        next_version += 400;
+        let work = Arc::new(Mutex::new(versions.into_iter()));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let (http, url, key, acked, stop, work) = (
+                    http.clone(),
+                    url.clone(),
+                    key.clone(),
+                    acked.clone(),
+                    stop.clone(),
+                    work.clone(),
+                );
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let Some(v) = work.lock().unwrap().next() else {
+                            break;
+                        };
+                        let (rel, zip) = release(&v);
+                        let entry = sign("crasher", &key, Action::Release(rel));
+                        let form = reqwest::blocking::multipart::Form::new()
+                            .part(
+                                "entry",
+                                reqwest::blocking::multipart::Part::bytes(entry.to_bytes()),
+                            )
+                            .part(
+                                "archive",
+                                reqwest::blocking::multipart::Part::bytes(zip).file_name("a.zip"),
+                            );
+                        let Ok(resp) = http
+                            .post(format!("{url}/api/v1/releases"))
+                            .multipart(form)
+                            .send()
+                        else {
+                            break;
+                        };
+                        if resp.status().as_u16() == 201 {
+                            let r: serde_json::Value = resp.json().unwrap();
+                            acked
+                                .lock()
+                                .unwrap()
+                                .push((r["index"].as_u64().unwrap(), leaf_hash(&entry.to_bytes())));
+                        }
+                    }
+                })
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_millis(150 + 60 * round);
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut child = proc.child;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+    eprintln!(
+        "acknowledged {} entries over {} restarts",
+        acked.lock().unwrap().len(),
+        seen.len()
+    );
+    assert!(
+        acked.lock().unwrap().len() > 20,
+        "too few publishes were acknowledged to mean anything"
+    );
+}

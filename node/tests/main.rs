@@ -1,0 +1,3 @@
+//! Tests of the `pgext-node` binary as a separate process.
+
+mod crash;

@@ -257,3 +257,123 @@ async fn export_pgxn_tree_matches_http() {
     }
     node.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn compat_view_hides_yanked_and_semver2_versions_and_bz2_is_accepted() {
+    let node = populated().await;
+    let api = node.api();
+    let alice = identity("alice", 1);
+    // A SemVer-2 prerelease that pgxnclient cannot parse, uploaded as .tar.bz2.
+    let files = fixtures::dist("pair", "1.2.0-rc.1", "pair", "testing");
+    let mut tar = tar::Builder::new(bzip2::write::BzEncoder::new(
+        Vec::new(),
+        bzip2::Compression::default(),
+    ));
+    for (p, d) in &files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(d.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, format!("pair-1.2.0-rc.1/{p}"), d.as_slice())
+            .unwrap();
+    }
+    let tbz = tar.into_inner().unwrap().finish().unwrap();
+    let p = prepare_release(&tbz, None).unwrap();
+    api.publish(
+        &alice.sign(Action::Release(p.release)),
+        tbz,
+        "pair-1.2.0-rc.1.tar.bz2",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        node.json("/api/v1/dists/pair").await["releases"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let listed = |doc: serde_json::Value| doc["releases"].to_string();
+    assert!(!listed(node.json("/dist/pair.json").await).contains("rc.1"));
+    assert!(
+        !node
+            .json("/extension/pair.json")
+            .await
+            .to_string()
+            .contains("rc.1")
+    );
+    // Still downloadable by its exact URL.
+    assert_eq!(node.get("/dist/pair/1.2.0-rc.1/META.json").await.0, 200);
+
+    // Yanking 1.1.0 takes it out of the lists; unyanking brings it back.
+    api.submit(&alice.sign(Action::Yank {
+        dist: "pair".into(),
+        version: "1.1.0".into(),
+        reason: Some("broken".into()),
+    }))
+    .await
+    .unwrap();
+    assert!(!listed(node.json("/dist/pair.json").await).contains("1.1.0"));
+    assert_eq!(
+        node.json("/api/v1/dists/pair").await["releases"][1]["yank_reason"],
+        "broken"
+    );
+    let bob = identity("bob", 2);
+    let err = api
+        .submit(&bob.sign(Action::Unyank {
+            dist: "pair".into(),
+            version: "1.1.0".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not-owner"), "{err}");
+    api.submit(&alice.sign(Action::Unyank {
+        dist: "pair".into(),
+        version: "1.1.0".into(),
+    }))
+    .await
+    .unwrap();
+    assert!(listed(node.json("/dist/pair.json").await).contains("1.1.0"));
+    node.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn registration_policies() {
+    use pgext_node::config::Registration;
+    for (policy, invited, ok) in [
+        (Registration::Closed, false, false),
+        (Registration::Invite, false, false),
+        (Registration::Invite, true, true),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let admin = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+        let mut config = pgext_node::Config::for_tests(dir.path());
+        config.registration = policy;
+        config.admin_keys = vec![pgext_spec::authority::encode_public_key(
+            &admin.verifying_key(),
+        )];
+        let node = pgext_node::Node::spawn(config).await.unwrap();
+        let carol = identity("carol", 3);
+        let key = pgext_spec::authority::encode_public_key(&carol.key.verifying_key());
+        let invite = invited.then(|| {
+            use base64::Engine as _;
+            use ed25519_dalek::Signer as _;
+            base64::engine::general_purpose::STANDARD.encode(
+                admin
+                    .sign(&pgext_spec::entry::invite_message("carol", &key))
+                    .to_bytes(),
+            )
+        });
+        let entry = carol.sign(Action::Account {
+            user: "carol".into(),
+            key,
+            name: None,
+            email: None,
+            uri: None,
+            invite,
+        });
+        let got = pgext::api::Node::new(&node.url()).submit(&entry).await;
+        assert_eq!(got.is_ok(), ok, "{policy:?} invited={invited}: {got:?}");
+        node.shutdown().await;
+    }
+}

@@ -249,7 +249,10 @@ fn main() {
             );
         }
     }
-    let _ = nginx.kill();
+    // SIGTERM, not SIGKILL: the master then stops its workers too.
+    let _ = Command::new("kill")
+        .args(["-TERM", &nginx.id().to_string()])
+        .status();
     let _ = nginx.wait();
     rt.block_on(node.shutdown());
 }

@@ -89,6 +89,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     routes()
         .router
         .fallback(|| async { ApiError::not_found("no such resource") })
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), cached))
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             count_request,
@@ -96,6 +97,42 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(shared)
+}
+
+/// Answers of successful GETs of derived documents and release files, kept until the log grows:
+/// they depend on nothing else. Live views (the checkpoint, the native API, metrics) and tiles
+/// (read straight from RocksDB) are not cached.
+async fn cached(
+    State(s): S,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    let cacheable = req.method() == axum::http::Method::GET
+        && req.uri().query().is_none()
+        && !path.starts_with("/api/")
+        && !path.starts_with("/log/")
+        && path != "/metrics";
+    if !cacheable {
+        return next.run(req).await;
+    }
+    let key = path.to_string();
+    let size = s.size();
+    if let Some((ct, body)) = s.doc_cache.get(size, &key) {
+        return ([(header::CONTENT_TYPE, ct)], body).into_response();
+    }
+    let resp = next.run(req).await;
+    if resp.status() != StatusCode::OK {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, crate::node::DocCache::MAX_ITEM).await else {
+        return ApiError::internal("response too large to buffer").into_response();
+    };
+    if let Some(ct) = parts.headers.get(header::CONTENT_TYPE).cloned() {
+        s.doc_cache.put(size, key, ct, bytes.clone());
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 async fn count_request(

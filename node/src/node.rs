@@ -50,6 +50,8 @@ pub struct Shared {
     pub metas: Mutex<HashMap<String, Arc<Meta>>>,
     /// Metrics.
     pub metrics: Metrics,
+    /// Rendered documents of the current log size.
+    pub doc_cache: DocCache,
     /// Submissions to the sequencer.
     pub submit: mpsc::Sender<Submission>,
 }
@@ -78,6 +80,7 @@ impl Shared {
             checkpoint: RwLock::new((size, note)),
             metas: Mutex::new(HashMap::new()),
             metrics,
+            doc_cache: DocCache::default(),
             submit: tx,
         });
         Ok((shared, rx))
@@ -145,6 +148,58 @@ impl Shared {
             .await
             .map_err(|_| unavailable())?;
         rx.await.map_err(|_| unavailable())?
+    }
+}
+
+/// Responses by path, valid for one log size: every document the cache holds is derived from the
+/// log, so a new size (a committed round) empties it.
+#[derive(Debug, Default)]
+pub struct DocCache {
+    inner: Mutex<CachedDocs>,
+}
+
+/// A cached answer: content type and body.
+pub type CachedDoc = (axum::http::HeaderValue, axum::body::Bytes);
+
+#[derive(Debug, Default)]
+struct CachedDocs {
+    size: u64,
+    bytes: usize,
+    docs: HashMap<String, CachedDoc>,
+}
+
+impl DocCache {
+    /// Largest response kept (larger ones, typically big zips, are streamed from the blob store).
+    pub const MAX_ITEM: usize = 64 << 20;
+    /// Bytes kept in all; past it, the cache starts over.
+    pub const MAX_TOTAL: usize = 256 << 20;
+
+    /// A cached response for `path` at log size `size`.
+    pub fn get(&self, size: u64, path: &str) -> Option<CachedDoc> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if g.size != size {
+            return None;
+        }
+        g.docs.get(path).cloned()
+    }
+
+    /// Keeps a response for `path` at log size `size`.
+    pub fn put(
+        &self,
+        size: u64,
+        path: String,
+        content_type: axum::http::HeaderValue,
+        body: axum::body::Bytes,
+    ) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if g.size != size || g.bytes + body.len() > Self::MAX_TOTAL {
+            *g = CachedDocs {
+                size,
+                ..CachedDocs::default()
+            };
+        }
+        g.bytes += body.len();
+        g.docs.insert(path, (content_type, body));
     }
 }
 
@@ -264,25 +319,8 @@ impl Node {
     /// # Errors
     /// When the data folder cannot be opened, the log does not replay, or the port is taken.
     pub async fn spawn(config: Config) -> anyhow::Result<Node> {
-        let log_key = load_or_create_key(&config)?;
-        let (store, blobs, registry, size, note) = open_state(&config, &log_key)?;
-        let (tx, rx) = mpsc::channel(1024);
-        let metrics = Metrics::default();
-        metrics
-            .log_size
-            .store(size, std::sync::atomic::Ordering::Relaxed);
-        let shared = Arc::new(Shared {
-            origin: log_key.name().to_string(),
-            config,
-            log_key,
-            store,
-            blobs,
-            registry: RwLock::new(registry),
-            checkpoint: RwLock::new((size, note)),
-            metas: Mutex::new(HashMap::new()),
-            metrics,
-            submit: tx,
-        });
+        let (shared, rx) = Shared::open(config)?;
+        let size = shared.size();
         let sequencer = tokio::spawn(sequencer::run(shared.clone(), rx));
         let listener = tokio::net::TcpListener::bind(shared.config.http)
             .await

@@ -317,3 +317,63 @@ fn sigkill_loses_nothing_acknowledged() {
         "too few publishes were acknowledged to mean anything"
     );
 }
+
+#[test]
+fn sigterm_stops_cleanly_and_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::blocking::Client::new();
+    let key = SigningKey::from_bytes(&[8; 32]);
+    let proc = start(dir.path());
+    let acct = sign(
+        "termer",
+        &key,
+        Action::Account {
+            user: "termer".into(),
+            key: encode_public_key(&key.verifying_key()),
+            name: None,
+            email: None,
+            uri: None,
+            invite: None,
+        },
+    );
+    let r: serde_json::Value = http
+        .post(format!("{}/api/v1/entries", proc.url))
+        .body(acct.to_bytes())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let index = r["index"].as_u64().unwrap();
+    let mut child = proc.child;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node did not stop within 20 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    let proc = start(dir.path());
+    let e: serde_json::Value = http
+        .get(format!("{}/api/v1/entries/{index}", proc.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        e["leaf_hash"].as_str().unwrap(),
+        leaf_hash(&acct.to_bytes()).to_base64()
+    );
+    let mut child = proc.child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -74,6 +74,12 @@ fn str_field(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
+thread_local! {
+    // A validator compiles the META schemas on first use and keeps them; it is not Send, so
+    // each thread keeps its own.
+    static VALIDATOR: std::cell::RefCell<pgxn_meta::valid::Validator> = std::cell::RefCell::new(pgxn_meta::valid::Validator::new());
+}
+
 /// Parses and validates META.json bytes.
 ///
 /// A v1 META without `meta-spec` is read as v1.0.0, as PGXN does.
@@ -92,8 +98,8 @@ pub fn parse_meta(bytes: &[u8]) -> Result<Meta, MetaError> {
             json!({"version": "1.0.0", "url": "https://pgxn.org/meta/spec.txt"}),
         );
     }
-    pgxn_meta::valid::Validator::new()
-        .validate(&raw)
+    VALIDATOR
+        .with(|v| v.borrow_mut().validate(&raw))
         .map_err(|e| MetaError::Invalid {
             version: raw["meta-spec"]["version"]
                 .as_str()

@@ -367,13 +367,26 @@ impl Node {
             let _ = tx.send(());
         }
         let _ = (&mut self.server).await;
-        // Handlers are gone; dropping the last sender ends the sequencer after its round.
+        // The sequencer holds the queue's sender through `Shared`, so it is stopped, not drained;
+        // a round already in its blocking section still completes (its write is atomic).
         let Node {
             shared, sequencer, ..
         } = self;
-        drop(shared);
         sequencer.abort();
         let _ = sequencer.await;
+        // Connection tasks may still hold the state for a moment after the server returns.
+        // Wait until this is the last reference, so RocksDB is closed (and its lock released)
+        // when `shutdown` returns and the data folder can be opened again at once.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Arc::strong_count(&shared) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        if Arc::strong_count(&shared) > 1 {
+            tracing::warn!(
+                "state still referenced 10 s after shutdown; the store closes when the last user ends"
+            );
+        }
+        drop(shared);
     }
 }
 

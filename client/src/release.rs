@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
 use pgext_log::sha256;
-use pgext_spec::archive::{Limits, pgxn_zip, read_archive};
+use pgext_spec::archive::{Files, Limits, pgxn_zip, read_archive};
 use pgext_spec::authority::encode_public_key;
 use pgext_spec::entry::{Action, ENTRY_VERSION, Entry, Release, Statement, Status, user_key_id};
 use pgext_spec::meta::parse_meta;
@@ -87,11 +87,23 @@ pub fn prepare_release(
 ) -> Result<PreparedRelease, ClientError> {
     let files = read_archive(archive, &Limits::default())
         .map_err(|e| ClientError::Release(e.to_string()))?;
+    release_from_files(&files, status)
+}
+
+/// Like [`prepare_release`], from files already read (paths relative to the distribution's
+/// top folder).
+///
+/// # Errors
+/// [`ClientError::Release`] saying what is wrong with the META.json.
+pub fn release_from_files(
+    files: &Files,
+    status: Option<Status>,
+) -> Result<PreparedRelease, ClientError> {
     let meta_bytes = files.get("META.json").ok_or_else(|| {
         ClientError::Release("the archive has no META.json at its top level".into())
     })?;
     let meta = parse_meta(meta_bytes).map_err(|e| ClientError::Release(e.to_string()))?;
-    let zip = pgxn_zip(&meta.name, &meta.version, &files)
+    let zip = pgxn_zip(&meta.name, &meta.version, files)
         .map_err(|e| ClientError::Release(e.to_string()))?;
     let release = Release {
         dist: meta.name.clone(),

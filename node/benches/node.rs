@@ -8,12 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use pgext_log::sha256;
 use pgext_node::{Config, Node};
-use pgext_spec::archive::{Files, pgxn_zip};
+use pgext_spec::archive::Files;
 use pgext_spec::authority::encode_public_key;
-use pgext_spec::entry::{Action, ENTRY_VERSION, Entry, Release, Statement, Status, user_key_id};
-use sha1::Digest;
+use pgext_spec::entry::{Action, ENTRY_VERSION, Entry, Release, Statement, user_key_id};
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -54,10 +52,6 @@ fn account(i: u32) -> (String, SigningKey, Entry) {
     (user, key, e)
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn release(name: &str, readme_kb: usize) -> (Release, Vec<u8>) {
     let meta = serde_json::json!({"name": name, "version": "1.0.0", "abstract": format!("{name} for benchmarks"), "maintainer": "B <b@example.org>",
         "license": "postgresql", "provides": {name: {"file": "b.sql", "version": "1.0.0"}}, "tags": ["bench"], "meta-spec": {"version": "1.0.0"}});
@@ -78,18 +72,8 @@ fn release(name: &str, readme_kb: usize) -> (Release, Vec<u8>) {
             false,
         ),
     );
-    let zip = pgxn_zip(name, "1.0.0", &files).unwrap();
-    let r = Release {
-        dist: name.into(),
-        version: "1.0.0".into(),
-        status: Status::Stable,
-        sha256: hex(&sha256(&zip)),
-        sha1: hex(&sha1::Sha1::digest(&zip)),
-        size: zip.len() as u64,
-        meta_sha256: hex(&sha256(&meta)),
-        provides: [(name.to_string(), "1.0.0".to_string())].into(),
-    };
-    (r, zip)
+    let p = pgext::release::release_from_files(&files, None).unwrap();
+    (p.release, p.zip)
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {

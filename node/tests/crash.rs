@@ -12,12 +12,11 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use pgext_log::{
     Hash, Tile, TileHashReader, TileReader, VerifierKey, consistency_proof, leaf_hash,
-    open_checkpoint, sha256, tree_hash, verify_consistency,
+    open_checkpoint, tree_hash, verify_consistency,
 };
-use pgext_spec::archive::{Files, pgxn_zip};
+use pgext_spec::archive::Files;
 use pgext_spec::authority::encode_public_key;
-use pgext_spec::entry::{Action, ENTRY_VERSION, Entry, Release, Statement, Status, user_key_id};
-use sha1::Digest;
+use pgext_spec::entry::{Action, ENTRY_VERSION, Entry, Release, Statement, user_key_id};
 
 struct Proc {
     child: Child,
@@ -75,10 +74,6 @@ fn sign(user: &str, key: &SigningKey, action: Action) -> Entry {
     .sign(key)
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// Release 1.0.0 of a new dist `name` and its zip. One dist per release keeps concurrent
 /// publishes free of version-order refusals.
 fn release(name: &str) -> (Release, Vec<u8>) {
@@ -93,18 +88,8 @@ fn release(name: &str) -> (Release, Vec<u8>) {
     files
         .files
         .insert("crash.sql".into(), (b"SELECT 1;\n".to_vec(), false));
-    let zip = pgxn_zip(name, version, &files).unwrap();
-    let r = Release {
-        dist: name.into(),
-        version: version.into(),
-        status: Status::Stable,
-        sha256: hex(&sha256(&zip)),
-        sha1: hex(&sha1::Sha1::digest(&zip)),
-        size: zip.len() as u64,
-        meta_sha256: hex(&sha256(&meta)),
-        provides: [(name.to_string(), version.to_string())].into(),
-    };
-    (r, zip)
+    let p = pgext::release::release_from_files(&files, None).unwrap();
+    (p.release, p.zip)
 }
 
 struct HttpTiles<'a> {

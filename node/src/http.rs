@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use pgext_log::{Tile, TileKind, TileReader, leaf_hash};
-use pgext_spec::authority::Registry;
+use pgext_spec::authority::{DistState, Registry, ReleaseState};
 use pgext_spec::entry::{Action, Entry};
 use serde_json::{Value, json};
 use tower_http::trace::TraceLayer;
@@ -74,6 +74,8 @@ fn routes() -> Routes {
     .get("/api/v1/entries/{index}", get_entry)
     .post("/api/v1/releases", post_release)
     .get("/api/v1/dists/{dist}", api_dist)
+    .get("/api/v1/dists/{dist}/{version}/docs", api_docs)
+    .get("/api/v1/dists/{dist}/{version}/docs/{*docpath}", api_doc)
     .get("/api/v1/accounts/{user}", api_account)
     .get("/metrics", |State(s): S| async move { s.metrics.render() })
 }
@@ -168,21 +170,28 @@ async fn dist_json(State(s): S, Path(file): Path<String>) -> ApiResult {
         .ok_or_else(|| ApiError::not_found(format!("distribution {name} has no releases")))
 }
 
+/// A dist and one of its releases, copied out of the registry so no lock is held across I/O.
+fn release_of(
+    s: &Shared,
+    dist: &str,
+    version: &str,
+) -> Result<(DistState, ReleaseState), ApiError> {
+    let reg = registry(s);
+    let d = reg
+        .dist(dist)
+        .ok_or_else(|| ApiError::not_found(format!("distribution {dist} not found")))?;
+    let r = d
+        .releases
+        .get(&version.to_ascii_lowercase())
+        .ok_or_else(|| ApiError::not_found(format!("{dist} {version} not found")))?;
+    Ok((d.clone(), r.clone()))
+}
+
 async fn dist_file(
     State(s): S,
     Path((dist, version, file)): Path<(String, String, String)>,
 ) -> ApiResult {
-    let (d, r) = {
-        let reg = registry(&s);
-        let d = reg
-            .dist(&dist)
-            .ok_or_else(|| ApiError::not_found(format!("distribution {dist} not found")))?;
-        let r = d
-            .releases
-            .get(&version.to_ascii_lowercase())
-            .ok_or_else(|| ApiError::not_found(format!("{dist} {version} not found")))?;
-        (d.clone(), r.clone())
-    };
+    let (d, r) = release_of(&s, &dist, &version)?;
     let base = format!("{}-{}", d.name, r.release.version).to_ascii_lowercase();
     let lower = file.to_ascii_lowercase();
     if lower == "meta.json" {
@@ -213,7 +222,7 @@ async fn dist_file(
     }
     if lower == "readme.txt" {
         let zip = s.blobs.get(&r.release.sha256).map_err(ApiError::internal)?;
-        let readme = readme_of(&zip, &base)
+        let readme = crate::docs::readme_of(&zip, &base)
             .ok_or_else(|| ApiError::not_found("this release has no README"))?;
         return Ok((
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -222,25 +231,6 @@ async fn dist_file(
             .into_response());
     }
     Err(ApiError::not_found(format!("{file} not found")))
-}
-
-/// `README`, `README.md`, `README.txt`… at the top of the release zip.
-pub(crate) fn readme_of(zip: &[u8], base: &str) -> Option<Vec<u8>> {
-    let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip)).ok()?;
-    let mut names: Vec<String> = z
-        .file_names()
-        .filter(|n| {
-            n.strip_prefix(&format!("{base}/")).is_some_and(|rest| {
-                !rest.contains('/') && rest.to_ascii_lowercase().starts_with("readme")
-            })
-        })
-        .map(str::to_string)
-        .collect();
-    names.sort();
-    let mut f = z.by_name(names.first()?).ok()?;
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut f, &mut out).ok()?;
-    Some(out)
 }
 
 async fn extension_json(State(s): S, Path(file): Path<String>) -> ApiResult {
@@ -453,6 +443,42 @@ async fn api_dist(State(s): S, Path(name): Path<String>) -> ApiResult {
     Ok(json_doc(
         json!({"name": d.name, "owners": d.owners, "releases": releases}),
     ))
+}
+
+async fn api_docs(State(s): S, Path((dist, version)): Path<(String, String)>) -> ApiResult {
+    let (d, r) = release_of(&s, &dist, &version)?;
+    let docs = s.release_docs(&d.name, &r);
+    let list: Vec<Value> = docs
+        .docs
+        .iter()
+        .map(|doc| json!({"docpath": doc.docpath, "file": doc.file, "title": doc.title, "extension": doc.extension}))
+        .collect();
+    Ok(json_doc(
+        json!({"dist": d.name, "version": r.release.version, "special_files": docs.special_files, "docs": list}),
+    ))
+}
+
+async fn api_doc(
+    State(s): S,
+    Path((dist, version, docpath)): Path<(String, String, String)>,
+) -> ApiResult {
+    let (d, r) = release_of(&s, &dist, &version)?;
+    let docs = s.release_docs(&d.name, &r);
+    let doc = docs.get(&docpath).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "{} {} has no document {docpath}",
+            d.name, r.release.version
+        ))
+    })?;
+    let base = format!("{}-{}", d.name, r.release.version).to_ascii_lowercase();
+    let zip = s.blobs.get(&r.release.sha256).map_err(ApiError::internal)?;
+    let bytes = crate::docs::read_member(&zip, &base, &doc.file)
+        .ok_or_else(|| ApiError::internal("document listed but unreadable"))?;
+    Ok((
+        [(header::CONTENT_TYPE, crate::docs::content_type(&doc.file))],
+        bytes,
+    )
+        .into_response())
 }
 
 async fn api_account(State(s): S, Path(user): Path<String>) -> ApiResult {

@@ -3,6 +3,7 @@
 
 pub mod blobs;
 pub mod config;
+pub mod docs;
 pub mod error;
 pub mod export;
 pub mod http;

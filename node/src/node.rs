@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use pgext_log::{
     Checkpoint, Hash, KeyType, SignerKey, TileHashReader, open_checkpoint, sign, tree_hash,
 };
-use pgext_spec::authority::Registry;
+use pgext_spec::authority::{Registry, ReleaseState};
 use pgext_spec::entry::Entry;
 use pgext_spec::meta::Meta;
 use rand::RngCore;
@@ -21,6 +21,7 @@ use tracing::info;
 
 use crate::blobs::Blobs;
 use crate::config::Config;
+use crate::docs::ReleaseDocs;
 use crate::metrics::Metrics;
 use crate::sequencer::{self, Submission};
 use crate::store::{META_CHECKPOINT, Store};
@@ -48,6 +49,8 @@ pub struct Shared {
     checkpoint: RwLock<(u64, String)>,
     /// Parsed METAs by their SHA-256.
     pub metas: Mutex<HashMap<String, Arc<Meta>>>,
+    /// Documentation found in each release zip, by the zip's SHA-256.
+    docs: Mutex<HashMap<String, Arc<ReleaseDocs>>>,
     /// Metrics.
     pub metrics: Metrics,
     /// Rendered documents of the current log size.
@@ -79,6 +82,7 @@ impl Shared {
             registry: RwLock::new(registry),
             checkpoint: RwLock::new((size, note)),
             metas: Mutex::new(HashMap::new()),
+            docs: Mutex::new(HashMap::new()),
             metrics,
             doc_cache: DocCache::default(),
             submit: tx,
@@ -125,6 +129,26 @@ impl Shared {
             .unwrap_or_else(|p| p.into_inner())
             .insert(sha256.to_string(), meta.clone());
         Some(meta)
+    }
+
+    /// The documentation of a release, found in its zip on first use and kept: it depends on
+    /// the zip and META alone.
+    pub fn release_docs(&self, dist: &str, r: &ReleaseState) -> Arc<ReleaseDocs> {
+        let key = &r.release.sha256;
+        if let Some(d) = self.docs.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+            return d.clone();
+        }
+        let base = format!("{dist}-{}", r.release.version).to_ascii_lowercase();
+        let found = match (self.blobs.get(key), self.meta(&r.release.meta_sha256)) {
+            (Ok(zip), Some(meta)) => ReleaseDocs::find(&zip, &base, &meta),
+            _ => ReleaseDocs::default(),
+        };
+        let found = Arc::new(found);
+        self.docs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone(), found.clone());
+        found
     }
 
     /// Sends an entry to the sequencer and waits for its receipt.

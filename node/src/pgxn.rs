@@ -79,6 +79,7 @@ pub fn releases_map(d: &DistState) -> Value {
 pub fn release_meta(shared: &Shared, d: &DistState, r: &ReleaseState) -> Option<Value> {
     let meta = shared.meta(&r.release.meta_sha256)?;
     let mut doc = meta.release_meta(r.release.status, &r.user, &r.release.sha1, &date(r.time));
+    shared.release_docs(&d.name, r).annotate(&mut doc);
     if let Some(o) = doc.as_object_mut() {
         o.insert("releases".into(), releases_map(d));
     }
@@ -148,6 +149,14 @@ pub fn extension_doc(shared: &Shared, reg: &Registry, ext: &str) -> Option<Value
                 .or_else(|| meta.as_ref().map(|m| m.abstract_.clone()))
             {
                 s["abstract"] = json!(a);
+            }
+            let docs = shared.release_docs(&d.name, r);
+            if let Some(dp) = docs
+                .docs
+                .iter()
+                .find(|x| x.extension.as_deref() == Some(name.as_str()))
+            {
+                s["docpath"] = json!(dp.docpath);
             }
             doc.insert(status.as_str().into(), s);
         }

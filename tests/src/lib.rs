@@ -138,7 +138,7 @@ pub mod fixtures {
             "maintainer": "Test Author <author@example.org>",
             "license": "postgresql",
             "release_status": status,
-            "provides": { ext: { "file": format!("sql/{ext}.sql"), "version": version, "abstract": format!("{ext} does things") } },
+            "provides": { ext: { "file": format!("sql/{ext}.sql"), "docfile": format!("doc/{ext}.md"), "version": version, "abstract": format!("{ext} does things") } },
             "tags": ["testing", "key value"],
             "meta-spec": { "version": "1.0.0", "url": "https://pgxn.org/meta/spec.txt" }
         });
@@ -149,6 +149,8 @@ pub mod fixtures {
             (format!("sql/{ext}--{version}.sql"), format!("CREATE FUNCTION {ext}_answer() RETURNS int LANGUAGE sql AS 'SELECT 42';\n").into_bytes()),
             (format!("sql/{ext}.sql"), format!("CREATE FUNCTION {ext}_answer() RETURNS int LANGUAGE sql AS 'SELECT 42';\n").into_bytes()),
             ("README.md".into(), format!("# {name}\n\nA test distribution.\n").into_bytes()),
+            (format!("doc/{ext}.md"), format!("{ext} {version}\n=====\n\nHow to use {ext}.\n").into_bytes()),
+            ("doc/howto.txt".into(), b"\n  Howto for testers\n".to_vec()),
             ("test/sql/basic.sql".into(), format!("CREATE EXTENSION {ext};\nSELECT {ext}_answer();\n").into_bytes()),
             ("test/expected/basic.out".into(), expected_answer(ext).into_bytes()),
         ]

@@ -130,6 +130,70 @@ async fn pgxn_documents() {
 }
 
 #[tokio::test]
+async fn release_documentation() {
+    let node = populated().await;
+    // PGXN's API extras in the release META: special files, docs with titles, docpaths.
+    let meta = node.json("/dist/pair/1.0.0/META.json").await;
+    assert_eq!(
+        meta["special_files"],
+        serde_json::json!(["META.json", "Makefile", "README.md", "pair.control"])
+    );
+    assert_eq!(
+        meta["docs"],
+        serde_json::json!({"README": {"title": "README"}, "doc/howto": {"title": "Howto for testers"}, "doc/pair": {"title": "pair 1.0.0"}})
+    );
+    assert_eq!(meta["provides"]["pair"]["docpath"], "doc/pair");
+    let ext = node.json("/extension/gizmo.json").await;
+    assert_eq!(ext["stable"]["docpath"], "doc/gizmo");
+
+    let list = node.json("/api/v1/dists/pair/1.1.0/docs").await;
+    let files: Vec<&str> = list["docs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["README.md", "doc/howto.txt", "doc/pair.md"]);
+    assert_eq!(list["docs"][2]["extension"], "pair");
+
+    let resp = reqwest::get(format!(
+        "{}/api/v1/dists/PAIR/1.1.0/docs/doc/pair",
+        node.url()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/markdown")
+    );
+    assert_eq!(
+        resp.bytes().await.unwrap().as_ref(),
+        b"pair 1.1.0\n=====\n\nHow to use pair.\n"
+    );
+    let (status, readme) = node.get("/api/v1/dists/pair/1.0.0/docs/README").await;
+    assert_eq!(
+        (status, readme.as_slice()),
+        (200, b"# pair\n\nA test distribution.\n".as_slice())
+    );
+    // Only listed documents are served: no other members, no escapes from the release.
+    for path in [
+        "/api/v1/dists/pair/1.0.0/docs/META",
+        "/api/v1/dists/pair/1.0.0/docs/doc/nosuch",
+        "/api/v1/dists/pair/1.0.0/docs/..%2F..%2F..%2Fwidget%2F0.2.5%2Fdocs%2FREADME",
+        "/api/v1/dists/pair/9.9.9/docs/README",
+    ] {
+        let (status, body) = node.get(path).await;
+        assert_eq!(status, 404, "{path}");
+        let err: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(err["errors"][0]["code"], "not-found", "{path}");
+    }
+    node.node.shutdown().await;
+}
+
+#[tokio::test]
 async fn zip_readme_proofs_and_log() {
     let node = populated().await;
     let meta = node.json("/dist/pair/1.0.0/META.json").await;

@@ -1,6 +1,7 @@
 //! The HTTP interface: PGXN's mirror+API layout, the log as C2SP tlog-tiles under `/log/`, the
 //! native JSON API under `/api/v1/`, and `/metrics`.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -85,65 +86,95 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
     routes().table
 }
 
-/// The node's routes.
+/// The node's HTTP service: a span per request, then request counting and the document cache,
+/// then routing.
 pub fn router(shared: Arc<Shared>) -> Router {
     let body_limit = shared.config.limits.max_archive_bytes as usize + (1 << 20);
-    routes()
+    let routed = routes()
         .router
         .fallback(|| async { ApiError::not_found("no such resource") })
-        .layer(axum::middleware::from_fn_with_state(shared.clone(), cached))
-        .layer(axum::middleware::from_fn_with_state(
-            shared.clone(),
-            count_request,
-        ))
-        .layer(TraceLayer::new_for_http())
         .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(shared)
+        .with_state(shared.clone());
+    // The cache sits in front of routing, so a hit costs one lookup and no routing or handler.
+    Router::new()
+        .fallback_service(CacheService {
+            shared,
+            inner: routed,
+        })
+        .layer(TraceLayer::new_for_http())
 }
 
 /// Answers of successful GETs of derived documents and release files, kept until the log grows:
 /// they depend on nothing else. Live views (the checkpoint, the native API, metrics) and tiles
-/// (read straight from RocksDB) are not cached.
-async fn cached(
-    State(s): S,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+/// (read straight from RocksDB) are not cached. Also counts requests.
+#[derive(Clone, Debug)]
+pub struct CacheService<S> {
+    shared: Arc<Shared>,
+    inner: S,
+}
+
+type Request = axum::extract::Request;
+type BoxResponse =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Infallible>> + Send>>;
+
+fn cacheable(req: &Request) -> bool {
     let path = req.uri().path();
-    let cacheable = req.method() == axum::http::Method::GET
+    req.method() == axum::http::Method::GET
         && req.uri().query().is_none()
         && !path.starts_with("/api/")
         && !path.starts_with("/log/")
-        && path != "/metrics";
-    if !cacheable {
-        return next.run(req).await;
-    }
-    let key = path.to_string();
-    let size = s.size();
-    if let Some((ct, body)) = s.doc_cache.get(size, &key) {
-        return ([(header::CONTENT_TYPE, ct)], body).into_response();
-    }
-    let resp = next.run(req).await;
-    if resp.status() != StatusCode::OK {
-        return resp;
-    }
-    let (parts, body) = resp.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, crate::node::DocCache::MAX_ITEM).await else {
-        return ApiError::internal("response too large to buffer").into_response();
-    };
-    if let Some(ct) = parts.headers.get(header::CONTENT_TYPE).cloned() {
-        s.doc_cache.put(size, key, ct, bytes.clone());
-    }
-    Response::from_parts(parts, axum::body::Body::from(bytes))
+        && path != "/metrics"
 }
 
-async fn count_request(
-    State(s): S,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    Metrics::inc(&s.metrics.http_requests);
-    next.run(req).await
+impl<S> tower::Service<Request> for CacheService<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxResponse;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> BoxResponse {
+        let s = self.shared.clone();
+        Metrics::inc(&s.metrics.http_requests);
+        let size = s.size();
+        let key = if cacheable(&req) {
+            let path = req.uri().path();
+            if let Some((ct, body)) = s.doc_cache.get(size, path) {
+                let resp = ([(header::CONTENT_TYPE, ct)], body).into_response();
+                return Box::pin(std::future::ready(Ok(resp)));
+            }
+            Some(path.to_string())
+        } else {
+            None
+        };
+        // The clone that was made ready is the one to call (tower's readiness contract).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let resp = inner.call(req).await?;
+            let Some(key) = key.filter(|_| resp.status() == StatusCode::OK) else {
+                return Ok(resp);
+            };
+            let (parts, body) = resp.into_parts();
+            let Ok(bytes) = axum::body::to_bytes(body, crate::node::DocCache::MAX_ITEM).await
+            else {
+                return Ok(ApiError::internal("response too large to buffer").into_response());
+            };
+            if let Some(ct) = parts.headers.get(header::CONTENT_TYPE).cloned() {
+                s.doc_cache.put(size, key, ct, bytes.clone());
+            }
+            Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
+        })
+    }
 }
 
 fn json_doc(v: Value) -> Response {

@@ -72,4 +72,31 @@ impl Blobs {
         })?;
         fs::read(path)
     }
+
+    /// Whether a blob is stored.
+    pub fn has(&self, sha256_hex: &str) -> bool {
+        self.path(sha256_hex).is_some_and(|p| p.exists())
+    }
+
+    /// Reads up to `max` bytes of a blob from `offset`; returns its total size and the bytes.
+    ///
+    /// # Errors
+    /// When it is missing or unreadable.
+    pub fn read_chunk(
+        &self,
+        sha256_hex: &str,
+        offset: u64,
+        max: usize,
+    ) -> std::io::Result<(u64, Vec<u8>)> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = self.path(sha256_hex).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a SHA-256")
+        })?;
+        let mut f = File::open(path)?;
+        let total = f.metadata()?.len();
+        f.seek(SeekFrom::Start(offset.min(total)))?;
+        let mut buf = Vec::with_capacity(max.min((total - offset.min(total)) as usize));
+        f.take(max as u64).read_to_end(&mut buf)?;
+        Ok((total, buf))
+    }
 }

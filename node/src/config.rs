@@ -47,6 +47,47 @@ impl SequencerConfig {
     }
 }
 
+/// One origin this node mirrors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorConfig {
+    /// Short name: the URL prefix (`/origins/{name}/`) and the folder below `{data}/mirrors/`.
+    /// Lowercase letters, digits and `-`.
+    pub name: String,
+    /// The origin's C2SP verifier key (`pgext-node vkey` on its sequencer); its name is the
+    /// origin.
+    pub vkey: String,
+}
+
+/// The peer-to-peer side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct P2pConfig {
+    /// Whether to join the federation at all.
+    pub enabled: bool,
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// Peers to dial at start (`/ip4/…/tcp/…/p2p/<peer id>`), also Kademlia's bootstrap set.
+    pub peers: Vec<String>,
+    /// How often, in milliseconds, connected peers are asked for their checkpoints (a backstop
+    /// for gossip).
+    pub poll_ms: u64,
+    /// How long, in milliseconds, a request to a peer may take before it is tried elsewhere.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for P2pConfig {
+    fn default() -> P2pConfig {
+        P2pConfig {
+            enabled: true,
+            listen: vec!["/ip4/127.0.0.1/tcp/7071".into()],
+            peers: Vec::new(),
+            poll_ms: 5000,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -65,6 +106,14 @@ pub struct Config {
     pub sequencer: SequencerConfig,
     /// Upload limits.
     pub limits: Limits,
+    /// Name this node cosigns checkpoints under (C2SP tlog-cosignature). Default:
+    /// `<http address>/witness`, fixed at first start.
+    pub witness_name: Option<String>,
+    /// The peer-to-peer side.
+    pub p2p: P2pConfig,
+    /// Origins to mirror.
+    #[serde(rename = "mirror")]
+    pub mirrors: Vec<MirrorConfig>,
 }
 
 impl Default for Config {
@@ -77,6 +126,9 @@ impl Default for Config {
             admin_keys: Vec::new(),
             sequencer: SequencerConfig::default(),
             limits: Limits::default(),
+            witness_name: None,
+            p2p: P2pConfig::default(),
+            mirrors: Vec::new(),
         }
     }
 }
@@ -103,8 +155,47 @@ impl Config {
                 batch_max: 256,
                 batch_interval_ms: 20,
             },
+            p2p: P2pConfig {
+                enabled: false,
+                listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+                poll_ms: 200,
+                request_timeout_ms: 5000,
+                ..P2pConfig::default()
+            },
             ..Config::default()
         }
+    }
+
+    /// Checks what serde cannot: mirror names, and that no origin is mirrored twice.
+    ///
+    /// # Errors
+    /// A message naming the bad setting.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut names = std::collections::BTreeSet::new();
+        for m in &self.mirrors {
+            let ok = !m.name.is_empty()
+                && m.name.len() <= 64
+                && m.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ok {
+                anyhow::bail!(
+                    "mirror name {:?}: use 1-64 lowercase letters, digits and '-'",
+                    m.name
+                );
+            }
+            if !names.insert(m.name.clone()) {
+                anyhow::bail!("mirror name {:?} is used twice", m.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// The cosigner name to use when the data folder has none yet.
+    pub fn default_witness_name(&self) -> String {
+        self.witness_name
+            .clone()
+            .unwrap_or_else(|| format!("{}/witness", self.http))
     }
 
     /// The origin to use when the data folder has none yet.
@@ -133,6 +224,10 @@ mod tests {
             (d.sequencer.batch_max, d.sequencer.batch_interval_ms)
         );
         assert_eq!(c.limits, d.limits);
+        assert_eq!(
+            (c.p2p, c.witness_name, c.mirrors),
+            (d.p2p, d.witness_name, d.mirrors)
+        );
         assert!(toml::from_str::<Config>("unknown_key = 1").is_err());
     }
 }

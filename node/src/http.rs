@@ -78,6 +78,8 @@ fn routes() -> Routes {
     .get("/api/v1/dists/{dist}/{version}/docs", api_docs)
     .get("/api/v1/dists/{dist}/{version}/docs/{*docpath}", api_doc)
     .get("/api/v1/accounts/{user}", api_account)
+    .get("/api/v1/origins", api_origins)
+    .get("/api/v1/evidence", api_evidence)
     .get("/metrics", |State(s): S| async move { s.metrics.render() })
 }
 
@@ -86,9 +88,20 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
     routes().table
 }
 
-/// The node's HTTP service: a span per request, then request counting and the document cache,
-/// then routing.
-pub fn router(shared: Arc<Shared>) -> Router {
+/// The node's HTTP service: a span per request, then each origin's request counting and
+/// document cache, then routing. The node's own origin is served at `/`, each mirrored origin
+/// below its prefix (`/origins/{name}/`) with the same routes.
+pub fn router(own: Arc<Shared>, mirrors: &[Arc<Shared>]) -> Router {
+    let mut router = Router::new();
+    for m in mirrors {
+        router = router.nest_service(&m.prefix, origin_service(m.clone()));
+    }
+    router
+        .fallback_service(origin_service(own))
+        .layer(TraceLayer::new_for_http())
+}
+
+fn origin_service(shared: Arc<Shared>) -> CacheService<Router> {
     let body_limit = shared.config.limits.max_archive_bytes as usize + (1 << 20);
     let routed = routes()
         .router
@@ -96,12 +109,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(shared.clone());
     // The cache sits in front of routing, so a hit costs one lookup and no routing or handler.
-    Router::new()
-        .fallback_service(CacheService {
-            shared,
-            inner: routed,
-        })
-        .layer(TraceLayer::new_for_http())
+    CacheService {
+        shared,
+        inner: routed,
+    }
 }
 
 /// Answers of successful GETs of derived documents and release files, kept until the log grows:
@@ -311,21 +322,31 @@ async fn spec_txt() -> Response {
         .into_response()
 }
 
-async fn checkpoint(State(s): S) -> Response {
+async fn checkpoint(State(s): S) -> ApiResult {
     let (_, note) = s.checkpoint();
-    (
+    if note.is_empty() {
+        return Err(ApiError::not_found(
+            "no checkpoint of this origin has been verified here yet",
+        ));
+    }
+    Ok((
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
         note,
     )
-        .into_response()
+        .into_response())
 }
 
-async fn tile(State(s): S, Path(path): Path<String>) -> ApiResult {
-    let tile = Tile::parse_path(&format!("tile/{path}"))
-        .map_err(|e| ApiError::not_found(e.to_string()))?;
+/// The bytes of a tile or entry bundle at a tlog-tiles path (`tile/…`), exactly as the log
+/// serves them over HTTP and libp2p: only tiles the published checkpoint implies, cut to the
+/// requested width.
+///
+/// # Errors
+/// 404 for paths that do not parse or tiles not in the log; 500 when the store fails.
+pub fn tile_bytes(s: &Shared, path: &str) -> Result<(Tile, Vec<u8>), ApiError> {
+    let tile = Tile::parse_path(path).map_err(|e| ApiError::not_found(e.to_string()))?;
     let size = s.size();
     // Only tiles implied by the published checkpoint exist, at widths up to its right edge.
     let available = match tile.kind {
@@ -350,7 +371,10 @@ async fn tile(State(s): S, Path(path): Path<String>) -> ApiResult {
         .pop()
         .unwrap_or_default();
     let bytes = match tile.kind {
-        TileKind::Hashes(_) => data[..usize::from(tile.width) * 32].to_vec(),
+        TileKind::Hashes(_) => data
+            .get(..usize::from(tile.width) * 32)
+            .ok_or_else(|| ApiError::internal("stored tile is short"))?
+            .to_vec(),
         TileKind::Entries => {
             let entries = pgext_log::bundle_entries(&tile, &data).map_err(ApiError::internal)?;
             let mut out = Vec::new();
@@ -360,6 +384,11 @@ async fn tile(State(s): S, Path(path): Path<String>) -> ApiResult {
             out
         }
     };
+    Ok((tile, bytes))
+}
+
+async fn tile(State(s): S, Path(path): Path<String>) -> ApiResult {
+    let (tile, bytes) = tile_bytes(&s, &format!("tile/{path}"))?;
     let mut resp = ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response();
     // Full tiles never change; a partial tile of a given width never changes either, but only
     // the newest is linked from the checkpoint, so keep those short-lived in caches.
@@ -376,7 +405,7 @@ async fn tile(State(s): S, Path(path): Path<String>) -> ApiResult {
 async fn log_info(State(s): S) -> Response {
     let (size, note) = s.checkpoint();
     json_doc(
-        json!({"origin": s.origin, "vkey": s.log_key.verifier().to_string(), "size": size, "checkpoint": note, "tiles": "/log/"}),
+        json!({"origin": s.origin, "vkey": s.vkey.to_string(), "size": size, "checkpoint": note, "tiles": format!("{}/log/", s.prefix), "role": role(&s), "halted": s.halted()}),
     )
 }
 
@@ -510,6 +539,40 @@ async fn api_doc(
         bytes,
     )
         .into_response())
+}
+
+fn role(s: &Shared) -> &'static str {
+    if s.submit.is_some() {
+        "sequencer"
+    } else {
+        "mirror"
+    }
+}
+
+async fn api_origins(State(s): S) -> Response {
+    let origins: Vec<Value> = s
+        .node
+        .origins()
+        .iter()
+        .map(|o| {
+            let (size, note) = o.checkpoint();
+            json!({"origin": o.origin, "vkey": o.vkey.to_string(), "role": role(o), "prefix": format!("{}/", o.prefix),
+                   "size": size, "checkpoint": (!note.is_empty()).then_some(note), "halted": o.halted()})
+        })
+        .collect();
+    let v = &s.node;
+    json_doc(json!({
+        "origins": origins,
+        "peer_id": v.peer_id.get(),
+        "p2p_addrs": v.p2p_addrs.get(),
+        "witness": v.witness.get(),
+    }))
+}
+
+async fn api_evidence(State(s): S) -> Response {
+    let all: Vec<crate::federation::Evidence> =
+        s.node.origins().iter().flat_map(|o| o.evidence()).collect();
+    json_doc(json!({ "evidence": all }))
 }
 
 async fn api_account(State(s): S, Path(user): Path<String>) -> ApiResult {

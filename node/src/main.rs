@@ -23,6 +23,12 @@ struct Cli {
     /// Origin of the log this node sequences, fixed at first start. Default: <http>/log.
     #[arg(long, global = true)]
     origin: Option<String>,
+    /// libp2p listen address (repeatable), e.g. /ip4/127.0.0.1/tcp/7071.
+    #[arg(long = "p2p-listen", global = true)]
+    p2p_listen: Vec<String>,
+    /// Peer to dial at start (repeatable): /ip4/ADDR/tcp/PORT/p2p/PEER_ID.
+    #[arg(long = "peer", global = true)]
+    peers: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +62,10 @@ fn config(cli: &Cli) -> anyhow::Result<Config> {
     if let Some(o) = &cli.origin {
         c.origin = Some(o.clone());
     }
+    if !cli.p2p_listen.is_empty() {
+        c.p2p.listen = cli.p2p_listen.clone();
+    }
+    c.p2p.peers.extend(cli.peers.iter().cloned());
     Ok(c)
 }
 
@@ -81,7 +91,7 @@ fn main() -> anyhow::Result<()> {
             );
         }
         Command::ExportPgxn { dir } => {
-            let (shared, _rx) = pgext_node::node::Shared::open(config)?;
+            let (shared, _key, _rx) = pgext_node::node::Shared::open(config)?;
             let n = pgext_node::export::export_pgxn(&shared, &dir)?;
             println!("wrote {n} files to {}", dir.display());
         }
@@ -94,6 +104,18 @@ fn main() -> anyhow::Result<()> {
                     node.shared().origin,
                     node.url()
                 );
+                for m in node.mirrors() {
+                    println!("mirroring {} at {}{}/", m.origin, node.url(), m.prefix);
+                }
+                let view = &node.shared().node;
+                if let Some(addrs) = view.p2p_addrs.get() {
+                    for a in addrs {
+                        println!("p2p {a}");
+                    }
+                }
+                if let Some(w) = view.witness.get() {
+                    println!("witness {w}");
+                }
                 shutdown_signal().await;
                 tracing::info!("shutting down");
                 node.shutdown().await;

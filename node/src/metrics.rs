@@ -19,6 +19,10 @@ pub struct Metrics {
     pub round_micros: AtomicU64,
     /// HTTP requests served since start.
     pub http_requests: AtomicU64,
+    /// Split views detected (evidence kept) since start.
+    pub split_views: AtomicU64,
+    /// Verified mirror commits since start.
+    pub mirror_commits: AtomicU64,
 }
 
 impl Metrics {
@@ -69,6 +73,18 @@ impl Metrics {
             "counter",
             "HTTP requests served.",
             get(&self.http_requests),
+        );
+        metric(
+            "pgext_split_views_total",
+            "counter",
+            "Split views detected: an origin signed checkpoints that do not fit one tree.",
+            get(&self.split_views),
+        );
+        metric(
+            "pgext_mirror_commits_total",
+            "counter",
+            "Mirrored checkpoints verified, committed and cosigned.",
+            get(&self.mirror_commits),
         );
         s
     }

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::{Context, bail};
 use pgext_log::{
-    Checkpoint, Hash, KeyType, SignerKey, TileHashReader, open_checkpoint, sign, tree_hash,
+    Checkpoint, Hash, KeyType, SignerKey, TileHashReader, VerifierKey, open_checkpoint, sign,
+    tree_hash,
 };
 use pgext_spec::authority::{Registry, ReleaseState};
 use pgext_spec::entry::Entry;
@@ -22,72 +23,320 @@ use tracing::info;
 use crate::blobs::Blobs;
 use crate::config::Config;
 use crate::docs::ReleaseDocs;
+use crate::federation::Evidence;
 use crate::metrics::Metrics;
 use crate::sequencer::{self, Submission};
-use crate::store::{META_CHECKPOINT, Store};
+use crate::store::{META_CHECKPOINT, META_EVIDENCE, Store};
 
 /// File name of the log's private key in the data folder.
 pub const LOG_KEY_FILE: &str = "log.key";
 
-/// State shared by the sequencer and the HTTP handlers.
+/// One origin's log as this node holds it, shared by the sequencer (or the mirror that follows
+/// it) and the HTTP handlers. A node holds one for its own origin and one per mirrored origin.
 #[derive(Debug)]
 pub struct Shared {
     /// Configuration.
     pub config: Config,
-    /// The origin this node sequences.
+    /// The log's origin.
     pub origin: String,
-    /// The log key.
-    pub log_key: SignerKey,
+    /// The log's verifier key.
+    pub vkey: VerifierKey,
+    /// Where this log is served: `""` for the node's own, `/origins/{name}` for a mirror.
+    pub prefix: String,
     /// Tiles, bundles, checkpoint.
     pub store: Store,
-    /// Release zips and METAs.
-    pub blobs: Blobs,
-    /// Registry state derived from the log. The sequencer holds the write lock through a whole
-    /// round, so readers never see an entry before it is durable.
+    /// Release zips and METAs (content-addressed, shared by every origin of the node).
+    pub blobs: Arc<Blobs>,
+    /// Registry state derived from the log. The sequencer (or mirror) holds the write lock
+    /// through a whole commit, so readers never see an entry before it is durable.
     pub registry: RwLock<Registry>,
-    /// Latest size and signed checkpoint.
+    /// Latest size and signed checkpoint (with the cosignatures collected for it). Empty for a
+    /// mirror that has not verified anything yet.
     checkpoint: RwLock<(u64, String)>,
     /// Parsed METAs by their SHA-256.
     pub metas: Mutex<HashMap<String, Arc<Meta>>>,
     /// Documentation found in each release zip, by the zip's SHA-256.
     docs: Mutex<HashMap<String, Arc<ReleaseDocs>>>,
-    /// Metrics.
-    pub metrics: Metrics,
+    /// Metrics of the node.
+    pub metrics: Arc<Metrics>,
     /// Rendered documents of the current log size.
     pub doc_cache: DocCache,
-    /// Submissions to the sequencer.
-    pub submit: mpsc::Sender<Submission>,
+    /// Submissions to the sequencer, when this node sequences the origin.
+    pub submit: Option<mpsc::Sender<Submission>>,
+    /// Why the origin stopped advancing (evidence of a split view, a broken rule), if it did.
+    halted: RwLock<Option<String>>,
+    /// The log size, published on every commit (the federation gossips, tests wait).
+    pub changes: tokio::sync::watch::Sender<u64>,
+    /// What the node as a whole shows (its origins, its peer identity), shared by all of them.
+    pub node: Arc<NodeView>,
+}
+
+/// Node-wide facts every origin's handlers can show.
+#[derive(Debug, Default)]
+pub struct NodeView {
+    origins: RwLock<Vec<std::sync::Weak<Shared>>>,
+    /// The cosigner key this node cosigns mirrored checkpoints with.
+    pub witness: std::sync::OnceLock<String>,
+    /// libp2p peer id.
+    pub peer_id: std::sync::OnceLock<String>,
+    /// libp2p listen addresses, each with `/p2p/<peer id>`.
+    pub p2p_addrs: std::sync::OnceLock<Vec<String>>,
+}
+
+impl NodeView {
+    /// Every origin the node serves: its own first, then mirrors in configuration order.
+    pub fn origins(&self) -> Vec<Arc<Shared>> {
+        self.origins
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect()
+    }
+
+    fn add(&self, s: &Arc<Shared>) {
+        self.origins
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::downgrade(s));
+    }
 }
 
 impl Shared {
-    /// Opens a data folder: the key (created on first start), the stores, and the registry
-    /// state replayed from the log. Returns the receiving end of the sequencer's queue.
+    /// Opens the node's own log: the key (created on first start), the stores, and the registry
+    /// state replayed from the log. Returns the key and the receiving end of the sequencer's
+    /// queue.
     ///
     /// # Errors
     /// When the folder cannot be opened or the log does not replay cleanly.
-    pub fn open(config: Config) -> anyhow::Result<(Arc<Shared>, mpsc::Receiver<Submission>)> {
+    pub fn open(
+        config: Config,
+    ) -> anyhow::Result<(Arc<Shared>, SignerKey, mpsc::Receiver<Submission>)> {
         let log_key = load_or_create_key(&config)?;
-        let (store, blobs, registry, size, note) = open_state(&config, &log_key)?;
+        let blobs =
+            Arc::new(Blobs::open(&config.data.join("blobs")).context("opening the blob store")?);
+        let (store, registry, size, note) = open_log(&config.data.join("db"), log_key.verifier())?;
+        let (size, note) = match note {
+            Some(note) => (size, note),
+            None => {
+                let note = sign(
+                    &Checkpoint::new(log_key.name(), 0, Hash::empty_root()).to_text(),
+                    &[&log_key],
+                    0,
+                )?;
+                store.commit(&[], &[(META_CHECKPOINT, note.as_bytes())])?;
+                (0, note)
+            }
+        };
         let (tx, rx) = mpsc::channel(1024);
-        let metrics = Metrics::default();
+        let metrics = Arc::new(Metrics::default());
         metrics
             .log_size
             .store(size, std::sync::atomic::Ordering::Relaxed);
-        let shared = Arc::new(Shared {
-            origin: log_key.name().to_string(),
+        let vkey = log_key.verifier().clone();
+        let node = Arc::new(NodeView::default());
+        let shared = Arc::new(Shared::new(
             config,
-            log_key,
+            vkey,
+            String::new(),
+            store,
+            blobs,
+            registry,
+            (size, note),
+            metrics,
+            Some(tx),
+            node,
+        ));
+        shared.node.add(&shared);
+        Ok((shared, log_key, rx))
+    }
+
+    /// Opens the copy of a mirrored origin's log kept in `{data}/mirrors/{name}`: everything in
+    /// it was verified before it was committed, and is re-checked here.
+    ///
+    /// # Errors
+    /// When the store cannot be opened or its log does not replay cleanly.
+    pub fn open_mirror(
+        own: &Shared,
+        mirror: &crate::config::MirrorConfig,
+    ) -> anyhow::Result<Arc<Shared>> {
+        let config = &own.config;
+        let vkey: VerifierKey = mirror
+            .vkey
+            .parse()
+            .with_context(|| format!("mirror {}: the verifier key does not parse", mirror.name))?;
+        let dir = config.data.join("mirrors").join(&mirror.name).join("db");
+        let (store, registry, size, note) = open_log(&dir, &vkey)
+            .with_context(|| format!("opening the mirror of {}", vkey.name()))?;
+        let checkpoint = (size, note.unwrap_or_default());
+        let prefix = format!("/origins/{}", mirror.name);
+        if vkey.name() == own.origin {
+            bail!(
+                "mirror {}: this node sequences {} itself",
+                mirror.name,
+                own.origin
+            );
+        }
+        let shared = Arc::new(Shared::new(
+            config.clone(),
+            vkey,
+            prefix,
+            store,
+            own.blobs.clone(),
+            registry,
+            checkpoint,
+            own.metrics.clone(),
+            None,
+            own.node.clone(),
+        ));
+        if let Some(ev) = shared.evidence().first() {
+            shared.halt(&ev.reason);
+        }
+        own.node.add(&shared);
+        Ok(shared)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        config: Config,
+        vkey: VerifierKey,
+        prefix: String,
+        store: Store,
+        blobs: Arc<Blobs>,
+        registry: Registry,
+        checkpoint: (u64, String),
+        metrics: Arc<Metrics>,
+        submit: Option<mpsc::Sender<Submission>>,
+        node: Arc<NodeView>,
+    ) -> Shared {
+        let checkpoint_size = checkpoint.0;
+        Shared {
+            origin: vkey.name().to_string(),
+            config,
+            vkey,
+            prefix,
             store,
             blobs,
             registry: RwLock::new(registry),
-            checkpoint: RwLock::new((size, note)),
+            checkpoint: RwLock::new(checkpoint),
             metas: Mutex::new(HashMap::new()),
             docs: Mutex::new(HashMap::new()),
             metrics,
             doc_cache: DocCache::default(),
-            submit: tx,
-        });
-        Ok((shared, rx))
+            submit,
+            halted: RwLock::new(None),
+            changes: tokio::sync::watch::Sender::new(checkpoint_size),
+            node,
+        }
+    }
+
+    /// Why the origin no longer advances here, if it does not.
+    pub fn halted(&self) -> Option<String> {
+        self.halted
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Stops the origin from advancing here (kept until restart; evidence is kept for good).
+    pub fn halt(&self, reason: &str) {
+        let mut h = self.halted.write().unwrap_or_else(|p| p.into_inner());
+        if h.is_none() {
+            *h = Some(reason.to_string());
+        }
+    }
+
+    /// Evidence of split views of this origin, as stored.
+    pub fn evidence(&self) -> Vec<Evidence> {
+        self.store
+            .meta(META_EVIDENCE)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Keeps evidence durably and halts the origin. Returns false when it was already known.
+    pub fn add_evidence(&self, ev: &Evidence) -> bool {
+        // The registry lock serializes this with commits of the same log.
+        let _g = self.registry.write().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.evidence();
+        if all
+            .iter()
+            .any(|e| e.notes == ev.notes || e.notes == [ev.notes[1].clone(), ev.notes[0].clone()])
+        {
+            return false;
+        }
+        all.push(ev.clone());
+        let bytes = serde_json::to_vec(&all).unwrap_or_default();
+        if let Err(e) = self.store.commit(&[], &[(META_EVIDENCE, &bytes)]) {
+            tracing::error!("storing evidence: {e}");
+        }
+        self.halt(&ev.reason);
+        true
+    }
+
+    /// Adds a cosignature line to the served checkpoint when it is on that very checkpoint and
+    /// its cosigner has not signed it yet; keeps it durably.
+    pub fn add_cosignature(&self, cp: &Checkpoint, line: &str, max: usize) {
+        let _g = self.registry.write().unwrap_or_else(|p| p.into_inner());
+        let (size, note) = self.checkpoint();
+        let Ok(mut parsed) = pgext_log::Note::parse(note.as_bytes()) else {
+            return;
+        };
+        if parsed.text != cp.to_text() || parsed.signatures.len() > max {
+            return;
+        }
+        let Ok(extra) = pgext_log::Note::parse(format!("{}\n{line}", parsed.text).as_bytes())
+        else {
+            return;
+        };
+        let Some(sig) = extra.signatures.into_iter().next() else {
+            return;
+        };
+        if parsed
+            .signatures
+            .iter()
+            .any(|g| g.name == sig.name && g.key_id == sig.key_id)
+        {
+            return;
+        }
+        parsed.signatures.push(sig);
+        let Ok(new) = String::from_utf8(parsed.to_bytes()) else {
+            return;
+        };
+        if let Err(e) = self.store.commit(&[], &[(META_CHECKPOINT, new.as_bytes())]) {
+            tracing::error!("storing a cosignature: {e}");
+            return;
+        }
+        *self.checkpoint.write().unwrap_or_else(|p| p.into_inner()) = (size, new);
+    }
+
+    /// Commits what a mirror verified: tiles and the (cosigned) checkpoint in one synced write,
+    /// then the registry state that replays to it.
+    ///
+    /// # Errors
+    /// When the write fails; nothing changes then.
+    pub fn commit_mirrored(
+        &self,
+        tiles: &[(pgext_log::Tile, Vec<u8>)],
+        size: u64,
+        note: &str,
+        registry: Registry,
+    ) -> Result<(), crate::store::StoreError> {
+        let mut g = self.registry.write().unwrap_or_else(|p| p.into_inner());
+        if size <= self.size() {
+            return Ok(());
+        }
+        self.store
+            .commit(tiles, &[(META_CHECKPOINT, note.as_bytes())])?;
+        *g = registry;
+        self.set_checkpoint(size, note.to_string());
+        drop(g);
+        self.metrics
+            .mirror_commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Current tree size.
@@ -105,6 +354,7 @@ impl Shared {
 
     pub(crate) fn set_checkpoint(&self, size: u64, note: String) {
         *self.checkpoint.write().unwrap_or_else(|p| p.into_inner()) = (size, note);
+        self.changes.send_replace(size);
     }
 
     /// The parsed META with this SHA-256, from the cache or the blob store.
@@ -166,8 +416,15 @@ impl Shared {
                 "the sequencer is not running",
             )
         };
+        let Some(submit) = &self.submit else {
+            return Err(crate::error::ApiError::new(
+                axum::http::StatusCode::MISDIRECTED_REQUEST,
+                "not-sequencer",
+                format!("this node mirrors {}; submit to its sequencer", self.origin),
+            ));
+        };
         let (tx, rx) = oneshot::channel();
-        self.submit
+        submit
             .send(Submission { entry, reply: tx })
             .await
             .map_err(|_| unavailable())?;
@@ -255,7 +512,48 @@ pub fn load_or_create_key(config: &Config) -> anyhow::Result<SignerKey> {
     rand::rngs::OsRng.fill_bytes(&mut seed);
     let key = SignerKey::from_seed(&config.default_origin(), KeyType::Ed25519, &seed)
         .context("creating the log key")?;
-    let tmp = config.data.join(".log.key.tmp");
+    write_secret(&path, format!("{}\n", key.to_private_text()).as_bytes())?;
+    info!(origin = key.name(), vkey = %key.verifier(), "created the log key");
+    Ok(key)
+}
+
+/// File name of the cosigner key in the data folder.
+pub const WITNESS_KEY_FILE: &str = "witness.key";
+
+/// Loads the cosigner key from the data folder, creating it (mode 0600) on first start.
+///
+/// # Errors
+/// When the key cannot be read, parsed or written.
+pub fn load_or_create_witness(config: &Config) -> anyhow::Result<SignerKey> {
+    let path = config.data.join(WITNESS_KEY_FILE);
+    if path.exists() {
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        return SignerKey::from_private_text(text.trim())
+            .with_context(|| format!("parsing {}", path.display()));
+    }
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    let key = SignerKey::from_seed(&config.default_witness_name(), KeyType::Cosignature, &seed)
+        .context("creating the cosigner key")?;
+    write_secret(&path, format!("{}\n", key.to_private_text()).as_bytes())?;
+    info!(vkey = %key.verifier(), "created the cosigner key");
+    Ok(key)
+}
+
+/// Writes a secret file durably with mode 0600 (temporary file, fsync, rename).
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("secret")
+    ));
     {
         let mut opts = fs::OpenOptions::new();
         opts.write(true).create(true).truncate(true);
@@ -264,49 +562,30 @@ pub fn load_or_create_key(config: &Config) -> anyhow::Result<SignerKey> {
         let mut f = opts
             .open(&tmp)
             .with_context(|| format!("writing {}", tmp.display()))?;
-        f.write_all(format!("{}\n", key.to_private_text()).as_bytes())?;
+        f.write_all(bytes)?;
         f.sync_all()?;
     }
-    fs::rename(&tmp, &path)?;
-    info!(origin = key.name(), vkey = %key.verifier(), "created the log key");
-    Ok(key)
+    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
-/// Opens the stores and replays the log: the registry state, and a check that the tiles
-/// recompute to the signed checkpoint.
-fn open_state(
-    config: &Config,
-    log_key: &SignerKey,
-) -> anyhow::Result<(Store, Blobs, Registry, u64, String)> {
-    let store = Store::open(&config.data.join("db")).context("opening the store")?;
-    let blobs = Blobs::open(&config.data.join("blobs")).context("opening the blob store")?;
-    let origin = log_key.name().to_string();
-    let (size, note) = match store.checkpoint()? {
-        Some(note) => {
-            let signed = open_checkpoint(&note, log_key.verifier(), &[])
-                .context("the stored checkpoint does not verify with the log key")?;
-            let root = tree_hash(
-                signed.checkpoint.size,
-                &TileHashReader::new(signed.checkpoint.size, &store),
-            )?;
-            if root != signed.checkpoint.root {
-                bail!(
-                    "the stored tiles do not recompute to the checkpoint's root (size {})",
-                    signed.checkpoint.size
-                );
-            }
-            (signed.checkpoint.size, String::from_utf8(note)?)
-        }
-        None => {
-            let note = sign(
-                &Checkpoint::new(&origin, 0, Hash::empty_root()).to_text(),
-                &[log_key],
-                0,
-            )?;
-            store.commit(&[], &[(META_CHECKPOINT, note.as_bytes())])?;
-            (0, note)
-        }
+/// Opens a log's store and replays it: the registry state, and a check that the tiles recompute
+/// to the signed checkpoint. `None` when the store holds no checkpoint yet.
+fn open_log(
+    dir: &Path,
+    vkey: &VerifierKey,
+) -> anyhow::Result<(Store, Registry, u64, Option<String>)> {
+    let store = Store::open(dir).context("opening the store")?;
+    let Some(note) = store.checkpoint()? else {
+        return Ok((store, Registry::new(), 0, None));
     };
+    let signed = open_checkpoint(&note, vkey, &[])
+        .context("the stored checkpoint does not verify with the log key")?;
+    let size = signed.checkpoint.size;
+    let root = tree_hash(size, &TileHashReader::new(size, &store))?;
+    if root != signed.checkpoint.root {
+        bail!("the stored tiles do not recompute to the checkpoint's root (size {size})");
+    }
     let mut registry = Registry::new();
     for (i, bytes) in store.entries(0, size)?.into_iter().enumerate() {
         let entry = Entry::parse(&bytes).with_context(|| format!("entry {i} does not parse"))?;
@@ -314,7 +593,7 @@ fn open_state(
             .apply(i as u64, &entry)
             .with_context(|| format!("entry {i} breaks a rule"))?;
     }
-    Ok((store, blobs, registry, size, note))
+    Ok((store, registry, size, Some(String::from_utf8(note)?)))
 }
 
 /// Replays the log of a data folder and reports what it holds (`pgext-node reindex`).
@@ -323,7 +602,7 @@ fn open_state(
 /// When the log does not replay cleanly.
 pub fn reindex(config: &Config) -> anyhow::Result<(u64, usize, usize)> {
     let key = load_or_create_key(config)?;
-    let (_, _, registry, size, _) = open_state(config, &key)?;
+    let (_, registry, size, _) = open_log(&config.data.join("db"), key.verifier())?;
     Ok((size, registry.accounts().count(), registry.dists().count()))
 }
 
@@ -331,10 +610,13 @@ pub fn reindex(config: &Config) -> anyhow::Result<(u64, usize, usize)> {
 #[derive(Debug)]
 pub struct Node {
     shared: Arc<Shared>,
+    mirrors: Vec<Arc<Shared>>,
+    federation: Option<Arc<crate::federation::Federation>>,
     http_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
-    sequencer: tokio::task::JoinHandle<()>,
+    /// The sequencer, the swarm and the federation tasks.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Node {
@@ -343,15 +625,45 @@ impl Node {
     /// # Errors
     /// When the data folder cannot be opened, the log does not replay, or the port is taken.
     pub async fn spawn(config: Config) -> anyhow::Result<Node> {
-        let (shared, rx) = Shared::open(config)?;
+        config.validate()?;
+        let (shared, key, rx) = Shared::open(config)?;
         let size = shared.size();
-        let sequencer = tokio::spawn(sequencer::run(shared.clone(), rx));
+        let mut mirrors = Vec::new();
+        for m in &shared.config.mirrors {
+            mirrors.push(Shared::open_mirror(&shared, m)?);
+        }
+        let mut tasks = vec![tokio::spawn(sequencer::run(shared.clone(), rx, key))];
+        let federation = if shared.config.p2p.enabled {
+            let identity = crate::p2p::load_or_create_identity(&shared.config.data)?;
+            let witness = load_or_create_witness(&shared.config)?;
+            let (p2p, inbound, swarm) = crate::p2p::spawn(identity, &shared.config.p2p).await?;
+            tasks.push(swarm);
+            let view = &shared.node;
+            let _ = view.peer_id.set(p2p.peer_id.to_string());
+            let _ = view.witness.set(witness.verifier().to_string());
+            let addrs = p2p.listen_addrs().await;
+            let _ = view
+                .p2p_addrs
+                .set(addrs.iter().map(ToString::to_string).collect());
+            let (fed, fed_tasks) = crate::federation::Federation::start(
+                p2p,
+                inbound,
+                shared.config.p2p.clone(),
+                Some(shared.clone()),
+                mirrors.clone(),
+                witness,
+            );
+            tasks.extend(fed_tasks);
+            Some(fed)
+        } else {
+            None
+        };
         let listener = tokio::net::TcpListener::bind(shared.config.http)
             .await
             .with_context(|| format!("binding {}", shared.config.http))?;
         let http_addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let app = crate::http::router(shared.clone());
+        let app = crate::http::router(shared.clone(), &mirrors);
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
                 let _ = stop_rx.await;
@@ -360,14 +672,26 @@ impl Node {
                 tracing::error!("HTTP server: {e}");
             }
         });
-        info!(origin = %shared.origin, http = %http_addr, size, vkey = %shared.log_key.verifier(), "node started");
+        info!(origin = %shared.origin, http = %http_addr, size, vkey = %shared.vkey, mirrors = mirrors.len(), "node started");
         Ok(Node {
             shared,
+            mirrors,
+            federation,
             http_addr,
             shutdown: Some(stop_tx),
             server,
-            sequencer,
+            tasks,
         })
+    }
+
+    /// The mirrored origins.
+    pub fn mirrors(&self) -> &[Arc<Shared>] {
+        &self.mirrors
+    }
+
+    /// The federation, when the node joined one.
+    pub fn federation(&self) -> Option<&Arc<crate::federation::Federation>> {
+        self.federation.as_ref()
     }
 
     /// The bound HTTP address.
@@ -394,10 +718,20 @@ impl Node {
         // The sequencer holds the queue's sender through `Shared`, so it is stopped, not drained;
         // a round already in its blocking section still completes (its write is atomic).
         let Node {
-            shared, sequencer, ..
+            shared,
+            mirrors,
+            federation,
+            tasks,
+            ..
         } = self;
-        sequencer.abort();
-        let _ = sequencer.await;
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        drop(federation);
+        drop(mirrors);
         // Connection tasks may still hold the state for a moment after the server returns.
         // Wait until this is the last reference, so RocksDB is closed (and its lock released)
         // when `shutdown` returns and the data folder can be opened again at once.

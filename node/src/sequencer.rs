@@ -10,7 +10,9 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, VerifyingKey};
-use pgext_log::{Checkpoint, ProofFile, TileHashReader, inclusion_proof, integrate, sign};
+use pgext_log::{
+    Checkpoint, ProofFile, SignerKey, TileHashReader, inclusion_proof, integrate, sign,
+};
 use pgext_spec::entry::{Action, Entry, invite_message};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, info_span, warn};
@@ -108,7 +110,8 @@ pub fn check_policy(shared: &Shared, entry: &Entry) -> Result<(), ApiError> {
 }
 
 /// Runs the sequencer until every sender is dropped.
-pub async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Submission>) {
+pub async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Submission>, key: SignerKey) {
+    let key = Arc::new(key);
     let max = shared.config.sequencer.batch_max.max(1);
     let interval = shared.config.sequencer.interval();
     while let Some(first) = rx.recv().await {
@@ -120,16 +123,16 @@ pub async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Submission>) {
                 _ => break,
             }
         }
-        let shared = shared.clone();
+        let (shared, key) = (shared.clone(), key.clone());
         // Hashing, signing and the synced write block: keep them off the async workers.
-        let replies = tokio::task::spawn_blocking(move || round(&shared, batch)).await;
+        let replies = tokio::task::spawn_blocking(move || round(&shared, &key, batch)).await;
         if let Err(e) = replies {
             error!("sequencing round panicked: {e}");
         }
     }
 }
 
-fn round(shared: &Shared, batch: Vec<Submission>) {
+fn round(shared: &Shared, key: &SignerKey, batch: Vec<Submission>) {
     let span = info_span!("round", entries = batch.len());
     let _g = span.enter();
     let started = Instant::now();
@@ -156,7 +159,7 @@ fn round(shared: &Shared, batch: Vec<Submission>) {
         .map_err(|e| e.to_string())
         .and_then(|out| {
             let text = Checkpoint::new(&shared.origin, out.size, out.root).to_text();
-            let note = sign(&text, &[&shared.log_key], 0).map_err(|e| e.to_string())?;
+            let note = sign(&text, &[key], 0).map_err(|e| e.to_string())?;
             shared
                 .store
                 .commit(&out.tiles, &[(META_CHECKPOINT, note.as_bytes())])

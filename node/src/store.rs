@@ -104,6 +104,8 @@ impl Store {
 
 /// Metadata key of the latest signed checkpoint.
 pub const META_CHECKPOINT: &str = "checkpoint";
+/// Key of the evidence of split views (JSON list) in the meta column family.
+pub const META_EVIDENCE: &str = "evidence";
 
 impl Store {
     /// The latest signed checkpoint note, if any.

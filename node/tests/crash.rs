@@ -37,6 +37,8 @@ fn start(data: &std::path::Path) -> Proc {
         .args(["--data"])
         .arg(data)
         .args([
+            "--p2p-listen",
+            "/ip4/127.0.0.1/tcp/0",
             "--http",
             "127.0.0.1:0",
             "--origin",

@@ -22,6 +22,7 @@ pub struct TestNode {
     pub node: Node,
     /// Its data folder.
     pub dir: tempfile::TempDir,
+    config: Config,
     http: reqwest::Client,
 }
 
@@ -31,14 +32,131 @@ impl TestNode {
     /// # Panics
     /// When the node cannot start.
     pub async fn start() -> TestNode {
+        TestNode::start_with(|_| {}).await
+    }
+
+    /// Starts a node whose test configuration `tune` adjusts first.
+    ///
+    /// # Panics
+    /// When the node cannot start.
+    pub async fn start_with(tune: impl FnOnce(&mut Config)) -> TestNode {
         let dir = tempfile::tempdir().expect("temp dir");
-        let node = Node::spawn(Config::for_tests(dir.path()))
-            .await
-            .expect("node starts");
+        let mut config = Config::for_tests(dir.path());
+        tune(&mut config);
+        let node = Node::spawn(config.clone()).await.expect("node starts");
         TestNode {
             node,
             dir,
+            config,
             http: reqwest::Client::new(),
+        }
+    }
+
+    /// Starts a federated node: libp2p on a loopback port from the OS, dialing `peers`,
+    /// mirroring `mirrors` (name, verifier key), with its own origin `origin`.
+    ///
+    /// # Panics
+    /// When the node cannot start.
+    pub async fn federated(origin: &str, peers: &[String], mirrors: &[(&str, String)]) -> TestNode {
+        TestNode::start_with(|c| {
+            c.origin = Some(origin.to_string());
+            c.witness_name = Some(format!("{}/witness", origin.trim_end_matches("/log")));
+            c.p2p.enabled = true;
+            c.p2p.peers = peers.to_vec();
+            c.mirrors = mirrors
+                .iter()
+                .map(|(name, vkey)| pgext_node::config::MirrorConfig {
+                    name: name.to_string(),
+                    vkey: vkey.clone(),
+                })
+                .collect();
+        })
+        .await
+    }
+
+    /// Stops the node, copies its data folder, and starts the node again beside a second one on
+    /// the copy: same log key, same entries so far, its own peer identity. From here on the two
+    /// sequence different entries under one origin: a forked sequencer.
+    ///
+    /// # Panics
+    /// When a node cannot restart or the folder cannot be copied.
+    pub async fn fork(self) -> (TestNode, TestNode) {
+        let TestNode {
+            node,
+            dir,
+            config,
+            http,
+        } = self;
+        node.shutdown().await;
+        let copy = tempfile::tempdir().expect("temp dir");
+        copy_dir(dir.path(), copy.path());
+        std::fs::remove_file(copy.path().join(pgext_node::p2p::PEER_KEY_FILE)).expect("peer key");
+        let mut config2 = config.clone();
+        config2.data = copy.path().to_path_buf();
+        let first = Node::spawn(config.clone()).await.expect("node restarts");
+        let second = Node::spawn(config2.clone()).await.expect("fork starts");
+        (
+            TestNode {
+                node: first,
+                dir,
+                config,
+                http: http.clone(),
+            },
+            TestNode {
+                node: second,
+                dir: copy,
+                config: config2,
+                http,
+            },
+        )
+    }
+
+    /// The node's libp2p address (with `/p2p/<peer id>`).
+    ///
+    /// # Panics
+    /// When the node has no libp2p side.
+    pub fn p2p_addr(&self) -> String {
+        self.node
+            .shared()
+            .node
+            .p2p_addrs
+            .get()
+            .expect("p2p enabled")[0]
+            .clone()
+    }
+
+    /// The node's log verifier key.
+    pub fn vkey(&self) -> String {
+        self.node.shared().vkey.to_string()
+    }
+
+    /// Waits until the log served below `prefix` (`""` for the node's own) reaches `size`.
+    ///
+    /// # Panics
+    /// When it does not within `secs` seconds.
+    pub async fn wait_size(&self, prefix: &str, size: u64, secs: u64) {
+        let shared = if prefix.is_empty() {
+            self.node.shared().clone()
+        } else {
+            self.node
+                .mirrors()
+                .iter()
+                .find(|m| m.prefix == prefix)
+                .expect("mirror prefix")
+                .clone()
+        };
+        let mut rx = shared.changes.subscribe();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while *rx.borrow_and_update() < size {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                panic!(
+                    "{prefix}: size {} after {secs} s, waiting for {size}",
+                    shared.size()
+                );
+            }
         }
     }
 
@@ -47,12 +165,20 @@ impl TestNode {
     /// # Panics
     /// When the node cannot restart.
     pub async fn restart(self) -> TestNode {
-        let TestNode { node, dir, http } = self;
+        let TestNode {
+            node,
+            dir,
+            config,
+            http,
+        } = self;
         node.shutdown().await;
-        let node = Node::spawn(Config::for_tests(dir.path()))
-            .await
-            .expect("node restarts");
-        TestNode { node, dir, http }
+        let node = Node::spawn(config.clone()).await.expect("node restarts");
+        TestNode {
+            node,
+            dir,
+            config,
+            http,
+        }
     }
 
     /// Base URL.
@@ -122,6 +248,19 @@ pub fn identity(user: &str, seed: u8) -> Identity {
     Identity {
         user: user.into(),
         key: SigningKey::from_bytes(&[seed; 32]),
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
     }
 }
 

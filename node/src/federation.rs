@@ -1,0 +1,890 @@
+//! Federation: what a node does with its peers (`spec/federation.md`).
+//!
+//! - It answers peers' requests for tiles, bundles, checkpoints and blobs of every origin it
+//!   serves, with the same bytes as over HTTP.
+//! - It gossips each new checkpoint of its own origin, and collects the cosignatures mirrors
+//!   gossip back.
+//! - For each mirrored origin it follows the newest checkpoint it hears of (gossip, and polls of
+//!   connected peers): checks the log signature, fetches the missing entry bundles from peers in
+//!   parallel, recomputes the tree on top of its own verified copy and compares the root,
+//!   re-checks every entry's signature and authority, fetches and hash-checks every blob,
+//!   commits durably, then cosigns and gossips its cosignature. Nothing is served before that.
+//! - Checkpoints of one origin that do not fit one tree are evidence of a split view: both notes
+//!   are kept, served and gossiped, and the origin stops advancing here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::PeerId;
+use libp2p::gossipsub::TopicHash;
+use pgext_log::{
+    Checkpoint, Hash, Note, SignedCheckpoint, SignerKey, Tile, TileHashReader, VerifierKey,
+    integrate, open, open_checkpoint, parse_bundle, tree_hash,
+};
+use pgext_spec::entry::{Action, Entry};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::config::P2pConfig;
+use crate::metrics::Metrics;
+use crate::node::Shared;
+use crate::p2p::{Command, Inbound, P2p, Proto};
+
+/// Largest blob chunk sent in one answer.
+pub const BLOB_CHUNK: usize = 1 << 20;
+/// Largest META.json a mirror fetches.
+const MAX_META_BYTES: u64 = 4 << 20;
+/// Most cosignatures kept on one checkpoint.
+const MAX_COSIGNATURES: usize = 16;
+/// Bundles fetched at once.
+const PARALLEL_FETCHES: usize = 8;
+
+/// A tiles-protocol request: a tlog-tiles path (`checkpoint`, `tile/…`) of an origin.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TileRequest {
+    /// Origin.
+    pub origin: String,
+    /// Path below the log's prefix.
+    pub path: String,
+}
+
+/// A blobs-protocol request: bytes of a blob from `offset`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BlobRequest {
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// Where to start.
+    pub offset: u64,
+}
+
+/// What is gossiped on an origin's topic.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gossip {
+    /// A checkpoint (signed note, with whatever cosignatures the sender holds), and the
+    /// sender's cosigner key if it cosigned.
+    Checkpoint {
+        /// The note.
+        note: String,
+        /// C2SP verifier key of the cosigner whose signature the note carries, if any.
+        cosigner: Option<String>,
+    },
+    /// Evidence of a split view.
+    Evidence(Evidence),
+}
+
+/// Two signed checkpoints of one origin that do not fit one tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Origin.
+    pub origin: String,
+    /// What is inconsistent.
+    pub reason: String,
+    /// Both signed notes, verbatim.
+    pub notes: [String; 2],
+    /// When this node found it (seconds since the epoch).
+    pub detected: u64,
+}
+
+/// Answer framing shared by the request-response protocols: a status byte, then the body.
+const OK: u8 = 0;
+const NOT_FOUND: u8 = 1;
+const FAILED: u8 = 2;
+
+fn answer(status: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 1);
+    out.push(status);
+    out.extend_from_slice(body);
+    out
+}
+
+fn unframe(resp: Vec<u8>) -> Result<Vec<u8>, String> {
+    match resp.split_first() {
+        Some((&OK, body)) => Ok(body.to_vec()),
+        Some((_, body)) => Err(String::from_utf8_lossy(body).into_owned()),
+        None => Err("empty answer".into()),
+    }
+}
+
+/// A mirrored origin and what is known about who serves it.
+#[derive(Debug)]
+struct Mirror {
+    shared: Arc<Shared>,
+    /// Each peer's newest verified checkpoint size of this origin.
+    views: std::sync::Mutex<HashMap<PeerId, u64>>,
+    /// The newest verified checkpoint heard of, not yet synced.
+    target: std::sync::Mutex<Option<(u64, String)>>,
+    wake: Notify,
+}
+
+/// The node's federation state.
+#[derive(Debug)]
+pub struct Federation {
+    p2p: P2p,
+    config: P2pConfig,
+    own: Option<Arc<Shared>>,
+    mirrors: HashMap<String, Arc<Mirror>>,
+    by_origin: HashMap<String, Arc<Shared>>,
+    topics: HashMap<TopicHash, String>,
+    witness: SignerKey,
+    /// Peer scores: lowered for bad bytes and failures, so others are asked first.
+    scores: std::sync::Mutex<HashMap<PeerId, i64>>,
+}
+
+impl Federation {
+    /// Starts the federation tasks. `own` is the node's own origin (absent only in tools),
+    /// `mirrors` the mirrored ones.
+    pub fn start(
+        p2p: P2p,
+        inbound: tokio::sync::mpsc::Receiver<Inbound>,
+        config: P2pConfig,
+        own: Option<Arc<Shared>>,
+        mirrors: Vec<Arc<Shared>>,
+        witness: SignerKey,
+    ) -> (Arc<Federation>, Vec<tokio::task::JoinHandle<()>>) {
+        let mut by_origin = HashMap::new();
+        let mut topics = HashMap::new();
+        for s in own.iter().chain(mirrors.iter()) {
+            by_origin.insert(s.origin.clone(), s.clone());
+            topics.insert(crate::p2p::topic(&s.origin).hash(), s.origin.clone());
+        }
+        let mirrors = mirrors
+            .into_iter()
+            .map(|shared| {
+                (
+                    shared.origin.clone(),
+                    Arc::new(Mirror {
+                        shared,
+                        views: Default::default(),
+                        target: Default::default(),
+                        wake: Notify::new(),
+                    }),
+                )
+            })
+            .collect();
+        let fed = Arc::new(Federation {
+            p2p,
+            config,
+            own,
+            mirrors,
+            by_origin,
+            topics,
+            witness,
+            scores: Default::default(),
+        });
+        let mut tasks = vec![tokio::spawn(fed.clone().inbound_loop(inbound))];
+        tasks.push(tokio::spawn(fed.clone().poll_loop()));
+        if let Some(own) = &fed.own {
+            tasks.push(tokio::spawn(fed.clone().announce_loop(own.clone())));
+        }
+        for m in fed.mirrors.values() {
+            let span = info_span!("mirror", origin = %m.shared.origin);
+            tasks.push(tokio::spawn(
+                fed.clone().sync_loop(m.clone()).instrument(span),
+            ));
+        }
+        (fed, tasks)
+    }
+
+    /// The cosigner key this node signs verified checkpoints with.
+    pub fn witness(&self) -> &VerifierKey {
+        self.witness.verifier()
+    }
+
+    /// The libp2p handle.
+    pub fn p2p(&self) -> &P2p {
+        &self.p2p
+    }
+
+    async fn inbound_loop(self: Arc<Self>, mut inbound: tokio::sync::mpsc::Receiver<Inbound>) {
+        for origin in self.by_origin.keys() {
+            self.p2p.send(Command::Subscribe(origin.clone())).await;
+            self.p2p.send(Command::Provide(origin.clone())).await;
+        }
+        // Never wait here on anything that needs the swarm task: it may be waiting on us.
+        while let Some(msg) = inbound.recv().await {
+            let fed = self.clone();
+            match msg {
+                Inbound::Connected(peer) => {
+                    tokio::spawn(async move { fed.poll_peer(peer).await });
+                }
+                Inbound::Gossip { topic, data, from } => {
+                    tokio::spawn(fed.gossip(topic, from, data));
+                }
+                Inbound::Request {
+                    proto,
+                    peer,
+                    body,
+                    channel,
+                } => {
+                    tokio::spawn(async move {
+                        let f = fed.clone();
+                        let body = tokio::task::spawn_blocking(move || f.serve(proto, &body))
+                            .await
+                            .unwrap_or_else(|e| answer(FAILED, e.to_string().as_bytes()));
+                        debug!(%peer, ?proto, bytes = body.len(), "answered");
+                        fed.p2p
+                            .send(Command::Respond {
+                                proto,
+                                channel,
+                                body,
+                            })
+                            .await;
+                    });
+                }
+            }
+        }
+    }
+
+    /// Answers one request from a peer.
+    fn serve(&self, proto: Proto, body: &[u8]) -> Vec<u8> {
+        match proto {
+            Proto::Tiles => {
+                let Ok(req) = serde_json::from_slice::<TileRequest>(body) else {
+                    return answer(FAILED, b"not a tile request");
+                };
+                let Some(s) = self.by_origin.get(&req.origin) else {
+                    return answer(NOT_FOUND, b"origin not served here");
+                };
+                if req.path == "checkpoint" {
+                    let (_, note) = s.checkpoint();
+                    return if note.is_empty() {
+                        answer(NOT_FOUND, b"no checkpoint yet")
+                    } else {
+                        answer(OK, note.as_bytes())
+                    };
+                }
+                match crate::http::tile_bytes(s, &req.path) {
+                    Ok((_, bytes)) => answer(OK, &bytes),
+                    Err(e) => answer(NOT_FOUND, e.detail.as_bytes()),
+                }
+            }
+            Proto::Blobs => {
+                let Ok(req) = serde_json::from_slice::<BlobRequest>(body) else {
+                    return answer(FAILED, b"not a blob request");
+                };
+                let Some(s) = self.by_origin.values().next() else {
+                    return answer(NOT_FOUND, b"no blobs here");
+                };
+                match s.blobs.read_chunk(&req.sha256, req.offset, BLOB_CHUNK) {
+                    Ok((total, chunk)) => {
+                        let mut out = total.to_be_bytes().to_vec();
+                        out.extend_from_slice(&chunk);
+                        answer(OK, &out)
+                    }
+                    Err(_) => answer(NOT_FOUND, b"blob not here"),
+                }
+            }
+            Proto::Submit => answer(FAILED, b"submissions are not forwarded yet"),
+        }
+    }
+
+    fn demote(&self, peer: PeerId, by: i64, why: &str) {
+        warn!(%peer, "demoting peer: {why}");
+        *self
+            .scores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(peer)
+            .or_default() -= by;
+    }
+
+    fn score(&self, peer: &PeerId) -> i64 {
+        self.scores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(peer)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    async fn fetch_path(&self, peer: PeerId, origin: &str, path: &str) -> Result<Vec<u8>, String> {
+        let req = serde_json::to_vec(&TileRequest {
+            origin: origin.into(),
+            path: path.into(),
+        })
+        .map_err(|e| e.to_string())?;
+        unframe(self.p2p.request(Proto::Tiles, peer, req).await?)
+    }
+
+    /// Every `poll_ms`: asks connected peers for the checkpoints of the mirrored origins, and
+    /// now and then asks Kademlia who else serves them.
+    async fn poll_loop(self: Arc<Self>) {
+        if self.mirrors.is_empty() {
+            return;
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(self.config.poll_ms.max(50)));
+        let mut rounds: u64 = 0;
+        loop {
+            tick.tick().await;
+            if rounds % 20 == 0 {
+                for origin in self.mirrors.keys() {
+                    self.p2p.send(Command::FindProviders(origin.clone())).await;
+                }
+            }
+            rounds += 1;
+            for peer in self.p2p.peers().await {
+                let fed = self.clone();
+                tokio::spawn(async move { fed.poll_peer(peer).await });
+            }
+        }
+    }
+
+    async fn poll_peer(self: Arc<Self>, peer: PeerId) {
+        for m in self.mirrors.values() {
+            match self.fetch_path(peer, &m.shared.origin, "checkpoint").await {
+                Ok(note) => self.consider(m, &String::from_utf8_lossy(&note), Some(peer)),
+                Err(e) => debug!(%peer, origin = %m.shared.origin, "no checkpoint: {e}"),
+            }
+        }
+    }
+
+    /// Gossips each new checkpoint of the node's own origin.
+    async fn announce_loop(self: Arc<Self>, own: Arc<Shared>) {
+        let mut changes = own.changes.subscribe();
+        loop {
+            let (size, note) = own.checkpoint();
+            if size > 0 {
+                self.publish(
+                    &own.origin,
+                    &Gossip::Checkpoint {
+                        note,
+                        cosigner: None,
+                    },
+                )
+                .await;
+            }
+            if changes.changed().await.is_err() {
+                break;
+            }
+        }
+    }
+
+    async fn publish(&self, origin: &str, g: &Gossip) {
+        if let Ok(data) = serde_json::to_vec(g) {
+            self.p2p
+                .send(Command::Publish {
+                    origin: origin.to_string(),
+                    data,
+                })
+                .await;
+        }
+    }
+
+    async fn gossip(self: Arc<Self>, topic: TopicHash, from: PeerId, data: Vec<u8>) {
+        let Some(origin) = self.topics.get(&topic) else {
+            return;
+        };
+        let Ok(g) = serde_json::from_slice::<Gossip>(&data) else {
+            debug!(%from, "unreadable gossip");
+            return;
+        };
+        let Some(shared) = self.by_origin.get(origin) else {
+            return;
+        };
+        match g {
+            Gossip::Checkpoint { note, cosigner } => {
+                if let Some(c) = cosigner {
+                    collect_cosignature(shared, &note, &c);
+                }
+                if let Some(m) = self.mirrors.get(origin) {
+                    // Who holds the data is asked when syncing; gossip only says it exists.
+                    self.consider(m, &note, None);
+                }
+            }
+            Gossip::Evidence(ev) => {
+                // Evidence must prove itself. Two notes of one size with different roots do on
+                // their own; notes of different sizes are checked against this node's copy,
+                // as any checkpoint heard would be.
+                if ev.origin != shared.origin {
+                    return;
+                }
+                if same_size_conflict(&shared.vkey, &ev) {
+                    let shared = shared.clone();
+                    self.record_evidence(&shared, ev, false).await;
+                } else if let Some(m) = self.mirrors.get(origin) {
+                    for note in &ev.notes {
+                        self.consider(m, note, None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A checkpoint of a mirrored origin, heard from gossip or a poll.
+    fn consider(self: &Arc<Self>, m: &Mirror, note: &str, from: Option<PeerId>) {
+        let s = &m.shared;
+        let signed = match open_checkpoint(note.as_bytes(), &s.vkey, &[]) {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(p) = from {
+                    self.demote(p, 10, &format!("checkpoint does not verify: {e}"));
+                }
+                return;
+            }
+        };
+        let size = signed.checkpoint.size;
+        if let Some(p) = from {
+            m.views
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(p, size);
+        }
+        let (ours, our_note) = s.checkpoint();
+        if size <= ours {
+            if our_note.is_empty() {
+                return;
+            }
+            match root_at(s, size) {
+                Ok(root) if root != signed.checkpoint.root => {
+                    let ev = Evidence {
+                        origin: s.origin.clone(),
+                        reason: format!(
+                            "checkpoint of size {size} has a root other than the tree verified here at that size"
+                        ),
+                        notes: [
+                            strip_to_log_signature(&our_note, &s.vkey),
+                            strip_to_log_signature(note, &s.vkey),
+                        ],
+                        detected: crate::sequencer::now(),
+                    };
+                    let (fed, s) = (self.clone(), s.clone());
+                    tokio::spawn(async move { fed.record_evidence(&s, ev, true).await });
+                }
+                Ok(_) => {}
+                Err(e) => warn!("reading the tree at size {size}: {e}"),
+            }
+            return;
+        }
+        let mut t = m.target.lock().unwrap_or_else(|e| e.into_inner());
+        if t.as_ref().is_none_or(|(n, _)| size > *n) {
+            *t = Some((size, note.to_string()));
+            m.wake.notify_one();
+        } else if let Some((n, other)) = t.as_ref() {
+            if *n == size && !same_tree(other, &signed, &s.vkey) {
+                let ev = Evidence {
+                    origin: s.origin.clone(),
+                    reason: format!("two checkpoints of size {size} with different roots"),
+                    notes: [
+                        strip_to_log_signature(other, &s.vkey),
+                        strip_to_log_signature(note, &s.vkey),
+                    ],
+                    detected: crate::sequencer::now(),
+                };
+                let (fed, s) = (self.clone(), s.clone());
+                tokio::spawn(async move { fed.record_evidence(&s, ev, true).await });
+            }
+        }
+    }
+
+    /// Keeps evidence (durably, with the origin's log), stops the origin, and gossips it.
+    async fn record_evidence(&self, s: &Arc<Shared>, ev: Evidence, found_here: bool) {
+        let fresh = s.add_evidence(&ev);
+        if !fresh {
+            return;
+        }
+        Metrics::inc(&s.metrics.split_views);
+        error!(
+            origin = %s.origin,
+            reason = %ev.reason,
+            "SPLIT VIEW: the origin signed checkpoints that do not fit one tree; it no longer advances here and is not cosigned"
+        );
+        if found_here || self.mirrors.contains_key(&s.origin) {
+            self.publish(&s.origin, &Gossip::Evidence(ev)).await;
+        }
+    }
+
+    async fn sync_loop(self: Arc<Self>, m: Arc<Mirror>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let target = m.target.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let Some((size, note)) = target else {
+                m.wake.notified().await;
+                continue;
+            };
+            if m.shared.halted().is_some() {
+                m.wake.notified().await;
+                continue;
+            }
+            if size <= m.shared.size() {
+                let mut t = m.target.lock().unwrap_or_else(|e| e.into_inner());
+                if t.as_ref().is_some_and(|(n, _)| *n <= m.shared.size()) {
+                    *t = None;
+                }
+                continue;
+            }
+            match self.sync_to(&m, &note).await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    warn!("sync to size {size} failed, will retry: {e}");
+                    let _ = tokio::time::timeout(backoff, m.wake.notified()).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Peers that said they hold at least `size` entries, best first.
+    fn holders(&self, m: &Mirror, size: u64) -> Vec<PeerId> {
+        let mut peers: Vec<PeerId> = m
+            .views
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, n)| **n >= size)
+            .map(|(p, _)| *p)
+            .collect();
+        peers.sort_by_key(|p| std::cmp::Reverse(self.score(p)));
+        peers
+    }
+
+    /// Fetches one tlog-tiles path, trying `peers` in turn from `start`.
+    async fn fetch_any(
+        &self,
+        origin: &str,
+        path: &str,
+        peers: &[PeerId],
+        start: usize,
+    ) -> Result<(PeerId, Vec<u8>), String> {
+        let mut last = String::from("no peer holds it");
+        for k in 0..peers.len() {
+            let peer = peers[(start + k) % peers.len()];
+            match self.fetch_path(peer, origin, path).await {
+                Ok(bytes) => return Ok((peer, bytes)),
+                Err(e) => {
+                    self.demote(peer, 1, &format!("{path}: {e}"));
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Brings a mirror from its verified size to the checkpoint `note`.
+    async fn sync_to(&self, m: &Mirror, note: &str) -> Result<(), String> {
+        let s = &m.shared;
+        let signed = open_checkpoint(note.as_bytes(), &s.vkey, &[]).map_err(|e| e.to_string())?;
+        let target = signed.checkpoint.size;
+        let from = s.size();
+        let peers = self.holders(m, target);
+        if peers.is_empty() {
+            return Err(format!("no connected peer holds size {target} yet"));
+        }
+        let bundles: Vec<Tile> = (from / 256..target.div_ceil(256))
+            .map(|n| Tile::entries(n, (target - n * 256).min(256) as u16))
+            .collect();
+        // First attempt: every bundle from some holder, in parallel.
+        let fetched: Vec<Result<Fetched, String>> =
+            futures::stream::iter(bundles.iter().copied().enumerate())
+                .map(|(i, t)| {
+                    let peers = peers.clone();
+                    async move {
+                        self.fetch_any(&s.origin, &t.path(), &peers, i)
+                            .await
+                            .map(|(p, b)| (t, p, b))
+                    }
+                })
+                .buffered(PARALLEL_FETCHES)
+                .collect()
+                .await;
+        let mut got: Vec<(Tile, PeerId, Vec<u8>)> = Vec::with_capacity(fetched.len());
+        for f in fetched {
+            got.push(f?);
+        }
+        let verified = match self.check_bundles(s, from, &got, &signed) {
+            Ok(v) => v,
+            Err(why) => {
+                warn!(
+                    "bundles from several peers do not make the signed tree ({why}); asking each peer alone"
+                );
+                self.sync_from_one(s, from, &bundles, &peers, &signed, &got)
+                    .await?
+            }
+        };
+        self.finish(s, &signed, note, verified).await
+    }
+
+    /// When a mixed set of bundles fails, each holder in turn is asked for all of them; the
+    /// first whole set that makes the signed tree wins, and every peer that served a bundle
+    /// other than that set's is demoted.
+    async fn sync_from_one(
+        &self,
+        s: &Shared,
+        from: u64,
+        bundles: &[Tile],
+        peers: &[PeerId],
+        signed: &SignedCheckpoint,
+        mixed: &[(Tile, PeerId, Vec<u8>)],
+    ) -> Result<Verified, String> {
+        for &peer in peers {
+            let mut set = Vec::with_capacity(bundles.len());
+            let mut ok = true;
+            for t in bundles {
+                match self.fetch_path(peer, &s.origin, &t.path()).await {
+                    Ok(b) => set.push((*t, peer, b)),
+                    Err(_) => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if !ok {
+                self.demote(peer, 1, "could not serve every bundle");
+                continue;
+            }
+            match self.check_bundles(s, from, &set, signed) {
+                Ok(v) => {
+                    for ((_, p, b), (_, _, good)) in mixed.iter().zip(&set) {
+                        if b != good {
+                            self.demote(
+                                *p,
+                                100,
+                                "served an entry bundle that is not in the signed tree",
+                            );
+                        }
+                    }
+                    return Ok(v);
+                }
+                Err(why) => self.demote(
+                    peer,
+                    100,
+                    &format!("served bundles that do not make the signed tree: {why}"),
+                ),
+            }
+        }
+        Err("no peer serves entries that make the signed tree".into())
+    }
+
+    /// Parses bundles, recomputes the tree on top of the mirror's verified copy and compares
+    /// the root with the signed checkpoint.
+    fn check_bundles(
+        &self,
+        s: &Shared,
+        from: u64,
+        got: &[(Tile, PeerId, Vec<u8>)],
+        signed: &SignedCheckpoint,
+    ) -> Result<Verified, String> {
+        let mut entries: Vec<Vec<u8>> = Vec::new();
+        for (t, peer, bytes) in got {
+            let list = parse_bundle(bytes).map_err(|e| format!("{}: {e}", t.path()))?;
+            if list.len() != usize::from(t.width) {
+                return Err(format!(
+                    "{} from {peer} holds {} entries",
+                    t.path(),
+                    list.len()
+                ));
+            }
+            let first = t.index * 256;
+            for (k, e) in list.into_iter().enumerate() {
+                if first + k as u64 >= from {
+                    entries.push(e.to_vec());
+                }
+            }
+        }
+        let out = integrate(from, &entries, &s.store).map_err(|e| e.to_string())?;
+        if out.size != signed.checkpoint.size || out.root != signed.checkpoint.root {
+            return Err(format!(
+                "recomputed root at size {} differs from the checkpoint's",
+                out.size
+            ));
+        }
+        Ok(Verified {
+            entries,
+            tiles: out.tiles,
+        })
+    }
+
+    /// Re-checks every entry, fetches the blobs, commits, cosigns and gossips.
+    async fn finish(
+        &self,
+        s: &Shared,
+        signed: &SignedCheckpoint,
+        note: &str,
+        v: Verified,
+    ) -> Result<(), String> {
+        let from = s.size();
+        // Every entry must parse canonically and pass the rules against the state before it.
+        let mut registry = s.registry.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut blobs: Vec<(String, Option<u64>)> = Vec::new();
+        for (k, bytes) in v.entries.iter().enumerate() {
+            let index = from + k as u64;
+            let verdict = Entry::parse(bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|e| {
+                    registry.apply(index, &e).map_err(|e| e.to_string())?;
+                    Ok(e)
+                });
+            match verdict {
+                Ok(e) => {
+                    if let Action::Release(r) = &e.statement.action {
+                        blobs.push((r.sha256.clone(), Some(r.size)));
+                        blobs.push((r.meta_sha256.clone(), None));
+                    }
+                }
+                Err(why) => {
+                    let reason = format!("entry {index} breaks the log's rules: {why}");
+                    error!(origin = %s.origin, "{reason}; the origin no longer advances here");
+                    s.halt(&reason);
+                    return Err(reason);
+                }
+            }
+        }
+        for (sha, size) in blobs {
+            if !s.blobs.has(&sha) {
+                self.fetch_blob(s, &sha, size).await?;
+            }
+        }
+        // Cosign: "as of now, this is the largest tree of this origin I verified and store".
+        let text = signed.checkpoint.to_text();
+        let line = self
+            .witness
+            .signature_line(&text, crate::sequencer::now())
+            .map_err(|e| e.to_string())?;
+        let mut served = strip_to_log_signature(note, &s.vkey);
+        served.push_str(&line);
+        let size = signed.checkpoint.size;
+        s.commit_mirrored(&v.tiles, size, &served, registry)
+            .map_err(|e| e.to_string())?;
+        info!(
+            size,
+            entries = v.entries.len(),
+            "verified, committed and cosigned"
+        );
+        self.publish(
+            &s.origin,
+            &Gossip::Checkpoint {
+                note: served,
+                cosigner: Some(self.witness.verifier().to_string()),
+            },
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Fetches a blob in chunks from peers, resuming where a failed peer stopped, and keeps it
+    /// only if its SHA-256 (and size, when the entry states one) match.
+    async fn fetch_blob(&self, s: &Shared, sha: &str, size: Option<u64>) -> Result<(), String> {
+        let limit = size.unwrap_or(MAX_META_BYTES);
+        let mut peers = self.p2p.peers().await;
+        peers.sort_by_key(|p| std::cmp::Reverse(self.score(p)));
+        for peer in peers {
+            let mut data: Vec<u8> = Vec::new();
+            let complete = loop {
+                let req = serde_json::to_vec(&BlobRequest {
+                    sha256: sha.to_string(),
+                    offset: data.len() as u64,
+                })
+                .map_err(|e| e.to_string())?;
+                let body = match self
+                    .p2p
+                    .request(Proto::Blobs, peer, req)
+                    .await
+                    .and_then(unframe)
+                {
+                    Ok(b) if b.len() >= 8 => b,
+                    _ => break false,
+                };
+                let total = u64::from_be_bytes(body[..8].try_into().unwrap_or_default());
+                let chunk = &body[8..];
+                if total > limit || data.len() as u64 + chunk.len() as u64 > total {
+                    self.demote(peer, 100, "offered a blob of the wrong size");
+                    break false;
+                }
+                if chunk.is_empty() && (data.len() as u64) < total {
+                    break false;
+                }
+                data.extend_from_slice(chunk);
+                if data.len() as u64 == total {
+                    break true;
+                }
+            };
+            if !complete {
+                continue;
+            }
+            if crate::blobs::hex(&pgext_log::sha256(&data)) != sha
+                || size.is_some_and(|n| n != data.len() as u64)
+            {
+                self.demote(peer, 100, "served a blob whose hash does not match");
+                continue;
+            }
+            s.blobs.put(&data).map_err(|e| e.to_string())?;
+            return Ok(());
+        }
+        Err(format!("no peer served blob {sha}"))
+    }
+}
+
+/// A bundle, who served it, and its bytes.
+type Fetched = (Tile, PeerId, Vec<u8>);
+
+/// Entries and tiles that made the signed tree.
+#[derive(Debug)]
+struct Verified {
+    entries: Vec<Vec<u8>>,
+    tiles: Vec<(Tile, Vec<u8>)>,
+}
+
+/// The root of a mirrored log at `size`, from its verified tiles.
+fn root_at(s: &Shared, size: u64) -> pgext_log::Result<Hash> {
+    let (ours, _) = s.checkpoint();
+    tree_hash(size, &TileHashReader::new(ours, &s.store))
+}
+
+/// Whether a note is a checkpoint of the same tree as `signed`.
+fn same_tree(note: &str, signed: &SignedCheckpoint, vkey: &VerifierKey) -> bool {
+    open_checkpoint(note.as_bytes(), vkey, &[]).is_ok_and(|c| c.checkpoint == signed.checkpoint)
+}
+
+/// The note with only the log's own signature.
+fn strip_to_log_signature(note: &str, vkey: &VerifierKey) -> String {
+    match Note::parse(note.as_bytes()) {
+        Ok(mut n) => {
+            n.signatures
+                .retain(|s| s.name == vkey.name() && s.key_id == vkey.key_id());
+            String::from_utf8(n.to_bytes()).unwrap_or_default()
+        }
+        Err(_) => note.to_string(),
+    }
+}
+
+/// Whether evidence proves itself: both notes verify with the log key, have one size and
+/// different roots.
+fn same_size_conflict(vkey: &VerifierKey, ev: &Evidence) -> bool {
+    let (Ok(a), Ok(b)) = (
+        open_checkpoint(ev.notes[0].as_bytes(), vkey, &[]),
+        open_checkpoint(ev.notes[1].as_bytes(), vkey, &[]),
+    ) else {
+        return false;
+    };
+    a.checkpoint.size == b.checkpoint.size && a.checkpoint.root != b.checkpoint.root
+}
+
+/// Adds a gossiped cosignature to the checkpoint an origin serves, if it verifies and is on
+/// that very checkpoint.
+fn collect_cosignature(s: &Shared, note: &str, cosigner: &str) {
+    let Ok(key) = cosigner.parse::<VerifierKey>() else {
+        return;
+    };
+    if key.kind() != pgext_log::KeyType::Cosignature
+        || open(note.as_bytes(), std::slice::from_ref(&key)).is_err()
+    {
+        return;
+    }
+    let Ok(parsed) = Note::parse(note.as_bytes()) else {
+        return;
+    };
+    let Some(sig) = parsed
+        .signatures
+        .iter()
+        .find(|g| g.name == key.name() && g.key_id == key.key_id())
+    else {
+        return;
+    };
+    let Ok(cp) = Checkpoint::parse(&parsed.text) else {
+        return;
+    };
+    s.add_cosignature(&cp, &sig.line(), MAX_COSIGNATURES);
+}

@@ -98,25 +98,12 @@ fn main() -> anyhow::Result<()> {
         Command::Run => {
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
             rt.block_on(async {
+                // Listen for signals before anything else, so a SIGTERM during start-up stops
+                // the node cleanly too.
+                let stop = shutdown_signal()?;
                 let node = Node::spawn(config).await?;
-                println!(
-                    "pgext-node serving {} on {}",
-                    node.shared().origin,
-                    node.url()
-                );
-                for m in node.mirrors() {
-                    println!("mirroring {} at {}{}/", m.origin, node.url(), m.prefix);
-                }
-                let view = &node.shared().node;
-                if let Some(addrs) = view.p2p_addrs.get() {
-                    for a in addrs {
-                        println!("p2p {a}");
-                    }
-                }
-                if let Some(w) = view.witness.get() {
-                    println!("witness {w}");
-                }
-                shutdown_signal().await;
+                print_started(&node);
+                stop.await;
                 tracing::info!("shutting down");
                 node.shutdown().await;
                 anyhow::Ok(())
@@ -126,17 +113,44 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// What `run` prints once serving: the URL first (scripts read that line), then mirrors, libp2p
+/// addresses and the cosigner key. Whoever reads stdout may stop reading after the first line;
+/// the node must not die of that, so write errors are ignored.
+fn print_started(node: &Node) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "pgext-node serving {} on {}",
+        node.shared().origin,
+        node.url()
+    );
+    for m in node.mirrors() {
+        let _ = writeln!(out, "mirroring {} at {}{}/", m.origin, node.url(), m.prefix);
+    }
+    let view = &node.shared().node;
+    for a in view.p2p_addrs.get().into_iter().flatten() {
+        let _ = writeln!(out, "p2p {a}");
+    }
+    if let Some(w) = view.witness.get() {
+        let _ = writeln!(out, "witness {w}");
+    }
+    let _ = out.flush();
+}
+
+/// Resolves on SIGINT or SIGTERM; the handlers are installed when this is called.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let ctrl_c = tokio::signal::ctrl_c();
+    Ok(async move {
+        #[cfg(unix)]
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+    })
 }

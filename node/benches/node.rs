@@ -8,48 +8,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
+use pgext::release::Identity;
 use pgext_node::{Config, Node};
 use pgext_spec::archive::Files;
-use pgext_spec::authority::encode_public_key;
-use pgext_spec::entry::{Action, ENTRY_VERSION, Entry, Release, Statement, user_key_id};
+use pgext_spec::entry::{Action, Entry, Release};
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn sign(user: &str, key: &SigningKey, action: Action) -> Entry {
-    Statement {
-        v: ENTRY_VERSION,
-        actor: user.into(),
-        key_id: user_key_id(key.verifying_key().as_bytes()),
-        time: now(),
-        action,
-    }
-    .sign(key)
-}
-
-fn account(i: u32) -> (String, SigningKey, Entry) {
+fn account(i: u32) -> (Identity, Entry) {
     let mut seed = [0u8; 32];
     seed[..4].copy_from_slice(&i.to_be_bytes());
     seed[4] = 1;
-    let key = SigningKey::from_bytes(&seed);
-    let user = format!("user{i}");
-    let e = sign(
-        &user,
-        &key,
-        Action::Account {
-            user: user.clone(),
-            key: encode_public_key(&key.verifying_key()),
-            name: Some(format!("User {i}")),
-            email: None,
-            uri: None,
-            invite: None,
-        },
-    );
-    (user, key, e)
+    let id = Identity {
+        user: format!("user{i}"),
+        key: SigningKey::from_bytes(&seed),
+    };
+    let e = id.account_entry(Some(&format!("User {i}")), None, None);
+    (id, e)
 }
 
 fn release(name: &str, readme_kb: usize) -> (Release, Vec<u8>) {
@@ -121,7 +94,7 @@ fn main() {
 
     // 1. Sequencer: pre-built, signed account entries straight into the queue.
     let n: u32 = if quick { 500 } else { 20_000 };
-    let entries: Vec<Entry> = (0..n).map(|i| account(i).2).collect();
+    let entries: Vec<Entry> = (0..n).map(|i| account(i).1).collect();
     let t = Instant::now();
     rt.block_on(async {
         let mut tasks = Vec::new();
@@ -142,7 +115,7 @@ fn main() {
 
     // 2. End-to-end publishes over HTTP.
     let publishes: u32 = if quick { 40 } else { 400 };
-    let (user, key, e) = account(1_000_000);
+    let (id, e) = account(1_000_000);
     rt.block_on(pgext::api::Node::new(&node.url()).submit(&e))
         .unwrap();
     let lat = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -151,17 +124,16 @@ fn main() {
         let sem = Arc::new(tokio::sync::Semaphore::new(16));
         let mut tasks = Vec::new();
         for i in 0..publishes {
-            let (api, user, key, lat, sem) = (
+            let (api, id, lat, sem) = (
                 pgext::api::Node::new(&node.url()),
-                user.clone(),
-                key.clone(),
+                id.clone(),
                 lat.clone(),
                 sem.clone(),
             );
             tasks.push(tokio::spawn(async move {
                 let _p = sem.acquire().await.unwrap();
                 let (r, zip) = release(&format!("bench{i}"), 2);
-                let e = sign(&user, &key, Action::Release(r));
+                let e = id.sign(Action::Release(r));
                 let t = Instant::now();
                 api.publish(&e, zip, "b.zip").await.unwrap();
                 lat.lock().unwrap().push(t.elapsed());

@@ -10,13 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
+use pgext::release::Identity;
 use pgext_log::{
     Hash, Tile, TileHashReader, TileReader, VerifierKey, consistency_proof, leaf_hash,
     open_checkpoint, tree_hash, verify_consistency,
 };
 use pgext_spec::archive::Files;
-use pgext_spec::authority::encode_public_key;
-use pgext_spec::entry::{Action, ENTRY_VERSION, Entry, Release, Statement, user_key_id};
+use pgext_spec::entry::{Action, Release};
 
 struct Proc {
     child: Child,
@@ -59,21 +59,6 @@ fn start(data: &std::path::Path) -> Proc {
         "unexpected first line {line:?}"
     );
     Proc { child, url }
-}
-
-fn sign(user: &str, key: &SigningKey, action: Action) -> Entry {
-    let time = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    Statement {
-        v: ENTRY_VERSION,
-        actor: user.into(),
-        key_id: user_key_id(key.verifying_key().as_bytes()),
-        time,
-        action,
-    }
-    .sign(key)
 }
 
 /// Release 1.0.0 of a new dist `name` and its zip. One dist per release keeps concurrent
@@ -130,7 +115,10 @@ fn sigkill_loses_nothing_acknowledged() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let key = SigningKey::from_bytes(&[7; 32]);
+    let crasher = Identity {
+        user: "crasher".into(),
+        key: SigningKey::from_bytes(&[7; 32]),
+    };
     // Acknowledged entries: (index, leaf hash); checkpoints seen: (size, root).
     let acked: Arc<Mutex<Vec<(u64, Hash)>>> = Arc::default();
     let mut seen: Vec<(u64, Hash)> = Vec::new();
@@ -208,18 +196,7 @@ fn sigkill_loses_nothing_acknowledged() {
         // Stream publishes from two threads, then kill the node mid-stream.
         let stop = Arc::new(AtomicBool::new(false));
         if !registered {
-            let acct = sign(
-                "crasher",
-                &key,
-                Action::Account {
-                    user: "crasher".into(),
-                    key: encode_public_key(&key.verifying_key()),
-                    name: None,
-                    email: None,
-                    uri: None,
-                    invite: None,
-                },
-            );
+            let acct = crasher.account_entry(None, None, None);
             let r: serde_json::Value = http
                 .post(format!("{url}/api/v1/entries"))
                 .body(acct.to_bytes())
@@ -240,10 +217,10 @@ fn sigkill_loses_nothing_acknowledged() {
         let work = Arc::new(Mutex::new(versions.into_iter()));
         let threads: Vec<_> = (0..2)
             .map(|_| {
-                let (http, url, key, acked, stop, work) = (
+                let (http, url, crasher, acked, stop, work) = (
                     http.clone(),
                     url.clone(),
-                    key.clone(),
+                    crasher.clone(),
                     acked.clone(),
                     stop.clone(),
                     work.clone(),
@@ -254,7 +231,7 @@ fn sigkill_loses_nothing_acknowledged() {
                             break;
                         };
                         let (rel, zip) = release(&v);
-                        let entry = sign("crasher", &key, Action::Release(rel));
+                        let entry = crasher.sign(Action::Release(rel));
                         let form = reqwest::blocking::multipart::Form::new()
                             .part(
                                 "entry",
@@ -309,20 +286,12 @@ fn sigkill_loses_nothing_acknowledged() {
 fn sigterm_stops_cleanly_and_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::blocking::Client::new();
-    let key = SigningKey::from_bytes(&[8; 32]);
+    let termer = Identity {
+        user: "termer".into(),
+        key: SigningKey::from_bytes(&[8; 32]),
+    };
     let proc = start(dir.path());
-    let acct = sign(
-        "termer",
-        &key,
-        Action::Account {
-            user: "termer".into(),
-            key: encode_public_key(&key.verifying_key()),
-            name: None,
-            email: None,
-            uri: None,
-            invite: None,
-        },
-    );
+    let acct = termer.account_entry(None, None, None);
     let r: serde_json::Value = http
         .post(format!("{}/api/v1/entries", proc.url))
         .body(acct.to_bytes())

@@ -87,21 +87,18 @@ impl ReleaseDocs {
             .iter()
             .filter_map(|(ext, p)| Some((p.docfile.as_deref()?, ext.as_str())))
             .collect();
+        let usable: Vec<&str> = members
+            .iter()
+            .filter(|(p, size)| *size <= MAX_DOC_BYTES && !ignored.covers(p))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        let readme = readme_in(usable.iter().copied()).map(str::to_string);
         let mut picked: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
-        let mut readme = None;
-        for (path, size) in &members {
-            if *size > MAX_DOC_BYTES || ignored.covers(path) {
+        for path in usable {
+            if is_readme(path) {
                 continue;
             }
-            let extension = docfiles.get(path.as_str()).map(|e| e.to_string());
-            let top_readme = !path.contains('/') && path.to_ascii_lowercase().starts_with("readme");
-            if top_readme {
-                // The first README in name order, as `README.txt` serves.
-                if readme.as_ref().is_none_or(|r: &String| path < r) {
-                    readme = Some(path.clone());
-                }
-                continue;
-            }
+            let extension = docfiles.get(path).map(|e| e.to_string());
             let in_doc_dir = path.starts_with("doc/") || path.starts_with("docs/");
             if extension.is_none() && !(in_doc_dir && has_doc_extension(path)) {
                 continue;
@@ -113,7 +110,7 @@ impl ReleaseDocs {
                 .get(&docpath)
                 .is_none_or(|(_, e)| e.is_none() && extension.is_some());
             if replace {
-                picked.insert(docpath, (path.clone(), extension));
+                picked.insert(docpath, (path.to_string(), extension));
             }
         }
 
@@ -189,24 +186,29 @@ pub fn read_member(zip: &[u8], base: &str, file: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Whether a path inside the release is a top-level README (`README`, `README.md`, …).
+fn is_readme(path: &str) -> bool {
+    !path.contains('/') && path.to_ascii_lowercase().starts_with("readme")
+}
+
+/// The README among paths inside the release: the first top-level one in name order.
+fn readme_in<'a>(paths: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    paths.filter(|p| is_readme(p)).min()
+}
+
 /// `README`, `README.md`, `README.txt`… at the top of the release zip (the first in name order).
 pub fn readme_of(zip: &[u8], base: &str) -> Option<Vec<u8>> {
     let z = zip::ZipArchive::new(Cursor::new(zip)).ok()?;
     let prefix = format!("{base}/");
-    let name = z
-        .file_names()
-        .filter_map(|n| n.strip_prefix(&prefix))
-        .filter(|rest| !rest.contains('/') && rest.to_ascii_lowercase().starts_with("readme"))
-        .min()?
-        .to_string();
+    let name = readme_in(z.file_names().filter_map(|n| n.strip_prefix(&prefix)))?.to_string();
     read_member(zip, base, &name)
 }
 
-/// Content type a document is served with.
+/// Content type a document is served with. HTML is served as text: this is its source, never
+/// rendered from here.
 pub fn content_type(file: &str) -> &'static str {
     match extension(file).to_ascii_lowercase().as_str() {
         "md" | "markdown" | "mkd" | "mkdn" | "mdown" => "text/markdown; charset=utf-8",
-        "html" | "htm" => "text/plain; charset=utf-8", // never rendered from here: raw source
         _ => "text/plain; charset=utf-8",
     }
 }

@@ -278,27 +278,17 @@ impl Shared {
 
     /// Adds a cosignature line to the served checkpoint when it is on that very checkpoint and
     /// its cosigner has not signed it yet; keeps it durably.
-    pub fn add_cosignature(&self, cp: &Checkpoint, line: &str, max: usize) {
+    pub fn add_cosignature(&self, cp: &Checkpoint, sig: pgext_log::NoteSignature, max: usize) {
         let _g = self.registry.write().unwrap_or_else(|p| p.into_inner());
         let (size, note) = self.checkpoint();
         let Ok(mut parsed) = pgext_log::Note::parse(note.as_bytes()) else {
             return;
         };
-        if parsed.text != cp.to_text() || parsed.signatures.len() > max {
-            return;
-        }
-        let Ok(extra) = pgext_log::Note::parse(format!("{}\n{line}", parsed.text).as_bytes())
-        else {
-            return;
-        };
-        let Some(sig) = extra.signatures.into_iter().next() else {
-            return;
-        };
-        if parsed
+        let signed = parsed
             .signatures
             .iter()
-            .any(|g| g.name == sig.name && g.key_id == sig.key_id)
-        {
+            .any(|g| g.name == sig.name && g.key_id == sig.key_id);
+        if parsed.text != cp.to_text() || parsed.signatures.len() > max || signed {
             return;
         }
         parsed.signatures.push(sig);

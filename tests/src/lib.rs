@@ -43,6 +43,11 @@ impl TestNode {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_tests(dir.path());
         tune(&mut config);
+        TestNode::spawn(dir, config).await
+    }
+
+    /// Starts a node on `dir` with `config` (whose data folder is `dir`).
+    async fn spawn(dir: tempfile::TempDir, config: Config) -> TestNode {
         let node = Node::spawn(config.clone()).await.expect("node starts");
         TestNode {
             node,
@@ -82,10 +87,7 @@ impl TestNode {
     /// When a node cannot restart or the folder cannot be copied.
     pub async fn fork(self) -> (TestNode, TestNode) {
         let TestNode {
-            node,
-            dir,
-            config,
-            http,
+            node, dir, config, ..
         } = self;
         node.shutdown().await;
         let copy = tempfile::tempdir().expect("temp dir");
@@ -93,22 +95,8 @@ impl TestNode {
         std::fs::remove_file(copy.path().join(pgext_node::p2p::PEER_KEY_FILE)).expect("peer key");
         let mut config2 = config.clone();
         config2.data = copy.path().to_path_buf();
-        let first = Node::spawn(config.clone()).await.expect("node restarts");
-        let second = Node::spawn(config2.clone()).await.expect("fork starts");
-        (
-            TestNode {
-                node: first,
-                dir,
-                config,
-                http: http.clone(),
-            },
-            TestNode {
-                node: second,
-                dir: copy,
-                config: config2,
-                http,
-            },
-        )
+        let first = TestNode::spawn(dir, config).await;
+        (first, TestNode::spawn(copy, config2).await)
     }
 
     /// The node's libp2p address (with `/p2p/<peer id>`).
@@ -166,19 +154,10 @@ impl TestNode {
     /// When the node cannot restart.
     pub async fn restart(self) -> TestNode {
         let TestNode {
-            node,
-            dir,
-            config,
-            http,
+            node, dir, config, ..
         } = self;
         node.shutdown().await;
-        let node = Node::spawn(config.clone()).await.expect("node restarts");
-        TestNode {
-            node,
-            dir,
-            config,
-            http,
-        }
+        TestNode::spawn(dir, config).await
     }
 
     /// Base URL.

@@ -125,7 +125,6 @@ struct Mirror {
 pub struct Federation {
     p2p: P2p,
     config: P2pConfig,
-    own: Option<Arc<Shared>>,
     mirrors: HashMap<String, Arc<Mirror>>,
     by_origin: HashMap<String, Arc<Shared>>,
     topics: HashMap<TopicHash, String>,
@@ -135,19 +134,18 @@ pub struct Federation {
 }
 
 impl Federation {
-    /// Starts the federation tasks. `own` is the node's own origin (absent only in tools),
-    /// `mirrors` the mirrored ones.
+    /// Starts the federation tasks for the node's own origin and the mirrored ones.
     pub fn start(
         p2p: P2p,
         inbound: tokio::sync::mpsc::Receiver<Inbound>,
         config: P2pConfig,
-        own: Option<Arc<Shared>>,
+        own: Arc<Shared>,
         mirrors: Vec<Arc<Shared>>,
         witness: SignerKey,
     ) -> (Arc<Federation>, Vec<tokio::task::JoinHandle<()>>) {
         let mut by_origin = HashMap::new();
         let mut topics = HashMap::new();
-        for s in own.iter().chain(mirrors.iter()) {
+        for s in std::iter::once(&own).chain(mirrors.iter()) {
             by_origin.insert(s.origin.clone(), s.clone());
             topics.insert(crate::p2p::topic(&s.origin).hash(), s.origin.clone());
         }
@@ -168,7 +166,6 @@ impl Federation {
         let fed = Arc::new(Federation {
             p2p,
             config,
-            own,
             mirrors,
             by_origin,
             topics,
@@ -177,9 +174,7 @@ impl Federation {
         });
         let mut tasks = vec![tokio::spawn(fed.clone().inbound_loop(inbound))];
         tasks.push(tokio::spawn(fed.clone().poll_loop()));
-        if let Some(own) = &fed.own {
-            tasks.push(tokio::spawn(fed.clone().announce_loop(own.clone())));
-        }
+        tasks.push(tokio::spawn(fed.clone().announce_loop(own)));
         for m in fed.mirrors.values() {
             let span = info_span!("mirror", origin = %m.shared.origin);
             tasks.push(tokio::spawn(
@@ -266,6 +261,7 @@ impl Federation {
                 let Ok(req) = serde_json::from_slice::<BlobRequest>(body) else {
                     return answer(FAILED, b"not a blob request");
                 };
+                // Blobs are content-addressed and shared by every origin of the node.
                 let Some(s) = self.by_origin.values().next() else {
                     return answer(NOT_FOUND, b"no blobs here");
                 };

@@ -639,7 +639,7 @@ impl Node {
                 p2p,
                 inbound,
                 shared.config.p2p.clone(),
-                Some(shared.clone()),
+                shared.clone(),
                 mirrors.clone(),
                 witness,
             );

@@ -27,6 +27,7 @@ mod proof;
 mod proof_file;
 mod tile;
 mod tree;
+mod witness;
 
 pub use bundle::{MAX_ENTRY_SIZE, bundle_entries, parse_bundle, push_entry};
 pub use checkpoint::{Checkpoint, SignedCheckpoint, open_checkpoint};
@@ -47,3 +48,4 @@ pub use tree::{
     HashReader, StoredHashes, consistency_proof, inclusion_proof, split_stored_hash_index,
     stored_hash_count, stored_hash_index, tree_hash,
 };
+pub use witness::{AddCheckpoint, Refusal, SIZE_CONTENT_TYPE, check_add_checkpoint};

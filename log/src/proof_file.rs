@@ -13,6 +13,44 @@ use crate::tile::parse_decimal;
 
 const HEADER: &str = "c2sp.org/tlog-proof@v1";
 
+/// Reads the line-based C2SP formats (tlog-proof files, tlog-witness requests): header lines,
+/// then up to 63 base64 hashes ended by a blank line, then a note.
+pub(crate) struct Lines<'a> {
+    pub(crate) rest: &'a [u8],
+}
+
+impl<'a> Lines<'a> {
+    /// The next line, without its newline.
+    pub(crate) fn next(&mut self, bad: impl Fn(&str) -> Error) -> Result<&'a str> {
+        let end = self
+            .rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| bad("truncated"))?;
+        let line = std::str::from_utf8(&self.rest[..end]).map_err(|_| bad("not UTF-8"))?;
+        self.rest = &self.rest[end + 1..];
+        Ok(line)
+    }
+
+    /// Proof hashes, one per line, up to the blank line.
+    pub(crate) fn hashes(&mut self, bad: impl Fn(&str) -> Error) -> Result<Vec<Hash>> {
+        let mut proof = Vec::new();
+        loop {
+            let line = self.next(&bad)?;
+            if line.is_empty() {
+                return Ok(proof);
+            }
+            if proof.len() == 63 {
+                return Err(bad("more than 63 proof hashes"));
+            }
+            proof.push(
+                Hash::from_base64(line)
+                    .ok_or_else(|| bad("proof line is not base64 of 32 bytes"))?,
+            );
+        }
+    }
+}
+
 /// A tlog-proof file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProofFile {
@@ -50,20 +88,11 @@ impl ProofFile {
     /// [`Error::MalformedProofFile`] when it does not follow C2SP tlog-proof.
     pub fn parse(data: &[u8]) -> Result<ProofFile> {
         let bad = |why: &str| Error::MalformedProofFile(why.to_string());
-        let mut rest = data;
-        let mut next_line = || -> Result<&str> {
-            let end = rest
-                .iter()
-                .position(|&b| b == b'\n')
-                .ok_or_else(|| bad("truncated"))?;
-            let line = std::str::from_utf8(&rest[..end]).map_err(|_| bad("not UTF-8"))?;
-            rest = &rest[end + 1..];
-            Ok(line)
-        };
-        if next_line()? != HEADER {
+        let mut lines = Lines { rest: data };
+        if lines.next(bad)? != HEADER {
             return Err(bad("first line must be c2sp.org/tlog-proof@v1"));
         }
-        let mut line = next_line()?;
+        let mut line = lines.next(bad)?;
         let mut extra = None;
         if let Some(b64) = line.strip_prefix("extra ") {
             extra = Some(
@@ -71,26 +100,14 @@ impl ProofFile {
                     .decode(b64)
                     .map_err(|_| bad("extra is not base64"))?,
             );
-            line = next_line()?;
+            line = lines.next(bad)?;
         }
         let index = line
             .strip_prefix("index ")
             .and_then(parse_decimal)
             .ok_or_else(|| bad("expected \"index N\""))?;
-        let mut proof = Vec::new();
-        loop {
-            let line = next_line()?;
-            if line.is_empty() {
-                break;
-            }
-            if proof.len() == 63 {
-                return Err(bad("more than 63 proof hashes"));
-            }
-            proof.push(
-                Hash::from_base64(line)
-                    .ok_or_else(|| bad("proof line is not base64 of 32 bytes"))?,
-            );
-        }
+        let proof = lines.hashes(bad)?;
+        let rest = lines.rest;
         if rest.is_empty() {
             return Err(bad("missing checkpoint"));
         }

@@ -9,6 +9,7 @@ mod rfc6962;
 mod sunlight;
 mod tessera;
 mod tiles;
+mod witness;
 
 use std::path::PathBuf;
 

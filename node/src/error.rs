@@ -67,12 +67,15 @@ impl From<Violation> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The JSON body of the answer.
+    pub fn body(&self) -> serde_json::Value {
+        json!({"errors": [{"code": self.code, "detail": self.detail}]})
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"errors": [{"code": self.code, "detail": self.detail}]})),
-        )
-            .into_response()
+        (self.status, Json(self.body())).into_response()
     }
 }

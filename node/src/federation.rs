@@ -131,6 +131,9 @@ pub struct Federation {
     witness: SignerKey,
     /// Peer scores: lowered for bad bytes and failures, so others are asked first.
     scores: std::sync::Mutex<HashMap<PeerId, i64>>,
+    /// Per origin, the peer that signed that origin's own checkpoint gossip (a sequencer
+    /// announces without a cosigner): where forwarded submissions go first.
+    sequencers: std::sync::Mutex<HashMap<String, PeerId>>,
 }
 
 impl Federation {
@@ -171,6 +174,7 @@ impl Federation {
             topics,
             witness,
             scores: Default::default(),
+            sequencers: Default::default(),
         });
         let mut tasks = vec![tokio::spawn(fed.clone().inbound_loop(inbound))];
         tasks.push(tokio::spawn(fed.clone().poll_loop()));
@@ -194,6 +198,20 @@ impl Federation {
         &self.p2p
     }
 
+    /// Peers that were scored, with their scores: below zero for failures, at most -100 once
+    /// a peer served bytes that did not verify.
+    pub fn scores(&self) -> Vec<(String, i64)> {
+        let mut all: Vec<(String, i64)> = self
+            .scores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(p, n)| (p.to_string(), *n))
+            .collect();
+        all.sort();
+        all
+    }
+
     async fn inbound_loop(self: Arc<Self>, mut inbound: tokio::sync::mpsc::Receiver<Inbound>) {
         for origin in self.by_origin.keys() {
             self.p2p.send(Command::Subscribe(origin.clone())).await;
@@ -206,8 +224,38 @@ impl Federation {
                 Inbound::Connected(peer) => {
                     tokio::spawn(async move { fed.poll_peer(peer).await });
                 }
-                Inbound::Gossip { topic, data, from } => {
-                    tokio::spawn(fed.gossip(topic, from, data));
+                Inbound::Gossip {
+                    topic,
+                    data,
+                    from,
+                    source,
+                } => {
+                    tokio::spawn(fed.gossip(topic, from, source, data));
+                }
+                Inbound::Request {
+                    proto: proto @ (Proto::Submit | Proto::Witness),
+                    peer,
+                    body,
+                    channel,
+                } => {
+                    tokio::spawn(async move {
+                        let body = if proto == Proto::Submit {
+                            fed.serve_submission(&body).await
+                        } else {
+                            let (status, body) = fed.add_checkpoint(&body).await;
+                            let mut out = status.to_be_bytes().to_vec();
+                            out.extend_from_slice(&body);
+                            answer(OK, &out)
+                        };
+                        debug!(%peer, ?proto, bytes = body.len(), "answered");
+                        fed.p2p
+                            .send(Command::Respond {
+                                proto,
+                                channel,
+                                body,
+                            })
+                            .await;
+                    });
                 }
                 Inbound::Request {
                     proto,
@@ -274,7 +322,189 @@ impl Federation {
                     Err(_) => answer(NOT_FOUND, b"blob not here"),
                 }
             }
-            Proto::Submit => answer(FAILED, b"submissions are not forwarded yet"),
+            Proto::Submit | Proto::Witness => answer(FAILED, b"not served here"),
+        }
+    }
+
+    /// Sends a submission for `origin` to its sequencer and returns the sequencer's answer
+    /// (HTTP status and JSON body) unchanged. The peer that signed the origin's own gossip is
+    /// asked first, then every connected peer; peers that do not sequence the origin say so
+    /// and never forward further, so a submission makes one hop.
+    ///
+    /// # Errors
+    /// 503 when no reachable peer sequences the origin.
+    pub async fn forward_submission(
+        &self,
+        origin: &str,
+        entry: &Entry,
+        archive: Option<Vec<u8>>,
+    ) -> Result<(u16, Vec<u8>), crate::error::ApiError> {
+        let header = SubmitHeader {
+            origin: origin.to_string(),
+            entry: entry.clone(),
+            archive: archive.is_some(),
+        };
+        let header = serde_json::to_vec(&header).map_err(crate::error::ApiError::internal)?;
+        let mut req = (header.len() as u32).to_be_bytes().to_vec();
+        req.extend_from_slice(&header);
+        req.extend_from_slice(archive.as_deref().unwrap_or_default());
+        let mut peers = self.p2p.peers().await;
+        peers.sort_by_key(|p| std::cmp::Reverse(self.score(p)));
+        let hint = self
+            .sequencers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(origin)
+            .copied();
+        if let Some(h) = hint {
+            peers.retain(|p| *p != h);
+            peers.insert(0, h);
+        }
+        let mut last = String::from("no peer is connected");
+        for peer in peers {
+            match self.p2p.request(Proto::Submit, peer, req.clone()).await {
+                Ok(resp) => match resp.split_first() {
+                    Some((&OK, rest)) if rest.len() >= 2 => {
+                        self.sequencers
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(origin.to_string(), peer);
+                        info!(%peer, origin, "submission forwarded to the sequencer");
+                        let status = u16::from_be_bytes([rest[0], rest[1]]);
+                        return Ok((status, rest[2..].to_vec()));
+                    }
+                    Some((_, why)) => last = String::from_utf8_lossy(why).into_owned(),
+                    None => last = "empty answer".into(),
+                },
+                Err(e) => last = e,
+            }
+        }
+        Err(crate::error::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "sequencer-unreachable",
+            format!(
+                "this node mirrors {origin} and could not reach its sequencer through the federation ({last}); try again later"
+            ),
+        ))
+    }
+
+    /// Answers a forwarded submission when this node sequences its origin.
+    async fn serve_submission(&self, body: &[u8]) -> Vec<u8> {
+        let Some((header, archive)) = parse_submission(body) else {
+            return answer(FAILED, b"not a submission");
+        };
+        let Some(s) = self
+            .by_origin
+            .get(&header.origin)
+            .filter(|s| s.submit.is_some())
+        else {
+            return answer(NOT_FOUND, b"this node does not sequence that origin");
+        };
+        let archive = header.archive.then(|| archive.to_vec());
+        let (status, json) = match crate::http::parse_submitted(&header.entry.to_bytes()) {
+            Ok(entry) => match crate::publish::submit(s.clone(), entry, archive).await {
+                Ok(r) => (201, crate::publish::receipt_json(&r)),
+                Err(e) => (e.status.as_u16(), e.body()),
+            },
+            Err(e) => (e.status.as_u16(), e.body()),
+        };
+        let mut out = status.to_be_bytes().to_vec();
+        out.extend_from_slice(&serde_json::to_vec(&json).unwrap_or_default());
+        answer(OK, &out)
+    }
+
+    /// C2SP tlog-witness `add-checkpoint` for a mirrored origin. A mirror's cosignature means
+    /// it verified and stores the tree, so a consistent checkpoint is cosigned once this node
+    /// has fetched and verified its entries (from any peer), within [`WITNESS_WAIT`]. Returns the
+    /// HTTP status and body (the cosignature line on 200).
+    pub async fn add_checkpoint(self: &Arc<Self>, body: &[u8]) -> (u16, Vec<u8>) {
+        let refuse = |r: pgext_log::Refusal| (r.status(), r.body().into_bytes());
+        let req = match pgext_log::AddCheckpoint::parse(body) {
+            Ok(r) => r,
+            Err(e) => return refuse(pgext_log::Refusal::BadRequest(e.to_string())),
+        };
+        let origin = req.origin().unwrap_or_default();
+        let Some(m) = self.mirrors.get(&origin) else {
+            return refuse(pgext_log::Refusal::UnknownLog(format!(
+                "this node does not mirror {origin:?}"
+            )));
+        };
+        let s = &m.shared;
+        let (ours, our_note) = s.checkpoint();
+        let our_root = if our_note.is_empty() {
+            Hash::empty_root()
+        } else {
+            match root_at(s, ours, &our_note, ours) {
+                Ok(r) => r,
+                Err(e) => return (500, e.to_string().into_bytes()),
+            }
+        };
+        let signed = match pgext_log::check_add_checkpoint(&req, &s.vkey, (ours, our_root)) {
+            Ok(c) => c,
+            Err(r) => {
+                if req.old == ours && matches!(r, pgext_log::Refusal::Inconsistent(_)) {
+                    // Signed by the log and not consistent with what it signed before.
+                    if let Ok(c) = open_checkpoint(&req.checkpoint, &s.vkey, &[]) {
+                        if c.checkpoint.size == ours && !our_note.is_empty() {
+                            let ev = Evidence {
+                                origin: s.origin.clone(),
+                                reason: format!(
+                                    "two checkpoints of size {ours} with different roots"
+                                ),
+                                notes: [
+                                    strip_to_log_signature(&our_note, &s.vkey),
+                                    strip_to_log_signature(
+                                        &String::from_utf8_lossy(&req.checkpoint),
+                                        &s.vkey,
+                                    ),
+                                ],
+                                detected: crate::sequencer::now(),
+                            };
+                            self.record_evidence(s, ev, true).await;
+                        }
+                    }
+                }
+                return refuse(r);
+            }
+        };
+        if let Some(why) = s.halted() {
+            return refuse(pgext_log::Refusal::Inconsistent(format!(
+                "this node no longer cosigns {origin}: {why}"
+            )));
+        }
+        let size = signed.checkpoint.size;
+        let note = String::from_utf8_lossy(&req.checkpoint).into_owned();
+        if size > ours {
+            self.consider(m, &note, None);
+            let mut changes = s.changes.subscribe();
+            let deadline = tokio::time::Instant::now() + WITNESS_WAIT;
+            while s.size() < size && s.halted().is_none() {
+                if tokio::time::timeout_at(deadline, changes.changed())
+                    .await
+                    .is_err()
+                {
+                    return (
+                        503,
+                        b"the checkpoint is consistent, but its entries could not be fetched and verified from any peer in time; try again\n".to_vec(),
+                    );
+                }
+            }
+        }
+        let (now, served) = s.checkpoint();
+        if now != size {
+            return refuse(pgext_log::Refusal::Conflict(now));
+        }
+        let me = self.witness.verifier();
+        match Note::parse(served.as_bytes()).map(|n| {
+            n.signatures
+                .into_iter()
+                .find(|g| g.name == me.name() && g.key_id == me.key_id())
+        }) {
+            Ok(Some(sig)) => (200, sig.line().into_bytes()),
+            _ => (
+                500,
+                b"the verified checkpoint carries no cosignature of this node\n".to_vec(),
+            ),
         }
     }
 
@@ -316,7 +546,12 @@ impl Federation {
         let mut rounds: u64 = 0;
         loop {
             tick.tick().await;
+            // Now and then: say again which origins this node serves (the first announcement
+            // may have gone out before any peer was connected), and look for their servers.
             if rounds % 20 == 0 {
+                for origin in self.by_origin.keys() {
+                    self.p2p.send(Command::Provide(origin.clone())).await;
+                }
                 for origin in self.mirrors.keys() {
                     self.p2p.send(Command::FindProviders(origin.clone())).await;
                 }
@@ -370,7 +605,13 @@ impl Federation {
         }
     }
 
-    async fn gossip(self: Arc<Self>, topic: TopicHash, from: PeerId, data: Vec<u8>) {
+    async fn gossip(
+        self: Arc<Self>,
+        topic: TopicHash,
+        from: PeerId,
+        source: Option<PeerId>,
+        data: Vec<u8>,
+    ) {
         let Some(origin) = self.topics.get(&topic) else {
             return;
         };
@@ -383,8 +624,16 @@ impl Federation {
         };
         match g {
             Gossip::Checkpoint { note, cosigner } => {
-                if let Some(c) = cosigner {
-                    collect_cosignature(shared, &note, &c);
+                match (&cosigner, source) {
+                    (Some(c), _) => collect_cosignature(shared, &note, c),
+                    // Only a hint for forwarding: a wrong one costs one refused request.
+                    (None, Some(src)) => {
+                        self.sequencers
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(origin.clone(), src);
+                    }
+                    (None, None) => {}
                 }
                 if let Some(m) = self.mirrors.get(origin) {
                     // Who holds the data is asked when syncing; gossip only says it exists.
@@ -728,11 +977,21 @@ impl Federation {
                 }
             }
         }
-        for (sha, size) in blobs {
-            if !s.blobs.has(&sha) {
-                self.fetch_blob(s, &sha, size).await?;
-            }
-        }
+        // Missing blobs, fetched in parallel; each starts at another peer, to spread the load.
+        let mut seen = std::collections::HashSet::new();
+        blobs.retain(|(sha, _)| seen.insert(sha.clone()) && !s.blobs.has(sha));
+        let mut peers = self.p2p.peers().await;
+        peers.sort_by_key(|p| std::cmp::Reverse(self.score(p)));
+        let fetches: Vec<_> = blobs
+            .iter()
+            .enumerate()
+            .map(|(i, (sha, size))| self.fetch_blob(s, sha, *size, &peers, i))
+            .collect();
+        let fetched: Vec<Result<(), String>> = futures::stream::iter(fetches)
+            .buffer_unordered(PARALLEL_FETCHES)
+            .collect()
+            .await;
+        fetched.into_iter().collect::<Result<(), String>>()?;
         // Cosign: "as of now, this is the largest tree of this origin I verified and store".
         let text = signed.checkpoint.to_text();
         let line = self
@@ -762,11 +1021,17 @@ impl Federation {
 
     /// Fetches a blob in chunks from peers, resuming where a failed peer stopped, and keeps it
     /// only if its SHA-256 (and size, when the entry states one) match.
-    async fn fetch_blob(&self, s: &Shared, sha: &str, size: Option<u64>) -> Result<(), String> {
+    async fn fetch_blob(
+        &self,
+        s: &Shared,
+        sha: &str,
+        size: Option<u64>,
+        peers: &[PeerId],
+        start: usize,
+    ) -> Result<(), String> {
         let limit = size.unwrap_or(MAX_META_BYTES);
-        let mut peers = self.p2p.peers().await;
-        peers.sort_by_key(|p| std::cmp::Reverse(self.score(p)));
-        for peer in peers {
+        for k in 0..peers.len() {
+            let peer = peers[(start + k) % peers.len()];
             let mut data: Vec<u8> = Vec::new();
             let complete = loop {
                 let req = serde_json::to_vec(&BlobRequest {
@@ -812,6 +1077,27 @@ impl Federation {
         Err(format!("no peer served blob {sha}"))
     }
 }
+
+/// The header of a forwarded submission: `u32` big-endian header length, this JSON, then the
+/// archive bytes when `archive` is set.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SubmitHeader {
+    /// The origin whose sequencer should take it.
+    pub origin: String,
+    /// The signed entry.
+    pub entry: Entry,
+    /// Whether a release archive follows the header.
+    pub archive: bool,
+}
+
+fn parse_submission(body: &[u8]) -> Option<(SubmitHeader, &[u8])> {
+    let len = u32::from_be_bytes(body.get(..4)?.try_into().ok()?) as usize;
+    let header = body.get(4..4usize.checked_add(len)?)?;
+    Some((serde_json::from_slice(header).ok()?, &body[4 + len..]))
+}
+
+/// How long `add-checkpoint` waits for a consistent checkpoint's entries to be verified.
+pub const WITNESS_WAIT: Duration = Duration::from_secs(30);
 
 /// A bundle, who served it, and its bytes.
 type Fetched = (Tile, PeerId, Vec<u8>);

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use pgext_log::{Tile, TileKind, TileReader, leaf_hash};
 use pgext_spec::authority::{DistState, Registry, ReleaseState};
-use pgext_spec::entry::{Action, Entry};
+use pgext_spec::entry::Entry;
 use serde_json::{Value, json};
 use tower_http::trace::TraceLayer;
 
@@ -20,7 +20,6 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::node::Shared;
 use crate::pgxn;
-use crate::sequencer::Receipt;
 
 type S = State<Arc<Shared>>;
 type ApiResult = Result<Response, ApiError>;
@@ -80,6 +79,7 @@ fn routes() -> Routes {
     .get("/api/v1/accounts/{user}", api_account)
     .get("/api/v1/origins", api_origins)
     .get("/api/v1/evidence", api_evidence)
+    .post("/add-checkpoint", add_checkpoint)
     .get("/metrics", |State(s): S| async move { s.metrics.render() })
 }
 
@@ -409,29 +409,33 @@ async fn log_info(State(s): S) -> Response {
     )
 }
 
-fn receipt_doc(r: Receipt) -> Response {
-    (
+/// Takes a submission: sequenced here when this node is the origin's sequencer, otherwise
+/// forwarded over libp2p to the node that is, whose answer is returned unchanged.
+async fn submit(s: Arc<Shared>, entry: Entry, archive: Option<Vec<u8>>) -> ApiResult {
+    if s.submit.is_none() {
+        if let Some(fed) = s.node.federation() {
+            let (status, body) = fed.forward_submission(&s.origin, &entry, archive).await?;
+            let status = StatusCode::from_u16(status).map_err(ApiError::internal)?;
+            return Ok((status, [(header::CONTENT_TYPE, "application/json")], body).into_response());
+        }
+    }
+    let receipt = crate::publish::submit(s, entry, archive).await?;
+    Ok((
         StatusCode::CREATED,
-        Json(json!({"index": r.index, "checkpoint": r.checkpoint, "proof": String::from_utf8_lossy(&r.proof)})),
+        Json(crate::publish::receipt_json(&receipt)),
     )
-        .into_response()
+        .into_response())
 }
 
 /// Parses a submitted entry, whatever its JSON spacing, into canonical form.
-fn parse_submitted(bytes: &[u8]) -> Result<Entry, ApiError> {
+pub fn parse_submitted(bytes: &[u8]) -> Result<Entry, ApiError> {
     let entry: Entry = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("not an entry: {e}")))?;
     Entry::parse(&entry.to_bytes()).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 async fn post_entry(State(s): S, body: Bytes) -> ApiResult {
-    let entry = parse_submitted(&body)?;
-    if matches!(entry.statement.action, Action::Release(_)) {
-        return Err(ApiError::bad_request(
-            "releases go to /api/v1/releases with their archive",
-        ));
-    }
-    Ok(receipt_doc(s.sequence(entry).await?))
+    submit(s, parse_submitted(&body)?, None).await
 }
 
 async fn post_release(State(s): S, mut form: Multipart) -> ApiResult {
@@ -462,9 +466,7 @@ async fn post_release(State(s): S, mut form: Multipart) -> ApiResult {
         ApiError::bad_request("missing the `entry` field (the signed release statement)")
     })?;
     let archive = archive.ok_or_else(|| ApiError::bad_request("missing the `archive` field"))?;
-    Ok(receipt_doc(
-        crate::publish::publish_release(s, archive, entry).await?,
-    ))
+    submit(s, entry, Some(archive)).await
 }
 
 async fn get_entry(State(s): S, Path(index): Path<u64>) -> ApiResult {
@@ -561,11 +563,19 @@ async fn api_origins(State(s): S) -> Response {
         })
         .collect();
     let v = &s.node;
+    let scores: Vec<Value> = v
+        .federation()
+        .map(|f| f.scores())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(peer, score)| json!({"peer_id": peer, "score": score}))
+        .collect();
     json_doc(json!({
         "origins": origins,
         "peer_id": v.peer_id.get(),
         "p2p_addrs": v.p2p_addrs.get(),
         "witness": v.witness.get(),
+        "peer_scores": scores,
     }))
 }
 
@@ -573,6 +583,24 @@ async fn api_evidence(State(s): S) -> Response {
     let all: Vec<crate::federation::Evidence> =
         s.node.origins().iter().flat_map(|o| o.evidence()).collect();
     json_doc(json!({ "evidence": all }))
+}
+
+/// C2SP tlog-witness `add-checkpoint`, for the origins this node mirrors.
+async fn add_checkpoint(State(s): S, body: Bytes) -> Response {
+    let (status, body) = match s.node.federation() {
+        Some(fed) => fed.add_checkpoint(&body).await,
+        None => (
+            404,
+            b"this node is not in a federation and witnesses no log\n".to_vec(),
+        ),
+    };
+    let ct = if status == 409 {
+        pgext_log::SIZE_CONTENT_TYPE
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, ct)], body).into_response()
 }
 
 async fn api_account(State(s): S, Path(user): Path<String>) -> ApiResult {

@@ -29,6 +29,9 @@ struct Cli {
     /// Peer to dial at start (repeatable): /ip4/ADDR/tcp/PORT/p2p/PEER_ID.
     #[arg(long = "peer", global = true)]
     peers: Vec<String>,
+    /// Origin to mirror (repeatable): NAME=VKEY, replacing a configured mirror of that name.
+    #[arg(long = "mirror", global = true, value_parser = parse_mirror)]
+    mirrors: Vec<pgext_node::config::MirrorConfig>,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,7 +69,21 @@ fn config(cli: &Cli) -> anyhow::Result<Config> {
         c.p2p.listen = cli.p2p_listen.clone();
     }
     c.p2p.peers.extend(cli.peers.iter().cloned());
+    for m in &cli.mirrors {
+        c.mirrors.retain(|have| have.name != m.name);
+        c.mirrors.push(m.clone());
+    }
     Ok(c)
+}
+
+fn parse_mirror(arg: &str) -> Result<pgext_node::config::MirrorConfig, String> {
+    let (name, vkey) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VKEY, got {arg:?}"))?;
+    Ok(pgext_node::config::MirrorConfig {
+        name: name.to_string(),
+        vkey: vkey.to_string(),
+    })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -113,8 +130,8 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What `run` prints once serving: the URL first (scripts read that line), then mirrors, libp2p
-/// addresses and the cosigner key. Whoever reads stdout may stop reading after the first line;
+/// What `run` prints once serving: the URL first (scripts read that line), then the log's
+/// verifier key, mirrors, libp2p addresses and the cosigner key. Whoever reads stdout may stop reading after the first line;
 /// the node must not die of that, so write errors are ignored.
 fn print_started(node: &Node) {
     use std::io::Write as _;
@@ -125,6 +142,7 @@ fn print_started(node: &Node) {
         node.shared().origin,
         node.url()
     );
+    let _ = writeln!(out, "vkey {}", node.shared().vkey);
     for m in node.mirrors() {
         let _ = writeln!(out, "mirroring {} at {}{}/", m.origin, node.url(), m.prefix);
     }

@@ -81,6 +81,8 @@ pub struct NodeView {
     pub peer_id: std::sync::OnceLock<String>,
     /// libp2p listen addresses, each with `/p2p/<peer id>`.
     pub p2p_addrs: std::sync::OnceLock<Vec<String>>,
+    /// The federation, when the node joined one (weak: the federation holds the origins).
+    pub federation: std::sync::OnceLock<std::sync::Weak<crate::federation::Federation>>,
 }
 
 impl NodeView {
@@ -92,6 +94,11 @@ impl NodeView {
             .iter()
             .filter_map(std::sync::Weak::upgrade)
             .collect()
+    }
+
+    /// The federation, while the node runs one.
+    pub fn federation(&self) -> Option<Arc<crate::federation::Federation>> {
+        self.federation.get().and_then(std::sync::Weak::upgrade)
     }
 
     fn add(&self, s: &Arc<Shared>) {
@@ -147,6 +154,11 @@ impl Shared {
             Some(tx),
             node,
         ));
+        // A sequencer whose log was forked (its key signed two trees) takes nothing more
+        // until its operator resolves it (docs/operating.md).
+        if let Some(ev) = shared.evidence().first() {
+            shared.halt(&ev.reason);
+        }
         shared.node.add(&shared);
         Ok((shared, log_key, rx))
     }
@@ -413,6 +425,16 @@ impl Shared {
                 format!("this node mirrors {}; submit to its sequencer", self.origin),
             ));
         };
+        if let Some(why) = self.halted() {
+            return Err(crate::error::ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "halted",
+                format!(
+                    "{} takes no entries: its log key signed two trees ({why}); see /api/v1/evidence",
+                    self.origin
+                ),
+            ));
+        }
         let (tx, rx) = oneshot::channel();
         submit
             .send(Submission { entry, reply: tx })
@@ -626,7 +648,10 @@ impl Node {
         let federation = if shared.config.p2p.enabled {
             let identity = crate::p2p::load_or_create_identity(&shared.config.data)?;
             let witness = load_or_create_witness(&shared.config)?;
-            let (p2p, inbound, swarm) = crate::p2p::spawn(identity, &shared.config.p2p).await?;
+            // A forwarded publish carries its archive and entry in one request.
+            let max_submission = shared.config.limits.max_archive_bytes + (1 << 20);
+            let (p2p, inbound, swarm) =
+                crate::p2p::spawn(identity, &shared.config.p2p, max_submission).await?;
             tasks.push(swarm);
             let view = &shared.node;
             let _ = view.peer_id.set(p2p.peer_id.to_string());
@@ -644,6 +669,7 @@ impl Node {
                 witness,
             );
             tasks.extend(fed_tasks);
+            let _ = view.federation.set(Arc::downgrade(&fed));
             Some(fed)
         } else {
             None

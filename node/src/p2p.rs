@@ -13,12 +13,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
+pub use libp2p::PeerId;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, TopicHash};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, identify, identity, kad, noise, ping, tcp, yamux,
-};
+use libp2p::{Multiaddr, StreamProtocol, Swarm, identify, identity, kad, noise, ping, tcp, yamux};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -28,12 +27,15 @@ pub const TILES_PROTOCOL: &str = "/pgext/tiles/1";
 pub const BLOBS_PROTOCOL: &str = "/pgext/blobs/1";
 /// Submissions forwarded to an origin's sequencer.
 pub const SUBMIT_PROTOCOL: &str = "/pgext/submit/1";
+/// C2SP tlog-witness `add-checkpoint`, the same request and answer as over HTTP.
+pub const WITNESS_PROTOCOL: &str = "/pgext/witness/1";
 /// Identify's protocol version string.
 pub const IDENTIFY_VERSION: &str = "/pgext/1";
 /// File name of the peer identity in the data folder.
 pub const PEER_KEY_FILE: &str = "peer.key";
 
-/// Largest request accepted (requests are small JSON documents or entries).
+/// Largest request accepted on every protocol but submissions (requests are small JSON
+/// documents, entries or checkpoints).
 const MAX_REQUEST: u64 = 1 << 20;
 /// Largest response accepted: a full hash tile is 8 KiB, a full bundle at most 16 MiB
 /// (256 entries of up to 64 KiB), a blob chunk 1 MiB.
@@ -52,8 +54,11 @@ use sha2::Digest as _;
 
 /// A request-response codec for opaque, length-prefixed byte strings with size bounds; the
 /// protocols give them meaning.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BytesCodec;
+#[derive(Debug, Clone, Copy)]
+pub struct BytesCodec {
+    /// Largest request read, in bytes.
+    pub max_request: u64,
+}
 
 async fn read_framed<T: AsyncRead + Unpin + Send>(io: &mut T, max: u64) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
@@ -94,7 +99,7 @@ impl request_response::Codec for BytesCodec {
         _: &StreamProtocol,
         io: &mut T,
     ) -> io::Result<Vec<u8>> {
-        read_framed(io, MAX_REQUEST).await
+        read_framed(io, self.max_request).await
     }
 
     async fn read_response<T: AsyncRead + Unpin + Send>(
@@ -133,6 +138,8 @@ pub enum Proto {
     Blobs,
     /// [`SUBMIT_PROTOCOL`].
     Submit,
+    /// [`WITNESS_PROTOCOL`].
+    Witness,
 }
 
 #[derive(NetworkBehaviour)]
@@ -144,6 +151,7 @@ struct Behaviour {
     tiles: request_response::Behaviour<BytesCodec>,
     blobs: request_response::Behaviour<BytesCodec>,
     submit: request_response::Behaviour<BytesCodec>,
+    witness: request_response::Behaviour<BytesCodec>,
 }
 
 impl Behaviour {
@@ -152,6 +160,7 @@ impl Behaviour {
             Proto::Tiles => &mut self.tiles,
             Proto::Blobs => &mut self.blobs,
             Proto::Submit => &mut self.submit,
+            Proto::Witness => &mut self.witness,
         }
     }
 }
@@ -209,6 +218,8 @@ pub enum Inbound {
         topic: TopicHash,
         /// The peer that forwarded it.
         from: PeerId,
+        /// The peer that signed and first sent it.
+        source: Option<PeerId>,
         /// Message bytes.
         data: Vec<u8>,
     },
@@ -304,6 +315,7 @@ pub fn load_or_create_identity(data: &Path) -> anyhow::Result<identity::Keypair>
 pub async fn spawn(
     key: identity::Keypair,
     config: &crate::config::P2pConfig,
+    max_submission: u64,
 ) -> anyhow::Result<(P2p, mpsc::Receiver<Inbound>, tokio::task::JoinHandle<()>)> {
     let peer_id = key.public().to_peer_id();
     let timeout = Duration::from_millis(config.request_timeout_ms);
@@ -315,9 +327,9 @@ pub async fn spawn(
             yamux::Config::default,
         )?
         .with_behaviour(|key| {
-            let rr = |name: &'static str| {
+            let rr = |name: &'static str, max_request: u64| {
                 request_response::Behaviour::with_codec(
-                    BytesCodec,
+                    BytesCodec { max_request },
                     [(StreamProtocol::new(name), ProtocolSupport::Full)],
                     request_response::Config::default()
                         .with_request_timeout(timeout)
@@ -351,9 +363,11 @@ pub async fn spawn(
                 ping: ping::Behaviour::default(),
                 kad,
                 gossipsub,
-                tiles: rr(TILES_PROTOCOL),
-                blobs: rr(BLOBS_PROTOCOL),
-                submit: rr(SUBMIT_PROTOCOL),
+                tiles: rr(TILES_PROTOCOL, MAX_REQUEST),
+                blobs: rr(BLOBS_PROTOCOL, MAX_REQUEST),
+                // A forwarded publish carries its archive whole.
+                submit: rr(SUBMIT_PROTOCOL, max_submission),
+                witness: rr(WITNESS_PROTOCOL, MAX_REQUEST),
             })
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
@@ -596,6 +610,7 @@ impl EventLoop {
                 self.forward(Inbound::Gossip {
                     topic: message.topic,
                     from: propagation_source,
+                    source: message.source,
                     data: message.data,
                 })
                 .await;
@@ -608,6 +623,9 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Submit(e)) => {
                 self.request_response(Proto::Submit, e).await;
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Witness(e)) => {
+                self.request_response(Proto::Witness, e).await;
             }
             _ => {}
         }

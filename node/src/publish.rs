@@ -150,3 +150,27 @@ pub async fn publish_release(
     drop(prepared);
     shared.sequence(entry).await
 }
+
+/// Takes a submission for an origin this node sequences: a release with its archive, or any
+/// other entry.
+///
+/// # Errors
+/// Any refusal, as for [`publish_release`] and [`Shared::sequence`].
+pub async fn submit(
+    shared: std::sync::Arc<Shared>,
+    entry: Entry,
+    archive: Option<Vec<u8>>,
+) -> Result<Receipt, ApiError> {
+    match archive {
+        Some(archive) => publish_release(shared, archive, entry).await,
+        None if matches!(entry.statement.action, Action::Release(_)) => Err(ApiError::bad_request(
+            "releases go to /api/v1/releases with their archive",
+        )),
+        None => shared.sequence(entry).await,
+    }
+}
+
+/// The body of a `201 Created` answer to a submission.
+pub fn receipt_json(r: &Receipt) -> serde_json::Value {
+    serde_json::json!({"index": r.index, "checkpoint": r.checkpoint, "proof": String::from_utf8_lossy(&r.proof)})
+}

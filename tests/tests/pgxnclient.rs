@@ -248,3 +248,61 @@ async fn pgxnclient_end_to_end() {
     .unwrap();
     node.node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgxnclient_installs_from_a_mirror_with_the_sequencer_stopped() {
+    let origin = TestNode::federated("origin.pgext.test/log", &[], &[]).await;
+    let mirror = TestNode::federated(
+        "mirror.pgext.test/log",
+        &[origin.p2p_addr()],
+        &[("main", origin.vkey())],
+    )
+    .await;
+    let carol = identity("carol", 3);
+    let receipt = origin
+        .api()
+        .submit(&carol.account_entry(Some("Carol"), None, None))
+        .await
+        .unwrap();
+    assert_eq!(receipt.index, 0);
+    publish(
+        &origin,
+        &carol,
+        &fixtures::dist("pgext_mirrored", "1.2.0", "pgext_mirrored", "stable"),
+        "pgext_mirrored-1.2.0",
+    )
+    .await;
+    mirror.wait_size("/origins/main", 2, 60).await;
+    origin.node.shutdown().await;
+    let base = format!("{}/origins/main/", mirror.url());
+
+    tokio::task::spawn_blocking(move || {
+        let cluster = Cluster::start();
+        let work = tempfile::tempdir().unwrap();
+        let pgxn = Pgxn {
+            bin: pgxn_path(),
+            mirror: base,
+            cluster: &cluster,
+            cwd: work.path().to_path_buf(),
+        };
+        let control = PathBuf::from(pg_config("--sharedir"))
+            .join("extension")
+            .join("pgext_mirrored.control");
+        let info = pgxn.ok("info", &["pgext_mirrored"]);
+        assert!(info.contains("version: 1.2.0"), "{info}");
+        pgxn.ok("install", &["pgext_mirrored"]);
+        assert!(control.exists());
+        cluster.psql("postgres", "CREATE DATABASE mirrored");
+        pgxn.ok("load", &["-d", "mirrored", "pgext_mirrored"]);
+        assert_eq!(
+            cluster.psql("mirrored", "SELECT pgext_mirrored_answer()"),
+            "42"
+        );
+        pgxn.ok("unload", &["-d", "mirrored", "pgext_mirrored"]);
+        pgxn.ok("uninstall", &["pgext_mirrored"]);
+        assert!(!control.exists());
+    })
+    .await
+    .unwrap();
+    mirror.node.shutdown().await;
+}

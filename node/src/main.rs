@@ -26,7 +26,8 @@ struct Cli {
     /// libp2p listen address (repeatable), e.g. /ip4/127.0.0.1/tcp/7071.
     #[arg(long = "p2p-listen", global = true)]
     p2p_listen: Vec<String>,
-    /// Peer to dial at start (repeatable): /ip4/ADDR/tcp/PORT/p2p/PEER_ID.
+    /// Peer to dial at start (repeatable), replacing the configured ones:
+    /// /ip4/ADDR/tcp/PORT/p2p/PEER_ID.
     #[arg(long = "peer", global = true)]
     peers: Vec<String>,
     /// Origin to mirror (repeatable): NAME=VKEY, replacing a configured mirror of that name.
@@ -68,7 +69,9 @@ fn config(cli: &Cli) -> anyhow::Result<Config> {
     if !cli.p2p_listen.is_empty() {
         c.p2p.listen = cli.p2p_listen.clone();
     }
-    c.p2p.peers.extend(cli.peers.iter().cloned());
+    if !cli.peers.is_empty() {
+        c.p2p.peers = cli.peers.clone();
+    }
     for m in &cli.mirrors {
         c.mirrors.retain(|have| have.name != m.name);
         c.mirrors.push(m.clone());

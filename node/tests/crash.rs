@@ -15,8 +15,9 @@ use pgext_log::{
     Hash, Tile, TileHashReader, TileReader, VerifierKey, consistency_proof, leaf_hash,
     open_checkpoint, tree_hash, verify_consistency,
 };
-use pgext_spec::archive::Files;
-use pgext_spec::entry::{Action, Release};
+use pgext_spec::entry::Action;
+
+use crate::release;
 
 struct Proc {
     child: Child,
@@ -59,24 +60,6 @@ fn start(data: &std::path::Path) -> Proc {
         "unexpected first line {line:?}"
     );
     Proc { child, url }
-}
-
-/// Release 1.0.0 of a new dist `name` and its zip. One dist per release keeps concurrent
-/// publishes free of version-order refusals.
-fn release(name: &str) -> (Release, Vec<u8>) {
-    let version = "1.0.0";
-    let meta = serde_json::json!({"name": name, "version": version, "abstract": "crash test", "maintainer": "T <t@example.org>",
-        "license": "postgresql", "provides": {name: {"file": "crash.sql", "version": version}}, "meta-spec": {"version": "1.0.0"}});
-    let meta = serde_json::to_vec(&meta).unwrap();
-    let mut files = Files::default();
-    files
-        .files
-        .insert("META.json".into(), (meta.clone(), false));
-    files
-        .files
-        .insert("crash.sql".into(), (b"SELECT 1;\n".to_vec(), false));
-    let p = pgext::release::release_from_files(&files, None).unwrap();
-    (p.release, p.zip)
 }
 
 struct HttpTiles<'a> {
@@ -230,7 +213,7 @@ fn sigkill_loses_nothing_acknowledged() {
                         let Some(v) = work.lock().unwrap().next() else {
                             break;
                         };
-                        let (rel, zip) = release(&v);
+                        let (rel, zip) = release(&v, "1.0.0");
                         let entry = crasher.sign(Action::Release(rel));
                         let form = reqwest::blocking::multipart::Form::new()
                             .part(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the federation of deploy/origin.toml, deploy/mirror-a.toml and deploy/mirror-b.toml on
 # this machine, as three pgext-node processes on free loopback ports (HTTP and libp2p), and runs
-# until interrupted (Ctrl-C or SIGTERM stops all three; so does any one of them exiting).
+# until interrupted: Ctrl-C or SIGTERM stops all three. A node stopped on its own (kill the pid
+# in RUN_DIR/NAME.pid) leaves the others running, as in a real federation.
 #
 #   deploy/local-federation.sh [RUN_DIR]
 #
@@ -70,6 +71,5 @@ for n in origin mirror-a mirror-b; do
 done
 echo "vkey $vkey"
 
-# Until interrupted, or until one node exits.
-wait -n "${pids[@]}"
-echo "a node exited; stopping the federation" >&2
+# Until interrupted (or until every node has exited).
+wait "${pids[@]}" || true

@@ -7,51 +7,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::SigningKey;
-use pgext::release::Identity;
+use common::{account, pct, release};
 use pgext_node::{Config, Node};
-use pgext_spec::archive::Files;
-use pgext_spec::entry::{Action, Entry, Release};
+use pgext_spec::entry::{Action, Entry};
 
-fn account(i: u32) -> (Identity, Entry) {
-    let mut seed = [0u8; 32];
-    seed[..4].copy_from_slice(&i.to_be_bytes());
-    seed[4] = 1;
-    let id = Identity {
-        user: format!("user{i}"),
-        key: SigningKey::from_bytes(&seed),
-    };
-    let e = id.account_entry(Some(&format!("User {i}")), None, None);
-    (id, e)
-}
-
-fn release(name: &str, readme_kb: usize) -> (Release, Vec<u8>) {
-    let meta = serde_json::json!({"name": name, "version": "1.0.0", "abstract": format!("{name} for benchmarks"), "maintainer": "B <b@example.org>",
-        "license": "postgresql", "provides": {name: {"file": "b.sql", "version": "1.0.0"}}, "tags": ["bench"], "meta-spec": {"version": "1.0.0"}});
-    let meta = serde_json::to_vec(&meta).unwrap();
-    let mut files = Files::default();
-    files
-        .files
-        .insert("META.json".into(), (meta.clone(), false));
-    files
-        .files
-        .insert("b.sql".into(), (b"SELECT 1;\n".to_vec(), false));
-    files.files.insert(
-        "README.md".into(),
-        (
-            "benchmark readme line\n"
-                .repeat(readme_kb * 47)
-                .into_bytes(),
-            false,
-        ),
-    );
-    let p = pgext::release::release_from_files(&files, None).unwrap();
-    (p.release, p.zip)
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
+mod common;
 
 /// Runs wrk and returns (requests/s, p99 in ms).
 fn wrk(url: &str, secs: u32) -> Option<(f64, f64)> {

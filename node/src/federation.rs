@@ -636,8 +636,10 @@ impl Federation {
                     (None, None) => {}
                 }
                 if let Some(m) = self.mirrors.get(origin) {
-                    // Who holds the data is asked when syncing; gossip only says it exists.
-                    self.consider(m, &note, None);
+                    // The signed author of a checkpoint gossip holds that tree: the sequencer
+                    // made it, a mirror gossips only what it committed. So it is a holder to
+                    // fetch from at once (and a bad note costs it, as from a poll).
+                    self.consider(m, &note, source);
                 }
             }
             Gossip::Evidence(ev) => {

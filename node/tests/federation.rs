@@ -289,8 +289,8 @@ fn a_federation_of_processes_converges_and_survives_restarts() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["errors"][0]["code"], "sequencer-unreachable");
 
-    // Everything restarted on the same folders serves the same bytes. (The script stops the
-    // mirrors once a node exits, so it is started again whole.)
+    // Everything restarted on the same folders serves the same bytes: the script (and with it
+    // the mirrors) is stopped and started again whole.
     drop(script);
     drop(c);
     let (_script, urls, vkey2) = federation(run.path());

@@ -13,6 +13,18 @@ use crate::tile::parse_decimal;
 
 const HEADER: &str = "c2sp.org/tlog-proof@v1";
 
+/// Ends a line-based C2SP body: proof hashes one per line, a blank line, then the note.
+pub(crate) fn finish(mut head: String, proof: &[Hash], note: &[u8]) -> Vec<u8> {
+    for h in proof {
+        head.push_str(&h.to_base64());
+        head.push('\n');
+    }
+    head.push('\n');
+    let mut out = head.into_bytes();
+    out.extend_from_slice(note);
+    out
+}
+
 /// Reads the line-based C2SP formats (tlog-proof files, tlog-witness requests): header lines,
 /// then up to 63 base64 hashes ended by a blank line, then a note.
 pub(crate) struct Lines<'a> {
@@ -72,14 +84,7 @@ impl ProofFile {
             s.push_str(&format!("extra {}\n", STANDARD.encode(extra)));
         }
         s.push_str(&format!("index {}\n", self.index));
-        for h in &self.proof {
-            s.push_str(&h.to_base64());
-            s.push('\n');
-        }
-        s.push('\n');
-        let mut out = s.into_bytes();
-        out.extend_from_slice(&self.checkpoint);
-        out
+        finish(s, &self.proof, &self.checkpoint)
     }
 
     /// Parses a file.

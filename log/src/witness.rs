@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::note::{Note, VerifierKey};
 use crate::proof::verify_consistency;
-use crate::proof_file::Lines;
+use crate::proof_file::{Lines, finish};
 use crate::tile::parse_decimal;
 
 /// Content type of the 409 answer, whose body is the witness's latest size and a newline.
@@ -30,15 +30,7 @@ pub struct AddCheckpoint {
 impl AddCheckpoint {
     /// The request body.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut s = format!("old {}\n", self.old);
-        for h in &self.proof {
-            s.push_str(&h.to_base64());
-            s.push('\n');
-        }
-        s.push('\n');
-        let mut out = s.into_bytes();
-        out.extend_from_slice(&self.checkpoint);
-        out
+        finish(format!("old {}\n", self.old), &self.proof, &self.checkpoint)
     }
 
     /// Parses a request body.

@@ -89,6 +89,21 @@ pub struct Evidence {
     pub detected: u64,
 }
 
+impl Evidence {
+    /// Evidence against `s`'s origin: two notes, kept with only the log's signature.
+    fn of(s: &Shared, reason: String, a: &str, b: &str) -> Evidence {
+        Evidence {
+            origin: s.origin.clone(),
+            reason,
+            notes: [
+                strip_to_log_signature(a, &s.vkey),
+                strip_to_log_signature(b, &s.vkey),
+            ],
+            detected: crate::sequencer::now(),
+        }
+    }
+}
+
 /// Answer framing shared by the request-response protocols: a status byte, then the body.
 const OK: u8 = 0;
 const NOT_FOUND: u8 = 1;
@@ -233,41 +248,13 @@ impl Federation {
                     tokio::spawn(fed.gossip(topic, from, source, data));
                 }
                 Inbound::Request {
-                    proto: proto @ (Proto::Submit | Proto::Witness),
-                    peer,
-                    body,
-                    channel,
-                } => {
-                    tokio::spawn(async move {
-                        let body = if proto == Proto::Submit {
-                            fed.serve_submission(&body).await
-                        } else {
-                            let (status, body) = fed.add_checkpoint(&body).await;
-                            let mut out = status.to_be_bytes().to_vec();
-                            out.extend_from_slice(&body);
-                            answer(OK, &out)
-                        };
-                        debug!(%peer, ?proto, bytes = body.len(), "answered");
-                        fed.p2p
-                            .send(Command::Respond {
-                                proto,
-                                channel,
-                                body,
-                            })
-                            .await;
-                    });
-                }
-                Inbound::Request {
                     proto,
                     peer,
                     body,
                     channel,
                 } => {
                     tokio::spawn(async move {
-                        let f = fed.clone();
-                        let body = tokio::task::spawn_blocking(move || f.serve(proto, &body))
-                            .await
-                            .unwrap_or_else(|e| answer(FAILED, e.to_string().as_bytes()));
+                        let body = fed.answer_request(proto, body).await;
                         debug!(%peer, ?proto, bytes = body.len(), "answered");
                         fed.p2p
                             .send(Command::Respond {
@@ -282,7 +269,27 @@ impl Federation {
         }
     }
 
-    /// Answers one request from a peer.
+    /// Answers one request from a peer: submissions and witnessing wait on the sequencer or a
+    /// sync; reads go to a blocking thread.
+    async fn answer_request(self: &Arc<Self>, proto: Proto, body: Vec<u8>) -> Vec<u8> {
+        match proto {
+            Proto::Submit => self.serve_submission(&body).await,
+            Proto::Witness => {
+                let (status, body) = self.add_checkpoint(&body).await;
+                let mut out = status.to_be_bytes().to_vec();
+                out.extend_from_slice(&body);
+                answer(OK, &out)
+            }
+            Proto::Tiles | Proto::Blobs => {
+                let f = self.clone();
+                tokio::task::spawn_blocking(move || f.serve(proto, &body))
+                    .await
+                    .unwrap_or_else(|e| answer(FAILED, e.to_string().as_bytes()))
+            }
+        }
+    }
+
+    /// Answers a read from a peer.
     fn serve(&self, proto: Proto, body: &[u8]) -> Vec<u8> {
         match proto {
             Proto::Tiles => {
@@ -322,7 +329,7 @@ impl Federation {
                     Err(_) => answer(NOT_FOUND, b"blob not here"),
                 }
             }
-            Proto::Submit | Proto::Witness => answer(FAILED, b"not served here"),
+            Proto::Submit | Proto::Witness => answer(FAILED, b"not a read"),
         }
     }
 
@@ -442,27 +449,15 @@ impl Federation {
         let signed = match pgext_log::check_add_checkpoint(&req, &s.vkey, (ours, our_root)) {
             Ok(c) => c,
             Err(r) => {
-                if req.old == ours && matches!(r, pgext_log::Refusal::Inconsistent(_)) {
-                    // Signed by the log and not consistent with what it signed before.
-                    if let Ok(c) = open_checkpoint(&req.checkpoint, &s.vkey, &[]) {
-                        if c.checkpoint.size == ours && !our_note.is_empty() {
-                            let ev = Evidence {
-                                origin: s.origin.clone(),
-                                reason: format!(
-                                    "two checkpoints of size {ours} with different roots"
-                                ),
-                                notes: [
-                                    strip_to_log_signature(&our_note, &s.vkey),
-                                    strip_to_log_signature(
-                                        &String::from_utf8_lossy(&req.checkpoint),
-                                        &s.vkey,
-                                    ),
-                                ],
-                                detected: crate::sequencer::now(),
-                            };
-                            self.record_evidence(s, ev, true).await;
-                        }
-                    }
+                // A checkpoint the log signed, no larger than the tree verified here, with
+                // another root is evidence: `consider` checks and records it as for any
+                // checkpoint heard. (A larger one with a bad proof proves nothing.)
+                let note = String::from_utf8_lossy(&req.checkpoint);
+                if matches!(r, pgext_log::Refusal::Inconsistent(_))
+                    && open_checkpoint(note.as_bytes(), &s.vkey, &[])
+                        .is_ok_and(|c| c.checkpoint.size <= ours)
+                {
+                    self.consider(m, &note, None);
                 }
                 return refuse(r);
             }
@@ -687,17 +682,14 @@ impl Federation {
             }
             match root_at(s, ours, &our_note, size) {
                 Ok(root) if root != signed.checkpoint.root => {
-                    let ev = Evidence {
-                        origin: s.origin.clone(),
-                        reason: format!(
+                    let ev = Evidence::of(
+                        s,
+                        format!(
                             "checkpoint of size {size} has a root other than the tree verified here at that size"
                         ),
-                        notes: [
-                            strip_to_log_signature(&our_note, &s.vkey),
-                            strip_to_log_signature(note, &s.vkey),
-                        ],
-                        detected: crate::sequencer::now(),
-                    };
+                        &our_note,
+                        note,
+                    );
                     let (fed, s) = (self.clone(), s.clone());
                     tokio::spawn(async move { fed.record_evidence(&s, ev, true).await });
                 }
@@ -712,15 +704,12 @@ impl Federation {
             m.wake.notify_one();
         } else if let Some((n, other)) = t.as_ref() {
             if *n == size && !same_tree(other, &signed, &s.vkey) {
-                let ev = Evidence {
-                    origin: s.origin.clone(),
-                    reason: format!("two checkpoints of size {size} with different roots"),
-                    notes: [
-                        strip_to_log_signature(other, &s.vkey),
-                        strip_to_log_signature(note, &s.vkey),
-                    ],
-                    detected: crate::sequencer::now(),
-                };
+                let ev = Evidence::of(
+                    s,
+                    format!("two checkpoints of size {size} with different roots"),
+                    other,
+                    note,
+                );
                 let (fed, s) = (self.clone(), s.clone());
                 tokio::spawn(async move { fed.record_evidence(&s, ev, true).await });
             }

@@ -17,7 +17,7 @@ use pgext_log::{
 };
 use pgext_spec::entry::Action;
 
-use crate::release;
+use crate::{release, release_form};
 
 struct Proc {
     child: Child,
@@ -215,15 +215,7 @@ fn sigkill_loses_nothing_acknowledged() {
                         };
                         let (rel, zip) = release(&v, "1.0.0");
                         let entry = crasher.sign(Action::Release(rel));
-                        let form = reqwest::blocking::multipart::Form::new()
-                            .part(
-                                "entry",
-                                reqwest::blocking::multipart::Part::bytes(entry.to_bytes()),
-                            )
-                            .part(
-                                "archive",
-                                reqwest::blocking::multipart::Part::bytes(zip).file_name("a.zip"),
-                            );
+                        let form = release_form(&entry, zip);
                         let Ok(resp) = http
                             .post(format!("{url}/api/v1/releases"))
                             .multipart(form)

@@ -15,7 +15,7 @@ use pgext::release::Identity;
 use pgext_log::{VerifierKey, open_checkpoint};
 use pgext_spec::entry::{Action, Entry};
 
-use crate::release;
+use crate::{release, release_form};
 
 /// A process that gets SIGTERM when dropped (so a failing test leaves no node behind).
 struct Proc(Child);
@@ -110,18 +110,9 @@ fn json(url: &str) -> serde_json::Value {
 }
 
 fn publish(base: &str, entry: &Entry, zip: Vec<u8>) -> (u16, serde_json::Value) {
-    let form = reqwest::blocking::multipart::Form::new()
-        .part(
-            "entry",
-            reqwest::blocking::multipart::Part::bytes(entry.to_bytes()),
-        )
-        .part(
-            "archive",
-            reqwest::blocking::multipart::Part::bytes(zip).file_name("r.zip"),
-        );
     let resp = client()
         .post(format!("{base}/api/v1/releases"))
-        .multipart(form)
+        .multipart(release_form(entry, zip))
         .send()
         .unwrap();
     (resp.status().as_u16(), resp.json().unwrap())

@@ -21,3 +21,19 @@ pub(crate) fn release(name: &str, version: &str) -> (Release, Vec<u8>) {
     let p = pgext::release::release_from_files(&files, None).unwrap();
     (p.release, p.zip)
 }
+
+/// The multipart form of a release upload: the signed entry and the archive.
+pub(crate) fn release_form(
+    entry: &pgext_spec::entry::Entry,
+    zip: Vec<u8>,
+) -> reqwest::blocking::multipart::Form {
+    reqwest::blocking::multipart::Form::new()
+        .part(
+            "entry",
+            reqwest::blocking::multipart::Part::bytes(entry.to_bytes()),
+        )
+        .part(
+            "archive",
+            reqwest::blocking::multipart::Part::bytes(zip).file_name("release.zip"),
+        )
+}

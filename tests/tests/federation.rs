@@ -205,13 +205,9 @@ async fn three_mirrors_converge_on_two_hundred_releases() {
 
     // With the sequencer stopped, mirrors keep serving verified downloads; publishing through
     // them says the sequencer cannot be reached.
-    let before: Vec<_> = [&a, &b, &c]
-        .iter()
-        .map(|m| snapshot(m, "/origins/main", &paths))
-        .collect();
     let mut snapshots = Vec::new();
-    for s in before {
-        snapshots.push(s.await);
+    for m in [&a, &b, &c] {
+        snapshots.push(snapshot(m, "/origins/main", &paths).await);
     }
     origin.node.shutdown().await;
     for m in [&a, &b, &c] {

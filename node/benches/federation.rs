@@ -135,6 +135,13 @@ async fn replicate(origin: &Node, size: u64, blobs: Option<&Path>) -> f64 {
 
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
+    // `RUST_LOG=pgext_node=info` shows where a mirror's time goes (verify_ms, blobs_ms, …).
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -144,7 +151,11 @@ fn main() {
     rt.block_on(async {
         // 1. Replication of N releases (20 KB artifacts) to a fresh mirror, and rsync of the
         // export-pgxn tree of the same registry.
-        let n: u32 = if quick { 200 } else { 10_000 };
+        // `PGEXT_BENCH_RELEASES` scales the replication run (for profiling).
+        let n: u32 = std::env::var("PGEXT_BENCH_RELEASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if quick { 200 } else { 10_000 });
         let odir = tempfile::tempdir().unwrap();
         let origin = Node::spawn(config(odir.path(), "origin.bench/log", vec![], None))
             .await

@@ -20,14 +20,16 @@ use futures::StreamExt;
 use libp2p::PeerId;
 use libp2p::gossipsub::TopicHash;
 use pgext_log::{
-    Checkpoint, Hash, Note, SignedCheckpoint, SignerKey, Tile, TileHashReader, VerifierKey,
-    integrate, open, open_checkpoint, parse_bundle, tree_hash,
+    Checkpoint, Hash, Note, SignedCheckpoint, SignerKey, StoredHashes, Tile, TileHashReader,
+    VerifierKey, integrate, leaf_hash, open, open_checkpoint, parse_bundle, tree_hash,
 };
-use pgext_spec::entry::{Action, Entry};
+use pgext_spec::authority::Registry;
+use pgext_spec::entry::{Action, Entry, SignedEntry, verify_signatures};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
+use crate::blobs::Staged;
 use crate::config::P2pConfig;
 use crate::metrics::Metrics;
 use crate::node::Shared;
@@ -41,6 +43,10 @@ const MAX_META_BYTES: u64 = 4 << 20;
 const MAX_COSIGNATURES: usize = 16;
 /// Bundles fetched at once.
 const PARALLEL_FETCHES: usize = 8;
+/// Most blobs named in one blobs request.
+const MAX_BATCH: usize = 256;
+/// What a META.json is assumed to weigh when grouping blobs into requests.
+const META_ESTIMATE: u64 = 8 << 10;
 
 /// A tiles-protocol request: a tlog-tiles path (`checkpoint`, `tile/…`) of an origin.
 #[derive(Debug, Serialize, Deserialize)]
@@ -58,6 +64,10 @@ pub struct BlobRequest {
     pub sha256: String,
     /// Where to start.
     pub offset: u64,
+    /// More blobs wanted whole in the same answer, as many as fit in [`BLOB_CHUNK`] after the
+    /// first, in this order. Small blobs (most release zips) thus cost no round trip each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<String>,
 }
 
 /// What is gossiped on an origin's topic.
@@ -320,14 +330,28 @@ impl Federation {
                 let Some(s) = self.by_origin.values().next() else {
                     return answer(NOT_FOUND, b"no blobs here");
                 };
-                match s.blobs.read_chunk(&req.sha256, req.offset, BLOB_CHUNK) {
-                    Ok((total, chunk)) => {
-                        let mut out = total.to_be_bytes().to_vec();
-                        out.extend_from_slice(&chunk);
-                        answer(OK, &out)
+                let Ok((total, chunk)) = s.blobs.read_chunk(&req.sha256, req.offset, BLOB_CHUNK)
+                else {
+                    return answer(NOT_FOUND, b"blob not here");
+                };
+                let mut out = total.to_be_bytes().to_vec();
+                out.extend_from_slice(&chunk);
+                // Whole further blobs only after a whole first one, so a reader knows where the
+                // first ends: `min(total - offset, BLOB_CHUNK)` bytes.
+                if req.offset + (chunk.len() as u64) == total {
+                    for sha in req.more.iter().take(MAX_BATCH) {
+                        let room = (BLOB_CHUNK + 8).saturating_sub(out.len() + 72);
+                        match s.blobs.read_chunk(sha, 0, room) {
+                            Ok((n, data)) if n == data.len() as u64 && room > 0 => {
+                                out.extend_from_slice(sha.as_bytes());
+                                out.extend_from_slice(&n.to_be_bytes());
+                                out.extend_from_slice(&data);
+                            }
+                            _ => {}
+                        }
                     }
-                    Err(_) => answer(NOT_FOUND, b"blob not here"),
                 }
+                answer(OK, &out)
             }
             Proto::Submit | Proto::Witness => answer(FAILED, b"not a read"),
         }
@@ -836,11 +860,71 @@ impl Federation {
                 warn!(
                     "bundles from several peers do not make the signed tree ({why}); asking each peer alone"
                 );
-                self.sync_from_one(s, from, &bundles, &peers, &signed, &got)
-                    .await?
+                match self
+                    .sync_from_one(s, from, &bundles, &peers, &signed, &got)
+                    .await
+                {
+                    Ok(v) => v,
+                    Err(e) if self.prove_fork(m, &signed, note, &peers).await => {
+                        return Err(format!("{e}: the checkpoint is of another tree"));
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         };
         self.finish(s, &signed, note, verified).await
+    }
+
+    /// When no peer serves entries that extend the tree verified here to a signed checkpoint,
+    /// the checkpoint may be of another tree: a larger size of a fork. Each holder's whole log
+    /// is fetched; if it makes the signed root but another root at the size verified here, the
+    /// two checkpoints are evidence (found here, recorded and gossiped). Whether they were.
+    async fn prove_fork(
+        &self,
+        m: &Mirror,
+        signed: &SignedCheckpoint,
+        note: &str,
+        peers: &[PeerId],
+    ) -> bool {
+        let s = &m.shared;
+        let (ours, our_note) = s.checkpoint();
+        let Ok(our) = open_checkpoint(our_note.as_bytes(), &s.vkey, &[]) else {
+            return false;
+        };
+        let target = signed.checkpoint.size;
+        'peers: for &peer in peers {
+            let mut tree = StoredHashes::new();
+            for n in 0..target.div_ceil(256) {
+                let t = Tile::entries(n, (target - n * 256).min(256) as u16);
+                let Ok(bytes) = self.fetch_path(peer, &s.origin, &t.path()).await else {
+                    continue 'peers;
+                };
+                match parse_bundle(&bytes) {
+                    Ok(list) if list.len() == usize::from(t.width) => {
+                        list.into_iter().for_each(|e| tree.append(leaf_hash(e)));
+                    }
+                    _ => continue 'peers,
+                }
+            }
+            match (tree_hash(target, &tree), tree_hash(ours, &tree)) {
+                (Ok(full), Ok(at_ours))
+                    if full == signed.checkpoint.root && at_ours != our.checkpoint.root =>
+                {
+                    let ev = Evidence::of(
+                        s,
+                        format!(
+                            "checkpoint of size {target} is of a tree that does not contain the one verified here at size {ours}"
+                        ),
+                        &our_note,
+                        note,
+                    );
+                    self.record_evidence(s, ev, true).await;
+                    return true;
+                }
+                _ => {}
+            }
+        }
+        false
     }
 
     /// When a mixed set of bundles fails, each holder in turn is asked for all of them; the
@@ -942,47 +1026,49 @@ impl Federation {
         v: Verified,
     ) -> Result<(), String> {
         let from = s.size();
+        let t0 = std::time::Instant::now();
         // Every entry must parse canonically and pass the rules against the state before it.
-        let mut registry = s.registry.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut blobs: Vec<(String, Option<u64>)> = Vec::new();
-        for (k, bytes) in v.entries.iter().enumerate() {
-            let index = from + k as u64;
-            let verdict = Entry::parse(bytes)
-                .map_err(|e| e.to_string())
-                .and_then(|e| {
-                    registry.apply(index, &e).map_err(|e| e.to_string())?;
-                    Ok(e)
-                });
-            match verdict {
-                Ok(e) => {
-                    if let Action::Release(r) = &e.statement.action {
-                        blobs.push((r.sha256.clone(), Some(r.size)));
-                        blobs.push((r.meta_sha256.clone(), None));
-                    }
-                }
-                Err(why) => {
-                    let reason = format!("entry {index} breaks the log's rules: {why}");
-                    error!(origin = %s.origin, "{reason}; the origin no longer advances here");
-                    s.halt(&reason);
-                    return Err(reason);
-                }
-            }
+        let registry = s.registry.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let entries = Arc::new(v.entries);
+        let (registry, mut blobs) = {
+            let entries = entries.clone();
+            tokio::task::spawn_blocking(move || check_entries(registry, from, &entries))
+                .await
+                .map_err(|e| e.to_string())?
         }
-        // Missing blobs, fetched in parallel; each starts at another peer, to spread the load.
+        .map_err(|(index, why)| {
+            let reason = format!("entry {index} breaks the log's rules: {why}");
+            error!(origin = %s.origin, "{reason}; the origin no longer advances here");
+            s.halt(&reason);
+            reason
+        })?;
+        let verify_ms = t0.elapsed().as_millis();
+        // Missing blobs, in groups that fit one answer, fetched in parallel; each group starts
+        // at another peer, to spread the load. They become visible only once all are durable.
         let mut seen = std::collections::HashSet::new();
         blobs.retain(|(sha, _)| seen.insert(sha.clone()) && !s.blobs.has(sha));
         let mut peers = self.p2p.peers().await;
         peers.sort_by_key(|p| std::cmp::Reverse(self.score(p)));
-        let fetches: Vec<_> = blobs
+        let groups = group_blobs(blobs, peers.len());
+        let fetches: Vec<_> = groups
             .iter()
             .enumerate()
-            .map(|(i, (sha, size))| self.fetch_blob(s, sha, *size, &peers, i))
+            .map(|(i, g)| self.fetch_group(s, g, &peers, i))
             .collect();
-        let fetched: Vec<Result<(), String>> = futures::stream::iter(fetches)
+        let fetched: Vec<Result<Vec<Staged>, String>> = futures::stream::iter(fetches)
             .buffer_unordered(PARALLEL_FETCHES)
             .collect()
             .await;
-        fetched.into_iter().collect::<Result<(), String>>()?;
+        let mut staged = Vec::new();
+        for f in fetched {
+            staged.extend(f?);
+        }
+        let store = s.blobs.clone();
+        tokio::task::spawn_blocking(move || store.publish(staged))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("making blobs durable: {e}"))?;
+        let blobs_ms = t0.elapsed().as_millis() - verify_ms;
         // Cosign: "as of now, this is the largest tree of this origin I verified and store".
         let text = signed.checkpoint.to_text();
         let line = self
@@ -996,9 +1082,13 @@ impl Federation {
             .map_err(|e| e.to_string())?;
         info!(
             size,
-            entries = v.entries.len(),
+            entries = entries.len(),
+            verify_ms,
+            blobs_ms,
+            total_ms = t0.elapsed().as_millis(),
             "verified, committed and cosigned"
         );
+
         self.publish(
             &s.origin,
             &Gossip::Checkpoint {
@@ -1010,16 +1100,66 @@ impl Federation {
         Ok(())
     }
 
-    /// Fetches a blob in chunks from peers, resuming where a failed peer stopped, and keeps it
-    /// only if its SHA-256 (and size, when the entry states one) match.
-    async fn fetch_blob(
+    /// Fetches a group of blobs: all in one request to one peer, then each one that peer did
+    /// not serve whole and correct on its own, from the others.
+    async fn fetch_group(
         &self,
         s: &Shared,
+        group: &[(String, Option<u64>)],
+        peers: &[PeerId],
+        start: usize,
+    ) -> Result<Vec<Staged>, String> {
+        let mut staged = Vec::with_capacity(group.len());
+        let mut left: Vec<&(String, Option<u64>)> = group.iter().collect();
+        if group.len() > 1 && !peers.is_empty() {
+            let peer = peers[start % peers.len()];
+            let req = serde_json::to_vec(&BlobRequest {
+                sha256: group[0].0.clone(),
+                offset: 0,
+                more: group[1..].iter().map(|(h, _)| h.clone()).collect(),
+            })
+            .map_err(|e| e.to_string())?;
+            if let Ok(body) = self
+                .p2p
+                .request(Proto::Blobs, peer, req)
+                .await
+                .and_then(unframe)
+            {
+                match split_batch(&group[0].0, &body) {
+                    Some(got) => {
+                        for (sha, data) in got {
+                            let Some(k) = left.iter().position(|(h, _)| h.as_str() == sha) else {
+                                continue;
+                            };
+                            if blob_matches(data, sha, left[k].1) {
+                                staged.extend(s.blobs.stage(data).map_err(|e| e.to_string())?);
+                                left.remove(k);
+                            } else {
+                                self.demote(peer, 100, "served a blob whose hash does not match");
+                                break;
+                            }
+                        }
+                    }
+                    None => self.demote(peer, 100, "served a malformed blob batch"),
+                }
+            }
+        }
+        for (k, (sha, size)) in left.into_iter().enumerate() {
+            let data = self.fetch_blob(sha, *size, peers, start + 1 + k).await?;
+            staged.extend(s.blobs.stage(&data).map_err(|e| e.to_string())?);
+        }
+        Ok(staged)
+    }
+
+    /// Fetches a blob in chunks from peers, resuming where a failed peer stopped, and returns
+    /// it only if its SHA-256 (and size, when the entry states one) match.
+    async fn fetch_blob(
+        &self,
         sha: &str,
         size: Option<u64>,
         peers: &[PeerId],
         start: usize,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<u8>, String> {
         let limit = size.unwrap_or(MAX_META_BYTES);
         for k in 0..peers.len() {
             let peer = peers[(start + k) % peers.len()];
@@ -1028,6 +1168,7 @@ impl Federation {
                 let req = serde_json::to_vec(&BlobRequest {
                     sha256: sha.to_string(),
                     offset: data.len() as u64,
+                    more: Vec::new(),
                 })
                 .map_err(|e| e.to_string())?;
                 let body = match self
@@ -1056,14 +1197,11 @@ impl Federation {
             if !complete {
                 continue;
             }
-            if crate::blobs::hex(&pgext_log::sha256(&data)) != sha
-                || size.is_some_and(|n| n != data.len() as u64)
-            {
+            if !blob_matches(&data, sha, size) {
                 self.demote(peer, 100, "served a blob whose hash does not match");
                 continue;
             }
-            s.blobs.put(&data).map_err(|e| e.to_string())?;
-            return Ok(());
+            return Ok(data);
         }
         Err(format!("no peer served blob {sha}"))
     }
@@ -1098,6 +1236,118 @@ type Fetched = (Tile, PeerId, Vec<u8>);
 struct Verified {
     entries: Vec<Vec<u8>>,
     tiles: Vec<(Tile, Vec<u8>)>,
+}
+
+/// Checks entries `from..` against the rules, in order, on top of `registry`; signatures are
+/// verified in batches afterwards, and the first failure by index is the verdict either way.
+/// Returns the state after them and the blobs their releases name (zip with its size, META).
+///
+/// # Errors
+/// The index of the first entry that does not parse canonically or breaks a rule, and why.
+#[allow(clippy::type_complexity)]
+fn check_entries(
+    mut registry: Registry,
+    from: u64,
+    entries: &[Vec<u8>],
+) -> Result<(Registry, Vec<(String, Option<u64>)>), (u64, String)> {
+    let t = std::time::Instant::now();
+    let mut parsed = Vec::with_capacity(entries.len());
+    let mut keys = Vec::with_capacity(entries.len());
+    let mut failure = None;
+    for (k, verdict) in SignedEntry::parse_many(entries).into_iter().enumerate() {
+        let index = from + k as u64;
+        let verdict = verdict.map_err(|e| e.to_string()).and_then(|e| {
+            let key = registry
+                .apply_unsigned(index, &e.entry)
+                .map_err(|v| v.to_string())?;
+            Ok((e, key))
+        });
+        match verdict {
+            Ok((e, key)) => {
+                parsed.push(e);
+                keys.push(key);
+            }
+            Err(why) => {
+                failure = Some((index, why));
+                break;
+            }
+        }
+    }
+    let rules = t.elapsed();
+    let items: Vec<_> = parsed.iter().zip(&keys).collect();
+    if let Err(k) = verify_signatures(&items) {
+        let e = &parsed[k].entry.statement;
+        return Err((
+            from + k as u64,
+            format!(
+                "the signature does not verify with key {} of {}",
+                e.key_id, e.actor
+            ),
+        ));
+    }
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    debug!(?rules, signatures = ?(t.elapsed() - rules), entries = entries.len(), "entries checked");
+    let mut blobs = Vec::new();
+    for e in &parsed {
+        if let Action::Release(r) = &e.entry.statement.action {
+            blobs.push((r.sha256.clone(), Some(r.size)));
+            blobs.push((r.meta_sha256.clone(), None));
+        }
+    }
+    Ok((registry, blobs))
+}
+
+/// Whether fetched bytes are the blob an entry names.
+fn blob_matches(data: &[u8], sha: &str, size: Option<u64>) -> bool {
+    crate::blobs::hex(&pgext_log::sha256(data)) == sha
+        && size.is_none_or(|n| n == data.len() as u64)
+        && data.len() as u64 <= size.unwrap_or(MAX_META_BYTES)
+}
+
+/// Splits missing blobs into groups that should fit one blobs answer (META.json sizes are not
+/// in the entries, so they are estimated; what does not fit is fetched alone afterwards), and
+/// into at least one group per peer when there are enough blobs, so every peer shares the load.
+fn group_blobs(blobs: Vec<(String, Option<u64>)>, peers: usize) -> Vec<Vec<(String, Option<u64>)>> {
+    let most = blobs.len().div_ceil(peers.max(1)).clamp(1, MAX_BATCH);
+    let mut groups: Vec<Vec<(String, Option<u64>)>> = Vec::new();
+    let mut weight = u64::MAX;
+    for b in blobs {
+        let w = b.1.unwrap_or(META_ESTIMATE) + 72;
+        match groups.last_mut() {
+            Some(g) if weight + w <= BLOB_CHUNK as u64 && g.len() < most => {
+                weight += w;
+                g.push(b);
+            }
+            _ => {
+                weight = w;
+                groups.push(vec![b]);
+            }
+        }
+    }
+    groups
+}
+
+/// The blobs of a batched blobs answer for `first`: the first when it came whole, then each
+/// `sha256 hex, u64 size, bytes` record. `None` when the records do not parse.
+fn split_batch<'a>(first: &'a str, body: &'a [u8]) -> Option<Vec<(&'a str, &'a [u8])>> {
+    let total = u64::from_be_bytes(body.get(..8)?.try_into().ok()?);
+    let n = usize::try_from(total.min(BLOB_CHUNK as u64)).ok()?;
+    let mut out = Vec::new();
+    let head = body.get(8..8 + n)?;
+    if n as u64 == total {
+        out.push((first, head));
+    }
+    let mut rest = &body[8 + n..];
+    while !rest.is_empty() {
+        let sha = std::str::from_utf8(rest.get(..64)?).ok()?;
+        let len = u64::from_be_bytes(rest.get(64..72)?.try_into().ok()?);
+        let len = usize::try_from(len).ok()?;
+        out.push((sha, rest.get(72..72usize.checked_add(len)?)?));
+        rest = &rest[72 + len..];
+    }
+    Some(out)
 }
 
 /// The root of a mirrored log at `size` (no larger than the verified size `ours`), from its

@@ -203,6 +203,8 @@ pub enum Command {
     FindProviders(String),
     /// Connected peers.
     Peers(oneshot::Sender<Vec<PeerId>>),
+    /// Dial a peer not in the configuration (an address learned elsewhere).
+    Dial(Multiaddr),
     /// Addresses the swarm listens on.
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
 }
@@ -494,6 +496,11 @@ impl EventLoop {
             }
             Command::Peers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::Dial(addr) => {
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    warn!(%addr, "dialing: {e}");
+                }
             }
             Command::ListenAddrs(reply) => {
                 let me = *self.swarm.local_peer_id();

@@ -262,6 +262,23 @@ impl Registry {
     /// The [`Violation`].
     pub fn apply(&mut self, index: u64, entry: &Entry) -> Result<(), Violation> {
         self.check(entry)?;
+        self.mutate_with(index, entry);
+        Ok(())
+    }
+
+    /// [`Registry::apply`] but for the signature: returns the key it must verify with, for the
+    /// caller to check many at once ([`crate::entry::verify_signatures`]). Until it has, the
+    /// state is not trustworthy; a caller whose signatures fail drops it.
+    ///
+    /// # Errors
+    /// The [`Violation`] of any rule other than the signature.
+    pub fn apply_unsigned(&mut self, index: u64, entry: &Entry) -> Result<VerifyingKey, Violation> {
+        let key = self.check_unsigned(entry)?;
+        self.mutate_with(index, entry);
+        Ok(key)
+    }
+
+    fn mutate_with(&mut self, index: u64, entry: &Entry) {
         let st = &entry.statement;
         self.mutate(
             index,
@@ -271,7 +288,6 @@ impl Registry {
             &st.action,
         );
         self.size = self.size.max(index + 1);
-        Ok(())
     }
 
     /// Checks `entry` against the rules without applying it.
@@ -279,9 +295,27 @@ impl Registry {
     /// # Errors
     /// The [`Violation`].
     pub fn check(&self, entry: &Entry) -> Result<(), Violation> {
+        let key = self.signer(entry)?;
+        entry
+            .verify_signature(&key)
+            .map_err(|e| violation(Rule::BadSignature, e.to_string()))?;
+        let st = &entry.statement;
+        self.check_action(&st.actor.to_ascii_lowercase(), &st.key_id, &st.action)
+    }
+
+    /// Every rule but the signature; returns the key the signature must verify with.
+    fn check_unsigned(&self, entry: &Entry) -> Result<VerifyingKey, Violation> {
+        let key = self.signer(entry)?;
+        let st = &entry.statement;
+        self.check_action(&st.actor.to_ascii_lowercase(), &st.key_id, &st.action)?;
+        Ok(key)
+    }
+
+    /// Who may sign `entry`: for a new account, the key it registers; otherwise an active key
+    /// of the actor.
+    fn signer(&self, entry: &Entry) -> Result<VerifyingKey, Violation> {
         let st = &entry.statement;
         let actor = st.actor.to_ascii_lowercase();
-        // Who signed: for a new account, the key it registers; otherwise an active key of the actor.
         if let Action::Account { user, key, .. } = &st.action {
             if !valid_user_name(user) || *user != st.actor {
                 return Err(violation(
@@ -317,9 +351,7 @@ impl Registry {
                     format!("key {id} is registered already"),
                 ));
             }
-            entry
-                .verify_signature(&k)
-                .map_err(|e| violation(Rule::BadSignature, e.to_string()))?;
+            Ok(k)
         } else {
             let account = self
                 .accounts
@@ -335,11 +367,8 @@ impl Registry {
                         format!("key {} is not an active key of {actor}", st.key_id),
                     )
                 })?;
-            entry
-                .verify_signature(&key.key)
-                .map_err(|e| violation(Rule::BadSignature, e.to_string()))?;
+            Ok(key.key)
         }
-        self.check_action(&actor, st.key_id.as_str(), &st.action)
     }
 
     fn owned_dist(&self, actor: &str, dist: &str) -> Result<&DistState, Violation> {

@@ -541,6 +541,78 @@ async fn peers_serving_tampered_bytes_are_caught_and_demoted() {
     }
 }
 
+/// A mirror at size 2 of one branch hears of size 3 of the other: no peer's entries extend its
+/// tree to that checkpoint, and the fork's own entries show it is another tree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_first_seen_at_a_larger_size_is_caught() {
+    let origin = TestNode::federated(ORIGIN, &[], &[]).await;
+    let vkey = origin.vkey();
+    let log_key: VerifierKey = vkey.parse().unwrap();
+    origin
+        .api()
+        .submit(&identity("alice", 1).account_entry(None, None, None))
+        .await
+        .unwrap();
+    let (origin, fork) = origin.fork().await;
+    origin
+        .api()
+        .submit(&identity("bob", 2).account_entry(None, None, None))
+        .await
+        .unwrap();
+    for (user, seed) in [("carol", 3), ("dave", 4)] {
+        fork.api()
+            .submit(&identity(user, seed).account_entry(None, None, None))
+            .await
+            .unwrap();
+    }
+    let mirror = TestNode::federated(
+        "m.pgext.test/log",
+        &[origin.p2p_addr()],
+        &[("main", vkey.clone())],
+    )
+    .await;
+    mirror.wait_size("/origins/main", 2, 60).await;
+    let fed = mirror.node.federation().unwrap();
+    fed.p2p()
+        .send(pgext_node::p2p::Command::Dial(
+            fork.p2p_addr().parse().unwrap(),
+        ))
+        .await;
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let evidence = loop {
+        let doc = mirror.json("/api/v1/evidence").await;
+        if let Some(ev) = doc["evidence"].as_array().and_then(|a| a.first()).cloned() {
+            break ev;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the mirror did not catch the fork"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let sizes: Vec<u64> = (0..2)
+        .map(|i| {
+            open_checkpoint(
+                evidence["notes"][i].as_str().unwrap().as_bytes(),
+                &log_key,
+                &[],
+            )
+            .unwrap()
+            .checkpoint
+            .size
+        })
+        .collect();
+    assert_eq!(sizes, [2, 3], "{evidence}");
+    // It stays at the size it verified, and it is halted.
+    let info = mirror.json("/api/v1/origins").await;
+    assert_eq!(info["origins"][1]["size"], 2, "{info}");
+    assert!(info["origins"][1]["halted"].is_string(), "{info}");
+    for n in [origin, fork, mirror] {
+        n.node.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forked_sequencer_is_caught() {
     let origin = TestNode::federated(ORIGIN, &[], &[]).await;

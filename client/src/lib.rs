@@ -1,9 +1,12 @@
 //! The pgext client and SDK. Every command of the `pgext` binary is a call into this library.
-//! Today: offline verification of tlog-proof files, building and signing registry entries
-//! (accounts, releases), and talking to a node's API.
+//! Today: the trust configuration ([`trust`]), fetching a release and proving it before
+//! anything is written ([`verify`]), offline verification of tlog-proof files, building and
+//! signing registry entries (accounts, releases), and talking to a node's API.
 
 pub mod api;
 pub mod release;
+pub mod trust;
+pub mod verify;
 
 use pgext_log::{ProofFile, SignedCheckpoint, VerifierKey, leaf_hash};
 
@@ -20,6 +23,9 @@ pub enum ClientError {
     /// The node refused or could not be reached.
     #[error("{0}")]
     Api(String),
+    /// The configuration or the local state cannot be read or written.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Verifies offline that `entry` is in the log signed by `log_key`, using a tlog-proof file.

@@ -72,6 +72,8 @@ fn routes() -> Routes {
     .get("/api/v1/log", log_info)
     .post("/api/v1/entries", post_entry)
     .get("/api/v1/entries/{index}", get_entry)
+    .get("/api/v1/proofs/inclusion/{index}/{size}", inclusion)
+    .get("/api/v1/proofs/consistency/{from}/{to}", consistency)
     .post("/api/v1/releases", post_release)
     .get("/api/v1/dists/{dist}", api_dist)
     .get("/api/v1/dists/{dist}/{version}/docs", api_docs)
@@ -488,6 +490,38 @@ async fn get_entry(State(s): S, Path(index): Path<u64>) -> ApiResult {
     ))
 }
 
+fn proof_json(proof: &[pgext_log::Hash]) -> Vec<String> {
+    proof.iter().map(|h| h.to_base64()).collect()
+}
+
+async fn inclusion(State(s): S, Path((index, size)): Path<(u64, u64)>) -> ApiResult {
+    let (ours, _) = s.checkpoint();
+    if index >= size || size > ours {
+        return Err(ApiError::not_found(format!(
+            "no inclusion proof of entry {index} in a tree of size {size} here (size {ours})"
+        )));
+    }
+    let reader = pgext_log::TileHashReader::new(ours, &s.store);
+    let proof = pgext_log::inclusion_proof(index, size, &reader).map_err(ApiError::internal)?;
+    Ok(json_doc(
+        json!({"index": index, "size": size, "proof": proof_json(&proof)}),
+    ))
+}
+
+async fn consistency(State(s): S, Path((from, to)): Path<(u64, u64)>) -> ApiResult {
+    let (ours, _) = s.checkpoint();
+    if from > to || to > ours {
+        return Err(ApiError::not_found(format!(
+            "no consistency proof from size {from} to size {to} here (size {ours})"
+        )));
+    }
+    let reader = pgext_log::TileHashReader::new(ours, &s.store);
+    let proof = pgext_log::consistency_proof(from, to, &reader).map_err(ApiError::internal)?;
+    Ok(json_doc(
+        json!({"from": from, "to": to, "proof": proof_json(&proof)}),
+    ))
+}
+
 async fn api_dist(State(s): S, Path(name): Path<String>) -> ApiResult {
     let reg = registry(&s);
     let d = reg
@@ -503,7 +537,7 @@ async fn api_dist(State(s): S, Path(name): Path<String>) -> ApiResult {
         })
         .collect();
     Ok(json_doc(
-        json!({"name": d.name, "owners": d.owners, "releases": releases}),
+        json!({"name": d.name, "owners": d.owners, "releases": releases, "history": d.history}),
     ))
 }
 
@@ -619,7 +653,7 @@ async fn api_account(State(s): S, Path(user): Path<String>) -> ApiResult {
         .map(|d| d.name.as_str())
         .collect();
     Ok(json_doc(
-        json!({"user": a.user, "name": a.name, "email": a.email, "uri": a.uri, "index": a.index, "keys": keys, "owns": dists}),
+        json!({"user": a.user, "name": a.name, "email": a.email, "uri": a.uri, "index": a.index, "keys": keys, "owns": dists, "history": a.history}),
     ))
 }
 

@@ -118,6 +118,8 @@ pub struct AccountState {
     pub keys: BTreeMap<String, KeyState>,
     /// Log index of the account entry.
     pub index: u64,
+    /// Log indexes of every entry that changed the account's keys, the account entry first.
+    pub history: Vec<u64>,
 }
 
 /// A release as the log knows it.
@@ -144,6 +146,8 @@ pub struct DistState {
     pub owners: BTreeSet<String>,
     /// Releases by lowercase version.
     pub releases: BTreeMap<String, ReleaseState>,
+    /// Log indexes of every entry about the distribution: releases, owner changes, yanks.
+    pub history: Vec<u64>,
 }
 
 /// The state the log's entries build, entry by entry.
@@ -276,6 +280,33 @@ impl Registry {
         let key = self.check_unsigned(entry)?;
         self.mutate_with(index, entry);
         Ok(key)
+    }
+
+    /// Applies an entry known to be in a verified log without checking it: for a client that
+    /// rebuilds just the part of the state it needs (an account's keys, a distribution's
+    /// owners) from those entries, each proven included, and then asks
+    /// [`Registry::check_publisher`].
+    pub fn apply_logged(&mut self, index: u64, entry: &Entry) {
+        self.mutate_with(index, entry);
+    }
+
+    /// Whether `entry`'s signer may make it, judged by keys and ownership only: an active key of
+    /// its actor signed it, and for a release of a distribution that exists, the actor owns it.
+    /// (The other rules need the whole log; mirrors check them before they cosign.)
+    ///
+    /// # Errors
+    /// The [`Violation`].
+    pub fn check_publisher(&self, entry: &Entry) -> Result<(), Violation> {
+        let key = self.signer(entry)?;
+        entry
+            .verify_signature(&key)
+            .map_err(|e| violation(Rule::BadSignature, e.to_string()))?;
+        if let Action::Release(r) = &entry.statement.action {
+            if self.dist(&r.dist).is_some() {
+                self.owned_dist(&entry.statement.actor.to_ascii_lowercase(), &r.dist)?;
+            }
+        }
+        Ok(())
     }
 
     fn mutate_with(&mut self, index: u64, entry: &Entry) {
@@ -565,6 +596,7 @@ impl Registry {
                                 },
                             )]),
                             index,
+                            history: vec![index],
                         },
                     );
                 }
@@ -573,6 +605,7 @@ impl Registry {
                 if let (Some(k), Some(acct)) =
                     (decode_public_key(new_key), self.accounts.get_mut(actor))
                 {
+                    acct.history.push(index);
                     if matches!(action, Action::KeyRotate { .. }) {
                         if let Some(old) = acct.keys.get_mut(key_id) {
                             old.active = false;
@@ -591,12 +624,11 @@ impl Registry {
                 }
             }
             Action::KeyRevoke { revoked } => {
-                if let Some(k) = self
-                    .accounts
-                    .get_mut(actor)
-                    .and_then(|a| a.keys.get_mut(revoked))
-                {
-                    k.active = false;
+                if let Some(a) = self.accounts.get_mut(actor) {
+                    a.history.push(index);
+                    if let Some(k) = a.keys.get_mut(revoked) {
+                        k.active = false;
+                    }
                 }
             }
             Action::Release(r) => {
@@ -608,7 +640,9 @@ impl Registry {
                         name: r.dist.clone(),
                         owners: BTreeSet::from([actor.to_string()]),
                         releases: BTreeMap::new(),
+                        history: Vec::new(),
                     });
+                d.history.push(index);
                 d.releases.insert(
                     r.version.to_ascii_lowercase(),
                     ReleaseState {
@@ -626,11 +660,13 @@ impl Registry {
             }
             Action::OwnerGrant { dist, user } => {
                 if let Some(d) = self.dists.get_mut(&dist.to_ascii_lowercase()) {
+                    d.history.push(index);
                     d.owners.insert(user.to_ascii_lowercase());
                 }
             }
             Action::OwnerRevoke { dist, user } => {
                 if let Some(d) = self.dists.get_mut(&dist.to_ascii_lowercase()) {
+                    d.history.push(index);
                     d.owners.remove(&user.to_ascii_lowercase());
                 }
             }
@@ -639,21 +675,19 @@ impl Registry {
                 version,
                 reason,
             } => {
-                if let Some(r) = self
-                    .dists
-                    .get_mut(&dist.to_ascii_lowercase())
-                    .and_then(|d| d.releases.get_mut(&version.to_ascii_lowercase()))
-                {
-                    r.yanked = Some(reason.clone().unwrap_or_default());
+                if let Some(d) = self.dists.get_mut(&dist.to_ascii_lowercase()) {
+                    d.history.push(index);
+                    if let Some(r) = d.releases.get_mut(&version.to_ascii_lowercase()) {
+                        r.yanked = Some(reason.clone().unwrap_or_default());
+                    }
                 }
             }
             Action::Unyank { dist, version } => {
-                if let Some(r) = self
-                    .dists
-                    .get_mut(&dist.to_ascii_lowercase())
-                    .and_then(|d| d.releases.get_mut(&version.to_ascii_lowercase()))
-                {
-                    r.yanked = None;
+                if let Some(d) = self.dists.get_mut(&dist.to_ascii_lowercase()) {
+                    d.history.push(index);
+                    if let Some(r) = d.releases.get_mut(&version.to_ascii_lowercase()) {
+                        r.yanked = None;
+                    }
                 }
             }
         }

@@ -92,7 +92,10 @@ impl TestNode {
         node.shutdown().await;
         let copy = tempfile::tempdir().expect("temp dir");
         copy_dir(dir.path(), copy.path());
-        std::fs::remove_file(copy.path().join(pgext_node::p2p::PEER_KEY_FILE)).expect("peer key");
+        let peer_key = copy.path().join(pgext_node::p2p::PEER_KEY_FILE);
+        if config.p2p.enabled {
+            std::fs::remove_file(peer_key).expect("peer key");
+        }
         let mut config2 = config.clone();
         config2.data = copy.path().to_path_buf();
         let first = TestNode::spawn(dir, config).await;

@@ -1,0 +1,182 @@
+//! What a user trusts (`config.toml`: registries with their log and witness keys) and what the
+//! client remembers between runs (the newest verified checkpoint per origin, in the XDG state
+//! folder). `spec/client.md` describes both files.
+
+use std::path::{Path, PathBuf};
+
+use pgext_log::VerifierKey;
+use serde::{Deserialize, Serialize};
+
+use crate::ClientError;
+
+/// One registry: where to reach it and which keys make its answers believable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryConfig {
+    /// Local name (`--registry NAME`).
+    pub name: String,
+    /// Node URLs, tried in order (failover).
+    pub urls: Vec<String>,
+    /// The log's verifier key (C2SP note key; its name is the origin).
+    pub vkey: String,
+    /// Witness (cosigner) verifier keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<String>,
+    /// How many of `witnesses` must have cosigned a checkpoint.
+    #[serde(default)]
+    pub quorum: usize,
+}
+
+impl RegistryConfig {
+    /// The parsed log key.
+    ///
+    /// # Errors
+    /// When it is not a verifier key.
+    pub fn log_key(&self) -> Result<VerifierKey, ClientError> {
+        self.vkey
+            .parse()
+            .map_err(|e| ClientError::Config(format!("registry {}: vkey: {e}", self.name)))
+    }
+
+    /// The parsed witness keys.
+    ///
+    /// # Errors
+    /// When one is not a verifier key.
+    pub fn witness_keys(&self) -> Result<Vec<VerifierKey>, ClientError> {
+        self.witnesses
+            .iter()
+            .map(|w| {
+                w.parse().map_err(|e| {
+                    ClientError::Config(format!("registry {}: witness {w}: {e}", self.name))
+                })
+            })
+            .collect()
+    }
+
+    /// The log's origin: its key's name.
+    pub fn origin(&self) -> String {
+        self.vkey.split('+').next().unwrap_or_default().to_string()
+    }
+}
+
+/// The trust configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Registries, the first being the default.
+    #[serde(default, rename = "registry")]
+    pub registries: Vec<RegistryConfig>,
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+fn xdg(var: &str, fallback: &str) -> PathBuf {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| home().join(fallback), PathBuf::from)
+        .join("pgext")
+}
+
+impl Config {
+    /// `PGEXT_CONFIG`, else `$XDG_CONFIG_HOME/pgext/config.toml` (`~/.config/…`).
+    pub fn default_path() -> PathBuf {
+        std::env::var_os("PGEXT_CONFIG").map_or_else(
+            || xdg("XDG_CONFIG_HOME", ".config").join("config.toml"),
+            PathBuf::from,
+        )
+    }
+
+    /// Reads the file; a missing file is an empty configuration.
+    ///
+    /// # Errors
+    /// When it cannot be read or parsed.
+    pub fn load(path: &Path) -> Result<Config, ClientError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| ClientError::Config(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(ClientError::Config(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// Writes the file (creating its folder).
+    ///
+    /// # Errors
+    /// When it cannot be written.
+    pub fn save(&self, path: &Path) -> Result<(), ClientError> {
+        let text = toml::to_string_pretty(self).map_err(|e| ClientError::Config(e.to_string()))?;
+        write_atomically(path, text.as_bytes())
+    }
+
+    /// A registry by name, or the first when `name` is `None`.
+    ///
+    /// # Errors
+    /// When there is no such registry.
+    pub fn registry(&self, name: Option<&str>) -> Result<&RegistryConfig, ClientError> {
+        match name {
+            Some(n) => self.registries.iter().find(|r| r.name == n).ok_or_else(|| {
+                ClientError::Config(format!(
+                    "no registry named {n}; add one with `pgext registry add {n} URL`"
+                ))
+            }),
+            None => self.registries.first().ok_or_else(|| {
+                ClientError::Config(
+                    "no registry configured; add one with `pgext registry add NAME URL`".into(),
+                )
+            }),
+        }
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+    let io = |e: std::io::Error| ClientError::Config(format!("{}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// What the client remembers: `PGEXT_STATE_DIR`, else `$XDG_STATE_HOME/pgext`
+/// (`~/.local/state/pgext`).
+#[derive(Debug, Clone)]
+pub struct State {
+    dir: PathBuf,
+}
+
+impl State {
+    /// The state folder from the environment.
+    pub fn from_env() -> State {
+        State::at(
+            &std::env::var_os("PGEXT_STATE_DIR")
+                .map_or_else(|| xdg("XDG_STATE_HOME", ".local/state"), PathBuf::from),
+        )
+    }
+
+    /// A state folder at `dir`.
+    pub fn at(dir: &Path) -> State {
+        State {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn checkpoint_path(&self, origin: &str) -> PathBuf {
+        let h = pgext_log::sha256(origin.as_bytes());
+        let hex: String = h[..16].iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.join("checkpoints").join(hex)
+    }
+
+    /// The newest checkpoint verified for `origin`, as a signed note.
+    pub fn checkpoint(&self, origin: &str) -> Option<String> {
+        std::fs::read_to_string(self.checkpoint_path(origin)).ok()
+    }
+
+    /// Remembers a verified checkpoint note of `origin`.
+    ///
+    /// # Errors
+    /// When it cannot be written.
+    pub fn remember(&self, origin: &str, note: &str) -> Result<(), ClientError> {
+        write_atomically(&self.checkpoint_path(origin), note.as_bytes())
+    }
+}

@@ -1,0 +1,304 @@
+//! The client proves a release before it writes anything: every check of `spec/client.md`,
+//! each defeated once by a proxy between the client and a real node, with its own message.
+
+use std::sync::{Arc, Mutex};
+
+use pgext::release::prepare_release;
+use pgext::trust::{RegistryConfig, State};
+use pgext::verify::{VerifyError, fetch_verified};
+use pgext_spec::entry::{Action, Entry};
+use pgext_tests::{TestNode, fixtures, identity};
+
+const ORIGIN: &str = "origin.pgext.test/log";
+
+/// What the proxy changes on the way.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Tamper {
+    Nothing,
+    FlipZip,
+    OtherProof,
+    ForeignCheckpoint,
+    StripCosignatures,
+    NonOwnerRelease,
+}
+
+struct Proxy {
+    target: Mutex<String>,
+    tamper: Mutex<Tamper>,
+    foreign_checkpoint: Mutex<Vec<u8>>,
+    forged_entry: Mutex<Option<(u64, Entry)>>,
+}
+
+async fn forward(p: Arc<Proxy>, uri: axum::http::Uri) -> (axum::http::StatusCode, Vec<u8>) {
+    let target = p.target.lock().unwrap().clone();
+    let tamper = *p.tamper.lock().unwrap();
+    let mut path = uri.path().to_string();
+    if tamper == Tamper::OtherProof {
+        // The inclusion proof of the entry before the one asked for.
+        if let Some(rest) = path.strip_prefix("/api/v1/proofs/inclusion/") {
+            let (i, n) = rest.split_once('/').unwrap();
+            let i: u64 = i.parse().unwrap();
+            let other = if i > 0 { i - 1 } else { i + 1 };
+            path = format!("/api/v1/proofs/inclusion/{other}/{n}");
+        }
+    }
+    let resp = reqwest::get(format!("{target}{path}")).await.unwrap();
+    let status = axum::http::StatusCode::from_u16(resp.status().as_u16()).unwrap();
+    let mut body = resp.bytes().await.unwrap().to_vec();
+    match tamper {
+        Tamper::FlipZip if path.ends_with(".zip") => {
+            let at = body.len() / 2;
+            body[at] ^= 1;
+        }
+        Tamper::ForeignCheckpoint if path == "/log/checkpoint" => {
+            body = p.foreign_checkpoint.lock().unwrap().clone();
+        }
+        Tamper::StripCosignatures if path == "/log/checkpoint" => {
+            // Keep the log's own signature (the first line after the blank line), drop the rest.
+            let text = String::from_utf8(body).unwrap();
+            let (head, sigs) = text.split_once("\n\n").unwrap();
+            let first = sigs.lines().next().unwrap();
+            body = format!("{head}\n\n{first}\n").into_bytes();
+        }
+        Tamper::NonOwnerRelease => {
+            if let Some((index, entry)) = p.forged_entry.lock().unwrap().clone() {
+                if path == format!("/api/v1/entries/{index}") {
+                    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let mut doc = doc;
+                    doc["entry"] = serde_json::to_value(&entry).unwrap();
+                    body = serde_json::to_vec(&doc).unwrap();
+                }
+            }
+        }
+        _ => {}
+    }
+    (status, body)
+}
+
+async fn start_proxy(target: String) -> (Arc<Proxy>, String) {
+    let p = Arc::new(Proxy {
+        target: Mutex::new(target),
+        tamper: Mutex::new(Tamper::Nothing),
+        foreign_checkpoint: Mutex::new(Vec::new()),
+        forged_entry: Mutex::new(None),
+    });
+    let app = axum::Router::new().fallback({
+        let p = p.clone();
+        move |uri: axum::http::Uri| forward(p.clone(), uri)
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (p, url)
+}
+
+async fn publish(
+    node: &TestNode,
+    who: &pgext::release::Identity,
+    name: &str,
+    version: &str,
+) -> u64 {
+    let files = fixtures::dist(name, version, name, "stable");
+    let prefix = format!("{name}-{version}");
+    let tgz = fixtures::tar_gz(&prefix, &files);
+    let p = prepare_release(&tgz, None).unwrap();
+    node.api()
+        .publish(
+            &who.sign(Action::Release(p.release)),
+            tgz,
+            &format!("{prefix}.tar.gz"),
+        )
+        .await
+        .unwrap()
+        .index
+}
+
+fn registry(url: &str, vkey: &str, witnesses: Vec<String>, quorum: usize) -> RegistryConfig {
+    RegistryConfig {
+        name: "test".into(),
+        urls: vec![url.to_string()],
+        vkey: vkey.to_string(),
+        witnesses,
+        quorum,
+    }
+}
+
+async fn refused(
+    reg: &RegistryConfig,
+    state: &State,
+    dist: &str,
+    version: Option<&str>,
+) -> VerifyError {
+    let err = fetch_verified(reg, state, dist, version).await.unwrap_err();
+    eprintln!("refused as expected: {err}");
+    err
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tampering_is_refused_with_its_own_message() {
+    let origin = TestNode::federated(ORIGIN, &[], &[]).await;
+    let vkey = origin.vkey();
+    let mirror = TestNode::federated(
+        "m.pgext.test/log",
+        &[origin.p2p_addr()],
+        &[("main", vkey.clone())],
+    )
+    .await;
+    let witness = mirror.node.federation().unwrap().witness().to_string();
+    let api = origin.api();
+    let alice = identity("alice", 1);
+    let mallory = identity("mallory", 2);
+    api.submit(&alice.account_entry(None, None, None))
+        .await
+        .unwrap();
+    api.submit(&mallory.account_entry(None, None, None))
+        .await
+        .unwrap();
+    publish(&origin, &alice, "pair", "1.0.0").await;
+    let index = publish(&origin, &alice, "pair", "1.1.0").await;
+
+    // The origin serves the mirror's cosignature once the mirror verified its newest tree.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, note) = origin.get("/log/checkpoint").await;
+        let note = String::from_utf8(note).unwrap();
+        if note.starts_with(&format!("{ORIGIN}\n{}\n", index + 1))
+            && note.contains("— m.pgext.test/witness ")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no cosignature: {note}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let (proxy, url) = start_proxy(origin.url()).await;
+    let reg = registry(&url, &vkey, vec![witness.clone()], 1);
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = State::at(state_dir.path());
+
+    // Untouched: everything verifies, the newest version is chosen, the checkpoint remembered.
+    let ok = fetch_verified(&reg, &state, "pair", None).await.unwrap();
+    assert_eq!(ok.provenance.version, "1.1.0");
+    assert_eq!(ok.provenance.index, index);
+    assert_eq!(ok.provenance.publisher, "alice");
+    assert_eq!(ok.provenance.cosigners, vec![witness.clone()]);
+    assert!(state.checkpoint(ORIGIN).is_some());
+
+    // (a) One byte of the zip flipped.
+    *proxy.tamper.lock().unwrap() = Tamper::FlipZip;
+    let e = refused(&reg, &state, "pair", Some("1.1.0")).await;
+    assert!(matches!(e, VerifyError::Digest { .. }), "{e}");
+    assert!(e.to_string().contains("SHA-256"), "{e}");
+
+    // (b) The inclusion proof of another entry.
+    *proxy.tamper.lock().unwrap() = Tamper::OtherProof;
+    let e = refused(&reg, &state, "pair", Some("1.1.0")).await;
+    assert!(matches!(e, VerifyError::Inclusion { .. }), "{e}");
+    assert!(e.to_string().contains("inclusion proof fails"), "{e}");
+
+    // (d) A checkpoint signed by another log key.
+    let stranger = TestNode::start_with(|c| c.origin = Some(ORIGIN.to_string())).await;
+    let (_, foreign) = stranger.get("/log/checkpoint").await;
+    *proxy.foreign_checkpoint.lock().unwrap() = foreign;
+    *proxy.tamper.lock().unwrap() = Tamper::ForeignCheckpoint;
+    let e = refused(&reg, &state, "pair", Some("1.1.0")).await;
+    assert!(matches!(e, VerifyError::LogSignature { .. }), "{e}");
+    assert!(
+        e.to_string().contains("not signed by the trusted log key"),
+        "{e}"
+    );
+
+    // (e) Cosignatures stripped below the quorum.
+    *proxy.tamper.lock().unwrap() = Tamper::StripCosignatures;
+    let e = refused(&reg, &state, "pair", Some("1.1.0")).await;
+    assert!(matches!(e, VerifyError::Quorum { have: 0, need: 1 }), "{e}");
+
+    // (f) The release statement re-signed by a registered key that does not own the dist.
+    let Action::Release(r) = ok.entry.statement.action.clone() else {
+        unreachable!()
+    };
+    let mut forged = mallory.sign(Action::Release(r));
+    forged.statement.time = ok.entry.statement.time;
+    let forged = forged.statement.sign(&mallory.key);
+    *proxy.forged_entry.lock().unwrap() = Some((index, forged));
+    *proxy.tamper.lock().unwrap() = Tamper::NonOwnerRelease;
+    let e = refused(&reg, &state, "pair", Some("1.1.0")).await;
+    assert!(matches!(e, VerifyError::Authority { .. }), "{e}");
+    assert!(e.to_string().contains("mallory is not an owner"), "{e}");
+
+    // Nothing refused moved the remembered checkpoint; an honest answer still verifies.
+    *proxy.tamper.lock().unwrap() = Tamper::Nothing;
+    fetch_verified(&reg, &state, "pair", Some("1.0.0"))
+        .await
+        .unwrap();
+
+    for n in [origin, mirror, stranger] {
+        n.node.shutdown().await;
+    }
+}
+
+/// (c) A server showing an older checkpoint of another branch (same log key, other entries)
+/// than the one the client remembers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_checkpoint_of_another_branch_is_refused() {
+    let origin = TestNode::start().await;
+    let vkey = origin.vkey();
+    let api = origin.api();
+    let alice = identity("alice", 1);
+    api.submit(&alice.account_entry(None, None, None))
+        .await
+        .unwrap();
+    publish(&origin, &alice, "pair", "1.0.0").await;
+    let (origin, fork) = origin.fork().await;
+    // The fork takes one other entry; the origin two.
+    fork.api()
+        .submit(&identity("carol", 3).account_entry(None, None, None))
+        .await
+        .unwrap();
+    for (u, s) in [("bob", 2), ("dave", 4)] {
+        origin
+            .api()
+            .submit(&identity(u, s).account_entry(None, None, None))
+            .await
+            .unwrap();
+    }
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = State::at(state_dir.path());
+    let origin_name = vkey.split('+').next().unwrap().to_string();
+    fetch_verified(
+        &registry(&origin.url(), &vkey, vec![], 0),
+        &state,
+        "pair",
+        None,
+    )
+    .await
+    .unwrap();
+    let remembered = state.checkpoint(&origin_name).unwrap();
+
+    let e = refused(
+        &registry(&fork.url(), &vkey, vec![], 0),
+        &state,
+        "pair",
+        None,
+    )
+    .await;
+    assert!(
+        matches!(
+            e,
+            VerifyError::Inconsistent {
+                size: 3,
+                remembered: 4,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("not consistent"), "{e}");
+    assert_eq!(state.checkpoint(&origin_name).unwrap(), remembered);
+    for n in [origin, fork] {
+        n.node.shutdown().await;
+    }
+}

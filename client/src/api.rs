@@ -24,6 +24,15 @@ pub struct Node {
     http: reqwest::Client,
 }
 
+/// The `code` and `detail` of a node's JSON error answer (`spec/openapi.json`).
+pub(crate) fn error_of(body: &Value) -> (&str, &str) {
+    let e = &body["errors"][0];
+    (
+        e["code"].as_str().unwrap_or("error"),
+        e["detail"].as_str().unwrap_or("no detail"),
+    )
+}
+
 async fn answer(resp: reqwest::Response) -> Result<Receipt, ClientError> {
     let status = resp.status();
     let body: Value = resp
@@ -31,8 +40,7 @@ async fn answer(resp: reqwest::Response) -> Result<Receipt, ClientError> {
         .await
         .map_err(|e| ClientError::Api(format!("unreadable answer ({status}): {e}")))?;
     if !status.is_success() {
-        let detail = body["errors"][0]["detail"].as_str().unwrap_or("no detail");
-        let code = body["errors"][0]["code"].as_str().unwrap_or("error");
+        let (code, detail) = error_of(&body);
         return Err(ClientError::Api(format!("{status} {code}: {detail}")));
     }
     serde_json::from_value(body).map_err(|e| ClientError::Api(e.to_string()))

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
-use pgext_log::sha256;
+use pgext_log::{hex, sha256};
 use pgext_spec::archive::{Files, Limits, pgxn_zip, read_archive};
 use pgext_spec::authority::encode_public_key;
 use pgext_spec::entry::{Action, ENTRY_VERSION, Entry, Release, Statement, Status, user_key_id};
@@ -22,10 +22,6 @@ pub struct Identity {
     pub user: String,
     /// Signing key.
     pub key: SigningKey,
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Seconds since the Unix epoch.

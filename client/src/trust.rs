@@ -51,11 +51,6 @@ impl RegistryConfig {
             })
             .collect()
     }
-
-    /// The log's origin: its key's name.
-    pub fn origin(&self) -> String {
-        self.vkey.split('+').next().unwrap_or_default().to_string()
-    }
 }
 
 /// The trust configuration.
@@ -163,8 +158,7 @@ impl State {
 
     fn checkpoint_path(&self, origin: &str) -> PathBuf {
         let h = pgext_log::sha256(origin.as_bytes());
-        let hex: String = h[..16].iter().map(|b| format!("{b:02x}")).collect();
-        self.dir.join("checkpoints").join(hex)
+        self.dir.join("checkpoints").join(pgext_log::hex(&h[..16]))
     }
 
     /// The newest checkpoint verified for `origin`, as a signed note.

@@ -1,6 +1,7 @@
 //! Fetching a release and proving it before anything is written: the checks of
 //! `spec/client.md`, in their order, each failure with its own [`VerifyError`].
 
+use futures::future::try_join_all;
 use pgext_log::{
     SignedCheckpoint, VerifierKey, leaf_hash, open_checkpoint, verify_consistency, verify_inclusion,
 };
@@ -200,7 +201,7 @@ impl Remote {
                 },
                 Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
                     let body: Value = r.json().await.unwrap_or_default();
-                    let detail = body["errors"][0]["detail"].as_str().unwrap_or("not found");
+                    let (_, detail) = crate::api::error_of(&body);
                     return Err(VerifyError::NotFound(format!("{base}{path}: {detail}")));
                 }
                 Ok(r) => why = format!("{base}{path}: HTTP {}", r.status()),
@@ -308,7 +309,7 @@ pub async fn fetch_verified(
     dist: &str,
     version: Option<&str>,
 ) -> Result<VerifiedRelease, VerifyError> {
-    let remote = Remote::new(reg);
+    let remote = &Remote::new(reg);
     let doc = remote.json(&format!("/api/v1/dists/{dist}")).await?;
     let rel = choose(&doc, dist, version)?;
     let index = rel["index"]
@@ -341,13 +342,16 @@ pub async fn fetch_verified(
         .collect();
     history.sort_unstable();
     history.dedup();
-    let mut earlier = Vec::with_capacity(history.len());
-    for &i in &history {
-        earlier.push((i, remote.entry(i).await?));
-    }
+    // Fetched at once: a distribution's history can be long.
+    let earlier: Vec<(u64, Entry)> = try_join_all(
+        history
+            .iter()
+            .map(|&i| async move { remote.entry(i).await.map(|e| (i, e)) }),
+    )
+    .await?;
 
     // 1. The archive is the one the entry names.
-    let got = hex(&pgext_log::sha256(&zip));
+    let got = pgext_log::hex(&pgext_log::sha256(&zip));
     if got != r.sha256 || zip.len() as u64 != r.size {
         return Err(VerifyError::Digest {
             expected: r.sha256.clone(),
@@ -375,21 +379,30 @@ pub async fn fetch_verified(
     // 4. Every entry used is in the tree the log key signed.
     let (signed, cosigners) = open_with_policy(reg, &note)?;
     let size = signed.checkpoint.size;
-    for (i, e) in earlier
+    let used: Vec<(u64, &Entry)> = earlier
         .iter()
-        .chain(std::iter::once(&(index, entry.clone())))
-    {
+        .map(|(i, e)| (*i, e))
+        .chain(std::iter::once((index, &entry)))
+        .collect();
+    if size <= index {
+        return Err(VerifyError::Inclusion {
+            index,
+            size,
+            detail: "the checkpoint is older than the entry".into(),
+        });
+    }
+    let proofs = try_join_all(used.iter().map(|(i, _)| async move {
+        remote
+            .proof(&format!("/api/v1/proofs/inclusion/{i}/{size}"))
+            .await
+    }))
+    .await?;
+    for ((i, e), proof) in used.iter().zip(proofs) {
         let inclusion = |detail: String| VerifyError::Inclusion {
             index: *i,
             size,
             detail,
         };
-        if *i >= size {
-            return Err(inclusion("the checkpoint is older than the entry".into()));
-        }
-        let proof = remote
-            .proof(&format!("/api/v1/proofs/inclusion/{i}/{size}"))
-            .await?;
         verify_inclusion(
             *i,
             size,
@@ -407,8 +420,9 @@ pub async fn fetch_verified(
         });
     }
     // 6. It extends (or is contained in) the newest checkpoint verified before.
-    let origin = reg.origin();
-    let newer = check_consistency(reg, &remote, state, &origin, &signed).await?;
+    // `open_checkpoint` holds the origin line to the log key's name.
+    let origin = signed.checkpoint.origin.clone();
+    let newer = check_consistency(reg, remote, state, &origin, &signed).await?;
     if newer {
         state.remember(&origin, &note)?;
     }
@@ -483,8 +497,4 @@ async fn check_consistency(
     )
     .map_err(|e| inconsistent(e.to_string()))?;
     Ok(b.size > a.size)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

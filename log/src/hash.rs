@@ -37,7 +37,7 @@ impl Hash {
 
     /// Lower-case hex.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.0)
     }
 
     /// The raw bytes.
@@ -79,6 +79,11 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     h.update(left.0);
     h.update(right.0);
     Hash(h.finalize().into())
+}
+
+/// Lower-case hex of any bytes (digests as entries and file names spell them).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// SHA-256 of arbitrary bytes (artifact digests, key ids).

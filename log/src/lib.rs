@@ -32,7 +32,7 @@ mod witness;
 pub use bundle::{MAX_ENTRY_SIZE, bundle_entries, parse_bundle, push_entry};
 pub use checkpoint::{Checkpoint, SignedCheckpoint, open_checkpoint};
 pub use error::{Error, Result};
-pub use hash::{HASH_SIZE, Hash, leaf_hash, node_hash, sha256};
+pub use hash::{HASH_SIZE, Hash, hex, leaf_hash, node_hash, sha256};
 pub use integrate::{Integration, integrate, integrate_hashes};
 pub use note::{
     KeyType, MAX_SIGNATURES, Note, NoteSignature, OpenedNote, SignerKey, VerifiedSignature,

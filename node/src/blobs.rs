@@ -1,23 +1,26 @@
 //! Content-addressed blob store: release zips and META.json files under
 //! `blobs/<first two hex digits>/<sha256 hex>`. A blob is only ever visible under its name once
 //! its bytes are durable, so an entry is never sequenced or mirrored before the bytes it names
-//! are on disk:
-//!
-//! - [`Blobs::put`] (one publish): temporary file, fsync, rename, fsync of the folder.
-//! - [`Blobs::stage`] + [`Blobs::publish`] (a mirror's batch): every blob written to a temporary
-//!   file, one `syncfs` for all of them, the renames, one more `syncfs` for the names. Two
-//!   flushes per batch instead of two per blob (a batch of a few blobs is flushed file by file,
-//!   cheaper than flushing the file system); a crash in between leaves only temporary files,
-//!   which [`Blobs::open`] removes.
+//! are on disk. Every write goes the same way: [`Blobs::stage`] writes the bytes under a
+//! temporary name in `blobs/.staging/`, and [`Blobs::publish`] flushes them, renames them into
+//! place and flushes the names. A few blobs (a publish) are flushed file by file; a mirror's
+//! batch with two `syncfs` calls, two flushes instead of two per blob. A crash in between
+//! leaves only files in `.staging/`, which [`Blobs::open`] empties.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use pgext_log::hex;
 use pgext_log::sha256;
 
-/// Temporary files start with a dot; this tells apart two writers of one blob in one process.
+/// Where blobs are written before they are durable; on the blobs' file system, so a rename
+/// moves them into place.
+const STAGING: &str = ".staging";
+
+/// Tells apart two writers of one blob in one process.
 static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Up to this many staged blobs are flushed one by one rather than with `syncfs`.
@@ -44,28 +47,18 @@ pub struct Blobs {
     dir: PathBuf,
 }
 
-/// Hex of a SHA-256.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Blobs {
-    /// Opens (creating) the store in `dir`.
+    /// Opens (creating) the store in `dir`, removing what a crash left in the staging folder.
     ///
     /// # Errors
-    /// When the folder cannot be created.
+    /// When the folder cannot be created or emptied.
     pub fn open(dir: &Path) -> std::io::Result<Blobs> {
-        fs::create_dir_all(dir)?;
-        // Leftovers of writes a crash interrupted: never named, never referenced.
-        for sub in fs::read_dir(dir)?.flatten() {
-            if sub.path().is_dir() {
-                for f in fs::read_dir(sub.path())?.flatten() {
-                    if f.file_name().to_string_lossy().starts_with('.') {
-                        fs::remove_file(f.path())?;
-                    }
-                }
-            }
+        let staging = dir.join(STAGING);
+        match fs::remove_dir_all(&staging) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
         }
+        fs::create_dir_all(&staging)?;
         Ok(Blobs {
             dir: dir.to_path_buf(),
         })
@@ -84,26 +77,10 @@ impl Blobs {
     /// When writing or syncing fails.
     pub fn put(&self, data: &[u8]) -> std::io::Result<String> {
         let h = hex(&sha256(data));
-        let path = self.path(&h).unwrap_or_default();
-        if path.exists() {
-            return Ok(h);
+        if let Some(staged) = self.stage_as(&h, data)? {
+            self.publish(vec![staged])?;
         }
-        let dir = path.parent().unwrap_or(&self.dir).to_path_buf();
-        fs::create_dir_all(&dir)?;
-        let tmp = Self::tmp_name(&dir, &h);
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(data)?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, &path)?;
-        File::open(&dir)?.sync_all()?;
         Ok(h)
-    }
-
-    fn tmp_name(dir: &Path, h: &str) -> PathBuf {
-        let n = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
-        dir.join(format!(".{h}.{}.{n}", std::process::id()))
     }
 
     /// Writes `data` under a temporary name; [`Blobs::publish`] makes it durable and visible.
@@ -112,14 +89,16 @@ impl Blobs {
     /// # Errors
     /// When writing fails.
     pub fn stage(&self, data: &[u8]) -> std::io::Result<Option<Staged>> {
-        let h = hex(&sha256(data));
-        let path = self.path(&h).unwrap_or_default();
+        self.stage_as(&hex(&sha256(data)), data)
+    }
+
+    fn stage_as(&self, h: &str, data: &[u8]) -> std::io::Result<Option<Staged>> {
+        let path = self.path(h).unwrap_or_default();
         if path.exists() {
             return Ok(None);
         }
-        let dir = path.parent().unwrap_or(&self.dir).to_path_buf();
-        fs::create_dir_all(&dir)?;
-        let tmp = Self::tmp_name(&dir, &h);
+        let n = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.dir.join(STAGING).join(format!("{h}.{n}"));
         File::create(&tmp)?.write_all(data)?;
         Ok(Some(Staged { tmp, path }))
     }
@@ -134,27 +113,36 @@ impl Blobs {
         }
         // A few blobs (a publish or two): their own flushes cost less than flushing the whole
         // file system, which also holds whatever else is writing.
-        if staged.len() <= FEW {
-            let mut dirs = std::collections::BTreeSet::new();
+        let few = staged.len() <= FEW;
+        let root = File::open(&self.dir)?;
+        if few {
             for s in &staged {
                 File::open(&s.tmp)?.sync_all()?;
             }
-            for s in &staged {
-                fs::rename(&s.tmp, &s.path)?;
-                dirs.insert(s.path.parent().unwrap_or(&self.dir).to_path_buf());
+        } else {
+            rustix::fs::syncfs(&root)?;
+        }
+        let (mut dirs, mut made) = (BTreeSet::new(), false);
+        for s in &staged {
+            let dir = s.path.parent().unwrap_or(&self.dir);
+            if dirs.insert(dir.to_path_buf()) && !dir.exists() {
+                fs::create_dir(dir)?;
+                made = true;
             }
+            fs::rename(&s.tmp, &s.path)?;
+        }
+        if few {
             for d in dirs {
                 File::open(d)?.sync_all()?;
             }
-            return Ok(());
+            // A prefix folder made just now is a name in the store's own folder.
+            if made {
+                root.sync_all()?;
+            }
+            Ok(())
+        } else {
+            Ok(rustix::fs::syncfs(&root)?)
         }
-        let root = File::open(&self.dir)?;
-        rustix::fs::syncfs(&root)?;
-        for s in &staged {
-            fs::rename(&s.tmp, &s.path)?;
-        }
-        rustix::fs::syncfs(&root)?;
-        Ok(())
     }
 
     /// Reads a blob.

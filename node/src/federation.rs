@@ -341,8 +341,11 @@ impl Federation {
                 if req.offset + (chunk.len() as u64) == total {
                     for sha in req.more.iter().take(MAX_BATCH) {
                         let room = (BLOB_CHUNK + 8).saturating_sub(out.len() + 72);
+                        if room == 0 {
+                            break;
+                        }
                         match s.blobs.read_chunk(sha, 0, room) {
-                            Ok((n, data)) if n == data.len() as u64 && room > 0 => {
+                            Ok((n, data)) if n == data.len() as u64 => {
                                 out.extend_from_slice(sha.as_bytes());
                                 out.extend_from_slice(&n.to_be_bytes());
                                 out.extend_from_slice(&data);
@@ -833,9 +836,7 @@ impl Federation {
         if peers.is_empty() {
             return Err(format!("no connected peer holds size {target} yet"));
         }
-        let bundles: Vec<Tile> = (from / 256..target.div_ceil(256))
-            .map(|n| Tile::entries(n, (target - n * 256).min(256) as u16))
-            .collect();
+        let bundles = bundles_between(from, target);
         // First attempt: every bundle from some holder, in parallel.
         let fetched: Vec<Result<Fetched, String>> =
             futures::stream::iter(bundles.iter().copied().enumerate())
@@ -894,8 +895,7 @@ impl Federation {
         let target = signed.checkpoint.size;
         'peers: for &peer in peers {
             let mut tree = StoredHashes::new();
-            for n in 0..target.div_ceil(256) {
-                let t = Tile::entries(n, (target - n * 256).min(256) as u16);
+            for t in bundles_between(0, target) {
                 let Ok(bytes) = self.fetch_path(peer, &s.origin, &t.path()).await else {
                     continue 'peers;
                 };
@@ -1029,19 +1029,18 @@ impl Federation {
         let t0 = std::time::Instant::now();
         // Every entry must parse canonically and pass the rules against the state before it.
         let registry = s.registry.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let entries = Arc::new(v.entries);
-        let (registry, mut blobs) = {
-            let entries = entries.clone();
-            tokio::task::spawn_blocking(move || check_entries(registry, from, &entries))
+        let entries = v.entries.len();
+        let batch = v.entries;
+        let (registry, mut blobs) =
+            tokio::task::spawn_blocking(move || check_entries(registry, from, &batch))
                 .await
                 .map_err(|e| e.to_string())?
-        }
-        .map_err(|(index, why)| {
-            let reason = format!("entry {index} breaks the log's rules: {why}");
-            error!(origin = %s.origin, "{reason}; the origin no longer advances here");
-            s.halt(&reason);
-            reason
-        })?;
+                .map_err(|(index, why)| {
+                    let reason = format!("entry {index} breaks the log's rules: {why}");
+                    error!(origin = %s.origin, "{reason}; the origin no longer advances here");
+                    s.halt(&reason);
+                    reason
+                })?;
         let verify_ms = t0.elapsed().as_millis();
         // Missing blobs, in groups that fit one answer, fetched in parallel; each group starts
         // at another peer, to spread the load. They become visible only once all are durable.
@@ -1082,13 +1081,12 @@ impl Federation {
             .map_err(|e| e.to_string())?;
         info!(
             size,
-            entries = entries.len(),
+            entries,
             verify_ms,
             blobs_ms,
             total_ms = t0.elapsed().as_millis(),
             "verified, committed and cosigned"
         );
-
         self.publish(
             &s.origin,
             &Gossip::Checkpoint {
@@ -1297,6 +1295,13 @@ fn check_entries(
         }
     }
     Ok((registry, blobs))
+}
+
+/// The entry bundles, at the widths a tree of size `to` implies, that hold entries `from..to`.
+fn bundles_between(from: u64, to: u64) -> Vec<Tile> {
+    (from / 256..to.div_ceil(256))
+        .map(|n| Tile::entries(n, (to - n * 256).min(256) as u16))
+        .collect()
 }
 
 /// Whether fetched bytes are the blob an entry names.

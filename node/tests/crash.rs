@@ -3,8 +3,7 @@
 //! served recompute to the signed checkpoint, and that checkpoint is consistent with every
 //! checkpoint seen before.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use pgext_log::{
 };
 use pgext_spec::entry::Action;
 
-use crate::{release, release_form};
+use crate::{release, release_form, spawn_node};
 
 struct Proc {
     child: Child,
@@ -32,33 +31,15 @@ fn start(data: &std::path::Path) -> Proc {
         "[sequencer]\nbatch_interval_ms = 5\nbatch_max = 16\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pgext-node"))
-        .arg("--config")
-        .arg(&config)
-        .args(["--data"])
-        .arg(data)
-        .args([
-            "--p2p-listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--http",
-            "127.0.0.1:0",
-            "--origin",
-            "crash.pgext.local/log",
-            "run",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting pgext-node");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("node prints its URL");
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(
-        url.starts_with("http://127.0.0.1:"),
-        "unexpected first line {line:?}"
-    );
+    let (child, url) = spawn_node([
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--origin".as_ref(),
+        "crash.pgext.local/log".as_ref(),
+        "run".as_ref(),
+    ]);
     Proc { child, url }
 }
 

@@ -15,7 +15,7 @@ use pgext::release::Identity;
 use pgext_log::{VerifierKey, open_checkpoint};
 use pgext_spec::entry::{Action, Entry};
 
-use crate::{release, release_form};
+use crate::{release, release_form, spawn_node};
 
 /// A process that gets SIGTERM when dropped (so a failing test leaves no node behind).
 struct Proc(Child);
@@ -68,26 +68,18 @@ fn federation(run: &Path) -> (Proc, HashMap<String, String>, String) {
 
 /// A mirror process started directly, the way an operator adds one.
 fn late_mirror(data: &Path, peer: &str, vkey: &str) -> (Proc, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pgext-node"))
-        .args(["--data"])
-        .arg(data)
-        .args([
-            "--http",
-            "127.0.0.1:0",
-            "--p2p-listen",
-            "/ip4/127.0.0.1/tcp/0",
-        ])
-        .args(["--origin", "mirror-c.pgext.local/log", "--peer", peer])
-        .args(["--mirror", &format!("main={vkey}"), "run"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting pgext-node");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    let mirror = format!("main={vkey}");
+    let (child, url) = spawn_node([
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--origin".as_ref(),
+        "mirror-c.pgext.local/log".as_ref(),
+        "--peer".as_ref(),
+        peer.as_ref(),
+        "--mirror".as_ref(),
+        mirror.as_ref(),
+        "run".as_ref(),
+    ]);
     (Proc(child), url)
 }
 

@@ -3,8 +3,47 @@
 mod crash;
 mod federation;
 
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
 use pgext_spec::archive::Files;
 use pgext_spec::entry::Release;
+
+/// Starts `pgext-node` with `args` (options, ending with the subcommand), HTTP and libp2p on
+/// loopback ports from the OS; returns the process and the HTTP URL it prints first.
+///
+/// # Panics
+/// When the node does not start or its first line is not its URL.
+pub(crate) fn spawn_node<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgext-node"))
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--p2p-listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting pgext-node");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("node prints its URL");
+    let url = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        url.starts_with("http://127.0.0.1:"),
+        "unexpected first line {line:?}"
+    );
+    (child, url)
+}
 
 /// A release of dist `name` at `version` (one SQL file) and its zip.
 pub(crate) fn release(name: &str, version: &str) -> (Release, Vec<u8>) {

@@ -216,10 +216,7 @@ fn canonical<T: Serialize>(v: &T) -> Vec<u8> {
 
 /// Key id of a user key: the first 8 bytes of SHA-256 of the public key, hex.
 pub fn user_key_id(public: &[u8; 32]) -> String {
-    pgext_log::sha256(public)[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    pgext_log::hex(&pgext_log::sha256(public)[..8])
 }
 
 /// Decodes a base64 public key.
@@ -330,7 +327,7 @@ impl SignedEntry {
 
     /// Parses many entries, spread over the machine's cores; one result per input, in order.
     pub fn parse_many(entries: &[Vec<u8>]) -> Vec<Result<SignedEntry, EntryError>> {
-        par_chunks(entries, |chunk| {
+        par_chunks(entries, |_, chunk| {
             chunk
                 .iter()
                 .map(|b| SignedEntry::parse(b))
@@ -373,18 +370,19 @@ fn statement_bytes(bytes: &[u8], sig: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Runs `f` over chunks of `items` on the machine's cores (one chunk when few).
-fn par_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
+/// Runs `f(offset, chunk)` over chunks of `items` on the machine's cores (one chunk when few).
+fn par_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &[T]) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per = items.len().div_ceil(threads).max(PER_THREAD);
     if items.len() <= per {
-        return vec![f(items)];
+        return vec![f(0, items)];
     }
     std::thread::scope(|scope| {
         let f = &f;
         let handles: Vec<_> = items
             .chunks(per)
-            .map(|chunk| scope.spawn(move || f(chunk)))
+            .enumerate()
+            .map(|(c, chunk)| scope.spawn(move || f(c * per, chunk)))
             .collect();
         handles
             .into_iter()
@@ -405,14 +403,13 @@ fn par_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -> Ve
 /// # Errors
 /// The position in `items` of the first entry whose signature does not verify.
 pub fn verify_signatures(items: &[(&SignedEntry, &VerifyingKey)]) -> Result<(), usize> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = items.len().div_ceil(threads).max(PER_THREAD);
-    par_chunks(items, verify_chunk)
-        .into_iter()
-        .enumerate()
-        .filter_map(|(c, r)| r.err().map(|i| c * per + i))
-        .min()
-        .map_or(Ok(()), Err)
+    par_chunks(items, |offset, chunk| {
+        verify_chunk(chunk).map_err(|i| offset + i)
+    })
+    .into_iter()
+    .filter_map(Result::err)
+    .min()
+    .map_or(Ok(()), Err)
 }
 
 fn verify_chunk(items: &[(&SignedEntry, &VerifyingKey)]) -> Result<(), usize> {

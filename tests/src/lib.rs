@@ -173,6 +173,29 @@ impl TestNode {
         pgext::api::Node::new(&self.url())
     }
 
+    /// Publishes `files` as the archive `{prefix}.tar.gz` (members under `prefix/`), signed by
+    /// `who`.
+    ///
+    /// # Panics
+    /// When the archive is not a valid release or the node refuses it.
+    pub async fn publish_files(
+        &self,
+        who: &Identity,
+        files: &[(String, Vec<u8>)],
+        prefix: &str,
+    ) -> pgext::api::Receipt {
+        let tgz = fixtures::tar_gz(prefix, files);
+        let p = pgext::release::prepare_release(&tgz, None).expect("a valid release");
+        self.api()
+            .publish(
+                &who.sign(pgext_spec::entry::Action::Release(p.release)),
+                tgz,
+                &format!("{prefix}.tar.gz"),
+            )
+            .await
+            .expect("the node takes the release")
+    }
+
     /// GET, returning status and body.
     ///
     /// # Panics

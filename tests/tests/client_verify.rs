@@ -3,7 +3,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use pgext::release::prepare_release;
 use pgext::trust::{RegistryConfig, State};
 use pgext::verify::{VerifyError, fetch_verified};
 use pgext_spec::entry::{Action, Entry};
@@ -99,17 +98,8 @@ async fn publish(
     version: &str,
 ) -> u64 {
     let files = fixtures::dist(name, version, name, "stable");
-    let prefix = format!("{name}-{version}");
-    let tgz = fixtures::tar_gz(&prefix, &files);
-    let p = prepare_release(&tgz, None).unwrap();
-    node.api()
-        .publish(
-            &who.sign(Action::Release(p.release)),
-            tgz,
-            &format!("{prefix}.tar.gz"),
-        )
+    node.publish_files(who, &files, &format!("{name}-{version}"))
         .await
-        .unwrap()
         .index
 }
 

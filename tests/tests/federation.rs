@@ -8,7 +8,9 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 use pgext::api::Node as Api;
 use pgext::release::{Identity, prepare_release};
-use pgext_log::{AddCheckpoint, TileHashReader, VerifierKey, consistency_proof, open_checkpoint};
+use pgext_log::{
+    AddCheckpoint, Checkpoint, TileHashReader, VerifierKey, consistency_proof, open_checkpoint,
+};
 use pgext_spec::entry::Action;
 use pgext_tests::{TestNode, fixtures, identity};
 
@@ -541,10 +543,9 @@ async fn peers_serving_tampered_bytes_are_caught_and_demoted() {
     }
 }
 
-/// A mirror at size 2 of one branch hears of size 3 of the other: no peer's entries extend its
-/// tree to that checkpoint, and the fork's own entries show it is another tree.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fork_first_seen_at_a_larger_size_is_caught() {
+/// An origin holding alice's account, forked: two sequencers of one log key and one first
+/// entry. Returns both, the log's verifier key and its parsed form.
+async fn forked_origin() -> (TestNode, TestNode, String, VerifierKey) {
     let origin = TestNode::federated(ORIGIN, &[], &[]).await;
     let vkey = origin.vkey();
     let log_key: VerifierKey = vkey.parse().unwrap();
@@ -554,6 +555,43 @@ async fn a_fork_first_seen_at_a_larger_size_is_caught() {
         .await
         .unwrap();
     let (origin, fork) = origin.fork().await;
+    (origin, fork, vkey, log_key)
+}
+
+/// The first evidence `node` serves, waiting up to 60 s for it.
+async fn first_evidence(node: &TestNode) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let doc = node.json("/api/v1/evidence").await;
+        if let Some(ev) = doc["evidence"].as_array().and_then(|a| a.first()) {
+            return ev.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node did not catch the fork"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The two checkpoints of a piece of evidence, each opened with the log key.
+fn evidence_notes(evidence: &serde_json::Value, log_key: &VerifierKey) -> [Checkpoint; 2] {
+    [0, 1].map(|i| {
+        open_checkpoint(
+            evidence["notes"][i].as_str().unwrap().as_bytes(),
+            log_key,
+            &[],
+        )
+        .unwrap()
+        .checkpoint
+    })
+}
+
+/// A mirror at size 2 of one branch hears of size 3 of the other: no peer's entries extend its
+/// tree to that checkpoint, and the fork's own entries show it is another tree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_first_seen_at_a_larger_size_is_caught() {
+    let (origin, fork, vkey, log_key) = forked_origin().await;
     origin
         .api()
         .submit(&identity("bob", 2).account_entry(None, None, None))
@@ -579,31 +617,9 @@ async fn a_fork_first_seen_at_a_larger_size_is_caught() {
         ))
         .await;
 
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    let evidence = loop {
-        let doc = mirror.json("/api/v1/evidence").await;
-        if let Some(ev) = doc["evidence"].as_array().and_then(|a| a.first()).cloned() {
-            break ev;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the mirror did not catch the fork"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
-    let sizes: Vec<u64> = (0..2)
-        .map(|i| {
-            open_checkpoint(
-                evidence["notes"][i].as_str().unwrap().as_bytes(),
-                &log_key,
-                &[],
-            )
-            .unwrap()
-            .checkpoint
-            .size
-        })
-        .collect();
-    assert_eq!(sizes, [2, 3], "{evidence}");
+    let evidence = first_evidence(&mirror).await;
+    let [a, b] = evidence_notes(&evidence, &log_key);
+    assert_eq!([a.size, b.size], [2, 3], "{evidence}");
     // It stays at the size it verified, and it is halted.
     let info = mirror.json("/api/v1/origins").await;
     assert_eq!(info["origins"][1]["size"], 2, "{info}");
@@ -615,16 +631,8 @@ async fn a_fork_first_seen_at_a_larger_size_is_caught() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forked_sequencer_is_caught() {
-    let origin = TestNode::federated(ORIGIN, &[], &[]).await;
-    let vkey = origin.vkey();
-    let log_key: VerifierKey = vkey.parse().unwrap();
-    origin
-        .api()
-        .submit(&identity("alice", 1).account_entry(None, None, None))
-        .await
-        .unwrap();
     // Same key, same first entry; then each sequences a different second entry.
-    let (origin, fork) = origin.fork().await;
+    let (origin, fork, vkey, log_key) = forked_origin().await;
     let mirror = TestNode::federated(
         "m.pgext.test/log",
         &[origin.p2p_addr(), fork.p2p_addr()],
@@ -648,34 +656,12 @@ async fn a_forked_sequencer_is_caught() {
         .await
         .unwrap();
 
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    let evidence = loop {
-        let doc = mirror.json("/api/v1/evidence").await;
-        if let Some(ev) = doc["evidence"].as_array().and_then(|a| a.first()).cloned() {
-            break ev;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the mirror did not catch the fork"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let evidence = first_evidence(&mirror).await;
     // The evidence proves itself: two checkpoints signed by the log key that do not fit one
     // tree (one size, two roots).
-    let a = open_checkpoint(
-        evidence["notes"][0].as_str().unwrap().as_bytes(),
-        &log_key,
-        &[],
-    )
-    .unwrap();
-    let b = open_checkpoint(
-        evidence["notes"][1].as_str().unwrap().as_bytes(),
-        &log_key,
-        &[],
-    )
-    .unwrap();
-    assert_eq!(a.checkpoint.size, b.checkpoint.size);
-    assert_ne!(a.checkpoint.root, b.checkpoint.root);
+    let [a, b] = evidence_notes(&evidence, &log_key);
+    assert_eq!(a.size, b.size);
+    assert_ne!(a.root, b.root);
     assert_eq!(evidence["origin"], ORIGIN);
     // The origin is halted here, and the alarm is in the metrics.
     let info = mirror.json("/api/v1/origins").await;

@@ -6,8 +6,6 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use pgext::release::prepare_release;
-use pgext_spec::entry::Action;
 use pgext_tests::pg::{Cluster, pg_config};
 use pgext_tests::{TestNode, fixtures, identity};
 use sha1::Digest;
@@ -66,24 +64,6 @@ impl Pgxn<'_> {
     }
 }
 
-async fn publish(
-    node: &TestNode,
-    who: &pgext::release::Identity,
-    files: &[(String, Vec<u8>)],
-    prefix: &str,
-) {
-    let tgz = fixtures::tar_gz(prefix, files);
-    let p = prepare_release(&tgz, None).unwrap();
-    node.api()
-        .publish(
-            &who.sign(Action::Release(p.release)),
-            tgz,
-            &format!("{prefix}.tar.gz"),
-        )
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgxnclient_end_to_end() {
     let node = TestNode::start().await;
@@ -96,29 +76,25 @@ async fn pgxnclient_end_to_end() {
         .submit(&bob.account_entry(Some("Bob"), None, None))
         .await
         .unwrap();
-    publish(
-        &node,
+    node.publish_files(
         &alice,
         &fixtures::dist("pgext_pair", "1.0.0", "pgext_pair", "stable"),
         "pgext_pair-1.0.0",
     )
     .await;
-    publish(
-        &node,
+    node.publish_files(
         &alice,
         &fixtures::dist("pgext_pair", "1.1.0", "pgext_pair", "testing"),
         "pgext_pair-1.1.0",
     )
     .await;
-    publish(
-        &node,
+    node.publish_files(
         &bob,
         &fixtures::dist("pgext_widget", "0.2.5", "pgext_gizmo", "stable"),
         "pgext_widget-0.2.5",
     )
     .await;
-    publish(
-        &node,
+    node.publish_files(
         &bob,
         &fixtures::c_dist("pgext_hello_c", "1.0.0"),
         "pgext_hello_c-1.0.0",
@@ -129,10 +105,7 @@ async fn pgxnclient_end_to_end() {
         let (_, zip) = node
             .get("/dist/pgext_pair/1.0.0/pgext_pair-1.0.0.zip")
             .await;
-        sha1::Sha1::digest(&zip)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
+        pgext_log::hex(&sha1::Sha1::digest(&zip))
     };
 
     // pgxnclient and PostgreSQL are blocking programs: run them off the runtime serving the node.
@@ -173,13 +146,7 @@ async fn pgxnclient_end_to_end() {
         pgxn.ok("download", &["pgext_pair"]);
         let zip = std::fs::read(work.path().join("pgext_pair-1.0.0.zip"))
             .expect("pgxn download saved the zip");
-        assert_eq!(
-            sha1::Sha1::digest(&zip)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>(),
-            zip_sha1
-        );
+        assert_eq!(pgext_log::hex(&sha1::Sha1::digest(&zip)), zip_sha1);
         // Named by its extension, the widget dist is found through /extension/.
         pgxn.ok("download", &["pgext_gizmo"]);
         assert!(work.path().join("pgext_widget-0.2.5.zip").exists());
@@ -265,13 +232,13 @@ async fn pgxnclient_installs_from_a_mirror_with_the_sequencer_stopped() {
         .await
         .unwrap();
     assert_eq!(receipt.index, 0);
-    publish(
-        &origin,
-        &carol,
-        &fixtures::dist("pgext_mirrored", "1.2.0", "pgext_mirrored", "stable"),
-        "pgext_mirrored-1.2.0",
-    )
-    .await;
+    origin
+        .publish_files(
+            &carol,
+            &fixtures::dist("pgext_mirrored", "1.2.0", "pgext_mirrored", "stable"),
+            "pgext_mirrored-1.2.0",
+        )
+        .await;
     mirror.wait_size("/origins/main", 2, 60).await;
     origin.node.shutdown().await;
     let base = format!("{}/origins/main/", mirror.url());

@@ -199,10 +199,7 @@ async fn zip_readme_proofs_and_log() {
     let meta = node.json("/dist/pair/1.0.0/META.json").await;
     let (status, zip) = node.get("/dist/pair/1.0.0/pair-1.0.0.zip").await;
     assert_eq!(status, 200);
-    let sha1: String = sha1::Sha1::digest(&zip)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha1 = pgext_log::hex(&sha1::Sha1::digest(&zip));
     assert_eq!(meta["sha1"], sha1.as_str());
     let names: Vec<String> = zip::ZipArchive::new(std::io::Cursor::new(&zip))
         .unwrap()

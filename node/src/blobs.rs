@@ -125,9 +125,13 @@ impl Blobs {
         let (mut dirs, mut made) = (BTreeSet::new(), false);
         for s in &staged {
             let dir = s.path.parent().unwrap_or(&self.dir);
+            // Another writer may make the same prefix folder at the same moment.
             if dirs.insert(dir.to_path_buf()) && !dir.exists() {
-                fs::create_dir(dir)?;
-                made = true;
+                match fs::create_dir(dir) {
+                    Ok(()) => made = true,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e),
+                }
             }
             fs::rename(&s.tmp, &s.path)?;
         }
@@ -212,5 +216,32 @@ mod tests {
         assert!(!tmp.exists());
         assert!(!reopened.has(&hex(&sha256(b"third"))));
         assert_eq!(reopened.get(&ha).unwrap(), b"first");
+    }
+
+    #[test]
+    fn concurrent_writers_share_new_prefix_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        // Started together, so that they meet on the prefix folders none has made yet.
+        let start = std::sync::Barrier::new(8);
+        std::thread::scope(|scope| {
+            for t in 0..8u32 {
+                let (blobs, start) = (&blobs, &start);
+                scope.spawn(move || {
+                    start.wait();
+                    for i in 0..64u32 {
+                        blobs
+                            .put(&[t.to_be_bytes(), i.to_be_bytes()].concat())
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        for t in 0..8u32 {
+            for i in 0..64u32 {
+                let data = [t.to_be_bytes(), i.to_be_bytes()].concat();
+                assert_eq!(blobs.get(&hex(&sha256(&data))).unwrap(), data);
+            }
+        }
     }
 }

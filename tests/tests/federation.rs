@@ -509,21 +509,6 @@ async fn peers_serving_tampered_bytes_are_caught_and_demoted() {
     }
     assert!(flipped >= 8, "{flipped} blobs");
 
-    // A new mirror that knows only A: A's bundles do not make the signed tree, so A is demoted
-    // and the entries come from the peers found through it. Hash tiles are never fetched: a
-    // mirror computes its own from the entries, so A's bad tile cannot reach it.
-    let e = TestNode::federated(
-        "e.pgext.test/log",
-        &[a.p2p_addr()],
-        &[("main", vkey.clone())],
-    )
-    .await;
-    e.wait_size("/origins/main", size, 60).await;
-    assert_same(&origin, &e, &registry_paths(size, "1.0.0")).await;
-    let info = e.json("/api/v1/origins").await;
-    assert!(score_of(&info, &peer_id(&a)) <= -100, "{info}");
-    assert!(score_of(&info, &peer_id(&origin)) > -100, "{info}");
-
     // A new mirror that knows only B: B's blobs do not hash to their entries, so B is demoted
     // and the blobs come from elsewhere (each blob is asked of another peer first, so B is
     // asked for some).
@@ -538,7 +523,25 @@ async fn peers_serving_tampered_bytes_are_caught_and_demoted() {
     let info = f.json("/api/v1/origins").await;
     assert!(score_of(&info, &peer_id(&b)) <= -100, "{info}");
     assert!(score_of(&info, &peer_id(&origin)) > -100, "{info}");
-    for n in [origin, a, b, e, f] {
+    b.node.shutdown().await;
+
+    // B stops, so a new mirror that knows only A has two holders to share the three bundles
+    // among and asks A for at least one. A's bundles do not make the signed tree, so A is
+    // demoted and the entries come from the origin, found through A. Hash tiles are never
+    // fetched: a mirror computes its own from the entries, so A's bad tile cannot reach it.
+    let e = TestNode::federated(
+        "e.pgext.test/log",
+        &[a.p2p_addr()],
+        &[("main", vkey.clone())],
+    )
+    .await;
+    e.wait_size("/origins/main", size, 60).await;
+    assert_same(&origin, &e, &registry_paths(size, "1.0.0")).await;
+    let info = e.json("/api/v1/origins").await;
+    assert!(score_of(&info, &peer_id(&a)) <= -100, "{info}");
+    assert!(score_of(&info, &peer_id(&origin)) > -100, "{info}");
+
+    for n in [origin, a, e, f] {
         n.node.shutdown().await;
     }
 }

@@ -1,10 +1,17 @@
 //! The pgext client and SDK. Every command of the `pgext` binary is a call into this library.
-//! Today: the trust configuration ([`trust`]), fetching a release and proving it before
-//! anything is written ([`verify`]), offline verification of tlog-proof files, building and
-//! signing registry entries (accounts, releases), and talking to a node's API.
+//! The trust configuration ([`trust`]); fetching a release and proving it before anything is
+//! written ([`verify`]), online or from a tlog-proof file; choosing releases ([`request`]);
+//! building and installing into PostgreSQL ([`build`], [`pg`]) with a record of every file
+//! ([`installed`]); the commands themselves ([`ops`]); building and signing registry entries
+//! ([`release`]) and talking to a node's API ([`api`]).
 
 pub mod api;
+pub mod build;
+pub mod installed;
+pub mod ops;
+pub mod pg;
 pub mod release;
+pub mod request;
 pub mod trust;
 pub mod verify;
 
@@ -26,6 +33,34 @@ pub enum ClientError {
     /// The configuration or the local state cannot be read or written.
     #[error("{0}")]
     Config(String),
+    /// PostgreSQL could not be found or answered with an error.
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
+    /// A build step failed; its log is kept.
+    #[error("{step} failed ({detail}); the build log is kept at {}", log.display())]
+    Build {
+        /// The step (`configure`, `make`, `make install`, …).
+        step: String,
+        /// The log.
+        log: std::path::PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// Installing or removing files is not possible as asked.
+    #[error("{0}")]
+    Install(String),
+}
+
+/// A failure of a client command: a release that did not verify, or anything else.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A check of `spec/client.md` failed: nothing was written.
+    #[error(transparent)]
+    Verify(#[from] verify::VerifyError),
+    /// Anything else.
+    #[error(transparent)]
+    Client(#[from] ClientError),
 }
 
 /// Verifies offline that `entry` is in the log signed by `log_key`, using a tlog-proof file.

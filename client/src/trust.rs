@@ -123,7 +123,7 @@ impl Config {
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
     let io = |e: std::io::Error| ClientError::Config(format!("{}: {e}", path.display()));
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
@@ -154,6 +154,11 @@ impl State {
         State {
             dir: dir.to_path_buf(),
         }
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn checkpoint_path(&self, origin: &str) -> PathBuf {

@@ -7,9 +7,10 @@ use pgext_log::{
 };
 use pgext_spec::authority::{Registry, Rule};
 use pgext_spec::entry::{Action, Entry};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::request::{Chosen, Select, choose};
 use crate::trust::{RegistryConfig, State};
 
 /// Why a release was not believed. Each says what failed and what it means.
@@ -122,7 +123,7 @@ pub enum VerifyError {
 }
 
 /// Who published what, when, and what proves it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
     /// Registry name.
     pub registry: String,
@@ -154,6 +155,45 @@ pub struct Provenance {
     pub yanked: Option<String>,
 }
 
+impl Provenance {
+    /// The report for a release `entry` at `index`, proven by the checkpoint `note`.
+    fn of(
+        reg: &RegistryConfig,
+        entry: &Entry,
+        index: u64,
+        note: String,
+        signed: &SignedCheckpoint,
+        cosigners: Vec<String>,
+        yanked: Option<String>,
+    ) -> Provenance {
+        let (dist, version, status, sha256) = match &entry.statement.action {
+            Action::Release(r) => (
+                r.dist.clone(),
+                r.version.clone(),
+                r.status.as_str().to_string(),
+                r.sha256.clone(),
+            ),
+            _ => Default::default(),
+        };
+        Provenance {
+            registry: reg.name.clone(),
+            origin: signed.checkpoint.origin.clone(),
+            dist,
+            version,
+            status,
+            publisher: entry.statement.actor.clone(),
+            key_id: entry.statement.key_id.clone(),
+            time: entry.statement.time,
+            index,
+            sha256,
+            checkpoint_size: signed.checkpoint.size,
+            checkpoint: note,
+            cosigners,
+            yanked,
+        }
+    }
+}
+
 /// A release whose every check passed.
 #[derive(Debug, Clone)]
 pub struct VerifiedRelease {
@@ -163,6 +203,21 @@ pub struct VerifiedRelease {
     pub entry: Entry,
     /// The report.
     pub provenance: Provenance,
+    /// Set when the release is yanked (chosen because its version was named).
+    pub warning: Option<String>,
+}
+
+async fn read_body(
+    mut r: reqwest::Response,
+    progress: &dyn crate::ops::Progress,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let total = r.content_length();
+    let mut body = Vec::with_capacity(total.unwrap_or(0).min(64 << 20) as usize);
+    while let Some(chunk) = r.chunk().await? {
+        body.extend_from_slice(&chunk);
+        progress.bytes(body.len() as u64, total);
+    }
+    Ok(body)
 }
 
 /// A registry's nodes, asked in order.
@@ -192,11 +247,23 @@ impl Remote {
     /// # Errors
     /// When no node answers.
     pub async fn get(&self, path: &str) -> Result<Vec<u8>, VerifyError> {
+        self.get_with(path, &crate::ops::Quiet).await
+    }
+
+    /// [`Remote::get`], reporting the bytes received to `progress`.
+    ///
+    /// # Errors
+    /// When no node answers.
+    pub async fn get_with(
+        &self,
+        path: &str,
+        progress: &dyn crate::ops::Progress,
+    ) -> Result<Vec<u8>, VerifyError> {
         let mut why = String::from("no URL configured");
         for base in &self.urls {
             match self.http.get(format!("{base}{path}")).send().await {
-                Ok(r) if r.status().is_success() => match r.bytes().await {
-                    Ok(b) => return Ok(b.to_vec()),
+                Ok(r) if r.status().is_success() => match read_body(r, progress).await {
+                    Ok(b) => return Ok(b),
                     Err(e) => why = e.to_string(),
                 },
                 Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
@@ -246,33 +313,6 @@ impl Remote {
     }
 }
 
-/// The release of `dist` a request names: `version` exactly, or else the highest version that is
-/// not yanked. Returns the release's JSON from the dist document.
-///
-/// # Errors
-/// When there is none.
-pub fn choose(doc: &Value, dist: &str, version: Option<&str>) -> Result<Value, VerifyError> {
-    let releases = doc["releases"].as_array().cloned().unwrap_or_default();
-    let parse = |r: &Value| semver::Version::parse(r["version"].as_str().unwrap_or_default()).ok();
-    let pick = match version {
-        Some(v) => releases.into_iter().find(|r| {
-            r["version"]
-                .as_str()
-                .is_some_and(|x| x.eq_ignore_ascii_case(v))
-        }),
-        None => releases
-            .into_iter()
-            .filter(|r| r["yanked"] != true)
-            .max_by_key(|r| parse(r)),
-    };
-    pick.ok_or_else(|| {
-        VerifyError::NotFound(match version {
-            Some(v) => format!("{dist} has no version {v}"),
-            None => format!("{dist} has no release that is not yanked"),
-        })
-    })
-}
-
 /// Opens a checkpoint with the registry's keys and counts the trusted cosigners.
 fn open_with_policy(
     reg: &RegistryConfig,
@@ -294,7 +334,7 @@ fn open_with_policy(
     Ok((signed, cosigners))
 }
 
-/// Fetches `dist` (at `version`, or the newest not yanked) from the registry and checks, in
+/// Fetches the release of `dist` that `select` names ([`choose`]) from the registry and checks, in
 /// order: the archive's SHA-256 against the log entry; the publisher's signature; the
 /// publisher's authority at that index (from the account's and the distribution's history
 /// entries); that each of those entries is included in a checkpoint signed by the log key;
@@ -307,11 +347,28 @@ pub async fn fetch_verified(
     reg: &RegistryConfig,
     state: &State,
     dist: &str,
-    version: Option<&str>,
+    select: &Select,
+) -> Result<VerifiedRelease, VerifyError> {
+    fetch_verified_with(reg, state, dist, select, &crate::ops::Quiet).await
+}
+
+/// [`fetch_verified`], reporting the archive's download to `progress`.
+///
+/// # Errors
+/// The first check that failed.
+pub async fn fetch_verified_with(
+    reg: &RegistryConfig,
+    state: &State,
+    dist: &str,
+    select: &Select,
+    progress: &dyn crate::ops::Progress,
 ) -> Result<VerifiedRelease, VerifyError> {
     let remote = &Remote::new(reg);
     let doc = remote.json(&format!("/api/v1/dists/{dist}")).await?;
-    let rel = choose(&doc, dist, version)?;
+    let Chosen {
+        release: rel,
+        warning,
+    } = choose(&doc, dist, select)?;
     let index = rel["index"]
         .as_u64()
         .ok_or_else(|| VerifyError::Malformed("release without a log index".into()))?;
@@ -330,7 +387,7 @@ pub async fn fetch_verified(
         return Err(VerifyError::WrongEntry { index, wanted });
     }
     let zip = remote
-        .get(&format!("/dist/{name}/{v}/{name}-{v}.zip"))
+        .get_with(&format!("/dist/{name}/{v}/{name}-{v}.zip"), progress)
         .await?;
     let actor = entry.statement.actor.to_ascii_lowercase();
     let account = remote.json(&format!("/api/v1/accounts/{actor}")).await?;
@@ -430,24 +487,96 @@ pub async fn fetch_verified(
     let yanked =
         (rel["yanked"] == true).then(|| rel["yank_reason"].as_str().unwrap_or("").to_string());
     Ok(VerifiedRelease {
-        provenance: Provenance {
-            registry: reg.name.clone(),
-            origin,
-            dist: name,
-            version: v,
-            status: r.status.as_str().to_string(),
-            publisher: entry.statement.actor.clone(),
-            key_id: entry.statement.key_id.clone(),
-            time: entry.statement.time,
-            index,
-            sha256: r.sha256.clone(),
-            checkpoint_size: size,
-            checkpoint: note,
-            cosigners,
-            yanked,
-        },
+        provenance: Provenance::of(reg, &entry, index, note, &signed, cosigners, yanked),
         zip,
         entry,
+        warning,
+    })
+}
+
+/// Verifies a release archive with its tlog-proof file, with no network (`spec/client.md`,
+/// Offline). The file's `extra` line holds the release entry; checked, in order: the archive's
+/// SHA-256 and size against the entry; the checkpoint's log signature; the entry's inclusion in
+/// it; the witness quorum; and, when the remembered checkpoint has the same size, the same
+/// root. The publisher's key is not in the entry, so signature and authority rest on the log
+/// and its cosigners, who check both before they sign. The remembered checkpoint does not
+/// move: no consistency proof can be had offline.
+///
+/// # Errors
+/// The first check that failed.
+pub fn verify_offline(
+    reg: &RegistryConfig,
+    state: &State,
+    archive: &[u8],
+    proof_file: &[u8],
+) -> Result<VerifiedRelease, VerifyError> {
+    let file = pgext_log::ProofFile::parse(proof_file)
+        .map_err(|e| VerifyError::Malformed(format!("the proof file cannot be read: {e}")))?;
+    let index = file.index;
+    let bytes = file.extra.as_deref().ok_or_else(|| {
+        VerifyError::Malformed(
+            "the proof file carries no log entry (no `extra` line): it was not made by a pgext node"
+                .into(),
+        )
+    })?;
+    let entry = Entry::parse(bytes).map_err(|e| {
+        VerifyError::Malformed(format!("the proof file's entry cannot be read: {e}"))
+    })?;
+    let Action::Release(r) = &entry.statement.action else {
+        return Err(VerifyError::Malformed(format!(
+            "the proof file's entry {index} is not a release"
+        )));
+    };
+    let got = pgext_log::hex(&pgext_log::sha256(archive));
+    if got != r.sha256 || archive.len() as u64 != r.size {
+        return Err(VerifyError::Digest {
+            expected: r.sha256.clone(),
+            got,
+        });
+    }
+    let note = String::from_utf8(file.checkpoint.clone())
+        .map_err(|_| VerifyError::Malformed("checkpoint is not UTF-8".into()))?;
+    let (signed, cosigners) = open_with_policy(reg, &note)?;
+    let size = signed.checkpoint.size;
+    let proof: Vec<Vec<u8>> = file.proof.iter().map(|h| h.as_bytes().to_vec()).collect();
+    verify_inclusion(
+        index,
+        size,
+        leaf_hash(bytes).as_ref(),
+        &proof,
+        signed.checkpoint.root.as_ref(),
+    )
+    .map_err(|e| VerifyError::Inclusion {
+        index,
+        size,
+        detail: e.to_string(),
+    })?;
+    if cosigners.len() < reg.quorum {
+        return Err(VerifyError::Quorum {
+            have: cosigners.len(),
+            need: reg.quorum,
+        });
+    }
+    let origin = signed.checkpoint.origin.clone();
+    if let Some(old) = state.checkpoint(&origin) {
+        let old = open_checkpoint(old.as_bytes(), &reg.log_key()?, &[]).map_err(|e| {
+            VerifyError::Malformed(format!(
+                "the remembered checkpoint of {origin} does not open: {e}"
+            ))
+        })?;
+        if old.checkpoint.size == size && old.checkpoint.root != signed.checkpoint.root {
+            return Err(VerifyError::Inconsistent {
+                size,
+                remembered: size,
+                detail: "same size, another root".into(),
+            });
+        }
+    }
+    Ok(VerifiedRelease {
+        provenance: Provenance::of(reg, &entry, index, note, &signed, cosigners, None),
+        zip: archive.to_vec(),
+        entry,
+        warning: None,
     })
 }
 

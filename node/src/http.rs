@@ -252,8 +252,14 @@ async fn dist_file(
         let reader = pgext_log::TileHashReader::new(size, &s.store);
         let proof =
             pgext_log::inclusion_proof(r.index, size, &reader).map_err(ApiError::internal)?;
+        // The entry rides along, so the file alone proves the archive offline (spec/log.md).
+        let entry = s
+            .store
+            .entries(r.index, r.index + 1)
+            .map_err(ApiError::internal)?
+            .pop();
         let file = pgext_log::ProofFile {
-            extra: None,
+            extra: entry,
             index: r.index,
             proof,
             checkpoint: note.into_bytes(),

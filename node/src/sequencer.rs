@@ -193,14 +193,14 @@ fn round(shared: &Shared, key: &SignerKey, batch: Vec<Submission>) {
         "round committed"
     );
     let reader = TileHashReader::new(size, &shared.store);
-    for (i, (_, reply)) in accepted.into_iter().enumerate() {
+    for (i, (entry, reply)) in accepted.into_iter().enumerate() {
         let index = size0 + i as u64;
         let receipt = inclusion_proof(index, size, &reader)
             .map(|proof| Receipt {
                 index,
                 checkpoint: note.clone(),
                 proof: ProofFile {
-                    extra: None,
+                    extra: Some(entry),
                     index,
                     proof,
                     checkpoint: note.clone().into_bytes(),

@@ -2,7 +2,7 @@
 //! folders, identities, and fixture distributions packed every way authors pack them.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 use pgext::release::Identity;
@@ -270,6 +270,26 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 }
 
 /// Fixture distributions.
+/// The `pgext` binary of this build (`target/<profile>/pgext`, beside the test binary's
+/// `deps/` folder). A workspace test run builds it (`cargo nextest run --workspace`).
+///
+/// # Panics
+/// When it was not built.
+pub fn pgext_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let bin = dir.join("pgext");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build -p pgext` (a --workspace test run does)",
+        bin.display()
+    );
+    bin
+}
+
 pub mod fixtures {
     use super::*;
 

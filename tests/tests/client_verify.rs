@@ -1,9 +1,13 @@
 //! The client proves a release before it writes anything: every check of `spec/client.md`,
-//! each defeated once by a proxy between the client and a real node, with its own message.
+//! each defeated once by a proxy between the client and a real node, with its own message, and
+//! not one file installed into PostgreSQL.
 
 use std::sync::{Arc, Mutex};
 
-use pgext::trust::{RegistryConfig, State};
+use pgext::ops::{Context, InstallOptions, Quiet};
+use pgext::pg::PgInstall;
+use pgext::request::Select;
+use pgext::trust::{Config, RegistryConfig, State};
 use pgext::verify::{VerifyError, fetch_verified};
 use pgext_spec::entry::{Action, Entry};
 use pgext_tests::{TestNode, fixtures, identity};
@@ -113,15 +117,55 @@ fn registry(url: &str, vkey: &str, witnesses: Vec<String>, quorum: usize) -> Reg
     }
 }
 
+/// The files of the PostgreSQL installation's extension and library folders named after
+/// `dist` (other tests install other names there at the same time).
+fn installed_files(pg: &PgInstall, dist: &str) -> Vec<std::path::PathBuf> {
+    [pg.extension_dir(), pg.pkglibdir.clone()]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap().flatten().map(|e| e.path()))
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(dist))
+        .collect()
+}
+
+/// Installs through the client, which must refuse before writing anything: no file in
+/// PostgreSQL's folders, no install record. Returns why it refused.
 async fn refused(
     reg: &RegistryConfig,
     state: &State,
     dist: &str,
     version: Option<&str>,
 ) -> VerifyError {
-    let err = fetch_verified(reg, state, dist, version).await.unwrap_err();
+    let pg = PgInstall::find(None).unwrap();
+    let ctx = Context {
+        config: Config {
+            registries: vec![reg.clone()],
+        },
+        state: state.clone(),
+        registry: None,
+        pg: pg.clone(),
+        sudo: false,
+        progress: Box::new(Quiet),
+    };
+    let spec = version.map_or_else(|| dist.to_string(), |v| format!("{dist}@{v}"));
+    let before = installed_files(&pg, dist);
+    let err = ctx
+        .install(&spec, &InstallOptions::default())
+        .await
+        .unwrap_err();
     eprintln!("refused as expected: {err}");
-    err
+    assert_eq!(
+        installed_files(&pg, dist),
+        before,
+        "{spec}: files were written"
+    );
+    assert!(
+        ctx.list().unwrap().is_empty(),
+        "{spec}: recorded as installed"
+    );
+    match err {
+        pgext::Error::Verify(e) => e,
+        other => panic!("{spec}: refused for another reason: {other}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,7 +214,9 @@ async fn every_tampering_is_refused_with_its_own_message() {
     let state = State::at(state_dir.path());
 
     // Untouched: everything verifies, the newest version is chosen, the checkpoint remembered.
-    let ok = fetch_verified(&reg, &state, "pair", None).await.unwrap();
+    let ok = fetch_verified(&reg, &state, "pair", &Select::version(None))
+        .await
+        .unwrap();
     assert_eq!(ok.provenance.version, "1.1.0");
     assert_eq!(ok.provenance.index, index);
     assert_eq!(ok.provenance.publisher, "alice");
@@ -221,7 +267,7 @@ async fn every_tampering_is_refused_with_its_own_message() {
 
     // Nothing refused moved the remembered checkpoint; an honest answer still verifies.
     *proxy.tamper.lock().unwrap() = Tamper::Nothing;
-    fetch_verified(&reg, &state, "pair", Some("1.0.0"))
+    fetch_verified(&reg, &state, "pair", &Select::version(Some("1.0.0")))
         .await
         .unwrap();
 
@@ -262,7 +308,7 @@ async fn an_older_checkpoint_of_another_branch_is_refused() {
         &registry(&origin.url(), &vkey, vec![], 0),
         &state,
         "pair",
-        None,
+        &Select::version(None),
     )
     .await
     .unwrap();

@@ -1,6 +1,7 @@
 //! Cross-crate tests: one binary, one module per flow.
 
 mod bad_input;
+mod client_install;
 mod client_verify;
 mod federation;
 mod pgxnclient;

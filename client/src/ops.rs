@@ -1,0 +1,495 @@
+//! The client's commands as library calls with typed results: `install`, `check`, `load`,
+//! `unload`, `uninstall`, `list`, `upgrade`. The `pgext` binary only parses its command line,
+//! calls these, and prints what they return.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::build::{Builder, copy_tree, remove_files, unpack};
+use crate::installed::{self, Installed};
+use crate::pg::{Conn, PgInstall, ident, psql};
+use crate::request::{Select, Stability, Target, Want};
+use crate::trust::{Config, State};
+use crate::verify::{VerifiedRelease, fetch_verified_with, verify_offline};
+use crate::{ClientError, Error};
+
+/// What a long step reports while it runs; the binary draws bars from it.
+pub trait Progress: Send + Sync {
+    /// A step begins (`downloading`, `make`, …).
+    fn step(&self, _what: &str) {}
+    /// Bytes of a download so far, of `total` when known.
+    fn bytes(&self, _done: u64, _total: Option<u64>) {}
+    /// The current step ended.
+    fn done(&self) {}
+    /// Something the user should read (a yanked version, an unverified source).
+    fn warn(&self, _message: &str) {}
+}
+
+/// Reports nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Everything a command needs: whom to trust, what is remembered, which PostgreSQL.
+pub struct Context {
+    /// The trust configuration.
+    pub config: Config,
+    /// The state folder.
+    pub state: State,
+    /// `--registry`.
+    pub registry: Option<String>,
+    /// The PostgreSQL installation.
+    pub pg: PgInstall,
+    /// Run the real install and removals through `sudo`.
+    pub sudo: bool,
+    /// Progress and warnings.
+    pub progress: Box<dyn Progress>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("registry", &self.registry)
+            .field("pg", &self.pg)
+            .field("sudo", &self.sudo)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How to install.
+#[derive(Debug, Clone, Default)]
+pub struct InstallOptions {
+    /// Statuses allowed when no exact version is named.
+    pub stability: Stability,
+    /// A tlog-proof file: install an archive verified offline.
+    pub proof: Option<PathBuf>,
+    /// Install from `--registry` even though the name is pinned to another registry.
+    pub repin: bool,
+}
+
+/// An upgrade done (or found unnecessary).
+#[derive(Debug, Clone, Serialize)]
+pub struct Upgrade {
+    /// Distribution.
+    pub dist: String,
+    /// Version before.
+    pub from: String,
+    /// Version now.
+    pub to: String,
+    /// Extensions updated with `ALTER EXTENSION … UPDATE` in the database given.
+    pub updated: Vec<String>,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Context {
+    fn log_path(&self, what: &str) -> PathBuf {
+        self.state
+            .dir()
+            .join("logs")
+            .join(format!("{what}-{}.log", now()))
+    }
+
+    /// The registry for `dist`: `--registry` if given, else the one the name is pinned to,
+    /// else the default. A name pinned to another registry than `--registry` is refused
+    /// unless `repin`.
+    fn registry_for(
+        &self,
+        dist: &str,
+        repin: bool,
+    ) -> Result<crate::trust::RegistryConfig, ClientError> {
+        let pinned = installed::pin(&self.state, dist)?;
+        let name = match (&self.registry, &pinned) {
+            (Some(asked), Some(p)) if asked != p && !repin => {
+                return Err(ClientError::Config(format!(
+                    "{dist} is pinned to registry {p}, where it was first installed from; installing it from {asked} could swap in another publisher's code. Add --repin to move the pin"
+                )));
+            }
+            (Some(asked), _) => Some(asked.as_str()),
+            (None, Some(p)) => Some(p.as_str()),
+            (None, None) => None,
+        };
+        let reg = self.config.registry(name)?.clone();
+        if repin {
+            installed::repin(&self.state, dist, &reg.name)?;
+        }
+        Ok(reg)
+    }
+
+    /// Fetches and verifies a release of a registry dist.
+    async fn fetch(
+        &self,
+        dist: &str,
+        select: &Select,
+        repin: bool,
+    ) -> Result<VerifiedRelease, Error> {
+        let reg = self.registry_for(dist, repin)?;
+        self.progress
+            .step(&format!("downloading and verifying {dist}"));
+        let v = fetch_verified_with(&reg, &self.state, dist, select, self.progress.as_ref()).await;
+        self.progress.done();
+        let v = v?;
+        if let Some(w) = &v.warning {
+            self.progress.warn(w);
+        }
+        Ok(v)
+    }
+
+    /// Installs what `spec` names: verified from its registry, an archive verified offline
+    /// with `--proof`, or a local directory or archive (built unverified, with a warning).
+    ///
+    /// # Errors
+    /// Any failed check (nothing is written), build failure (log kept) or install failure.
+    pub async fn install(&self, spec: &str, opts: &InstallOptions) -> Result<Installed, Error> {
+        let target = crate::request::parse(spec).map_err(|e| ClientError::Config(e.0))?;
+        match target {
+            Target::Dist { name, want } => {
+                let select = Select {
+                    want,
+                    stability: opts.stability,
+                };
+                let v = self.fetch(&name, &select, opts.repin).await?;
+                self.install_verified(&v)
+            }
+            Target::Archive(path) => {
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+                if let Some(proof) = &opts.proof {
+                    let proof_bytes = std::fs::read(proof)
+                        .map_err(|e| ClientError::Config(format!("{}: {e}", proof.display())))?;
+                    let reg = self.config.registry(self.registry.as_deref())?;
+                    let v = verify_offline(reg, &self.state, &bytes, &proof_bytes)?;
+                    return self.install_verified(&v);
+                }
+                self.progress.warn(&format!(
+                    "{} is a local archive: it is built as it is, without any log verification",
+                    path.display()
+                ));
+                let build = tempfile::tempdir().map_err(|e| ClientError::Config(e.to_string()))?;
+                unpack(&bytes, build.path())?;
+                let sha = pgext_log::hex(&pgext_log::sha256(&bytes));
+                self.install_tree(build.path(), &path, sha, None)
+            }
+            Target::Dir(dir) => {
+                if opts.proof.is_some() {
+                    return Err(ClientError::Config(
+                        "--proof verifies an archive, not a directory".into(),
+                    )
+                    .into());
+                }
+                self.progress.warn(&format!(
+                    "{} is a local directory: it is built as it is, without any log verification",
+                    dir.display()
+                ));
+                let build = tempfile::tempdir().map_err(|e| ClientError::Config(e.to_string()))?;
+                copy_tree(&dir, build.path())?;
+                self.install_tree(build.path(), &dir, String::new(), None)
+            }
+        }
+    }
+
+    fn install_verified(&self, v: &VerifiedRelease) -> Result<Installed, Error> {
+        let build = tempfile::tempdir().map_err(|e| ClientError::Config(e.to_string()))?;
+        unpack(&v.zip, build.path())?;
+        installed::keep_archive(&self.state, &v.provenance.sha256, &v.zip)?;
+        let source = PathBuf::from(&v.provenance.registry);
+        self.install_tree(
+            build.path(),
+            &source,
+            v.provenance.sha256.clone(),
+            Some(v.provenance.clone()),
+        )
+    }
+
+    /// Builds and installs the project unpacked in `dir`, and records it.
+    fn install_tree(
+        &self,
+        dir: &Path,
+        source: &Path,
+        sha256: String,
+        provenance: Option<crate::verify::Provenance>,
+    ) -> Result<Installed, Error> {
+        let (dist, version) = match &provenance {
+            Some(p) => (p.dist.clone(), p.version.clone()),
+            None => name_and_version(dir, source),
+        };
+        let log = self.log_path(&format!("{dist}-{version}"));
+        let mut b = Builder::new(&self.pg, dir, &log, self.sudo)?;
+        let result = self.build_and_install(&mut b, &dist);
+        self.progress.done();
+        let files = result?;
+        let _ = std::fs::remove_file(&log);
+        let record = Installed {
+            extensions: installed::extensions_in(&files, &self.pg.extension_dir()),
+            dist,
+            version,
+            pg: self.pg.key(),
+            files,
+            sha256,
+            source: source.display().to_string(),
+            provenance,
+            installed_at: now(),
+        };
+        let registry = record.provenance.as_ref().map(|p| p.registry.clone());
+        // Files of the version installed before that this one does not write again.
+        if let Some(old) = installed::find(&self.state, &record.pg, &record.dist)? {
+            let stale: Vec<PathBuf> = old
+                .files
+                .into_iter()
+                .filter(|f| !record.files.contains(f))
+                .collect();
+            remove_files(&stale, self.sudo)?;
+        }
+        installed::record(&self.state, record.clone(), registry.as_deref())?;
+        Ok(record)
+    }
+
+    fn build_and_install(&self, b: &mut Builder<'_>, dist: &str) -> Result<Vec<PathBuf>, Error> {
+        self.progress.step(&format!("building {dist}"));
+        b.build()?;
+        self.progress.step(&format!("staging {dist}"));
+        let files = b.stage()?;
+        // A file another installed dist wrote is not overwritten silently.
+        for other in installed::list(&self.state, Some(&self.pg.key()))? {
+            if other.dist.eq_ignore_ascii_case(dist) {
+                continue;
+            }
+            if let Some(f) = files.iter().find(|f| other.files.contains(f)) {
+                return Err(ClientError::Install(format!(
+                    "{} would overwrite {}, installed by {} {}: uninstall it first",
+                    dist,
+                    f.display(),
+                    other.dist,
+                    other.version
+                ))
+                .into());
+            }
+        }
+        self.progress.step(&format!("installing {dist}"));
+        b.install(&files)?;
+        Ok(files)
+    }
+
+    /// The install record of `name` (a dist name, or an extension it installed).
+    fn installed(&self, name: &str) -> Result<Installed, ClientError> {
+        let pg = self.pg.key();
+        if let Some(i) = installed::find(&self.state, &pg, name)? {
+            return Ok(i);
+        }
+        installed::find_extension(&self.state, &pg, name)?.ok_or_else(|| {
+            ClientError::Install(format!(
+                "{name} was not installed by pgext into {} (see `pgext list`)",
+                self.pg.sharedir.display()
+            ))
+        })
+    }
+
+    /// Removes exactly the files the install of `name` wrote, and its record.
+    ///
+    /// # Errors
+    /// When it was not installed by pgext, or a file cannot be removed.
+    pub fn uninstall(&self, name: &str) -> Result<Installed, Error> {
+        let record = self.installed(name)?;
+        remove_files(&record.files, self.sudo)?;
+        installed::forget(&self.state, &record.pg, &record.dist)?;
+        Ok(record)
+    }
+
+    /// Runs the dist's regression tests (`make installcheck`) against the installed files,
+    /// from the verified archive kept at install time.
+    ///
+    /// # Errors
+    /// When it is not installed, its archive is gone, or the tests fail (log kept).
+    pub fn check(&self, name: &str, conn: &Conn) -> Result<(), Error> {
+        let record = self.installed(name)?;
+        let zip = installed::kept_archive(&self.state, &record.sha256).ok_or_else(|| {
+            ClientError::Install(format!(
+                "the archive of {} {} is no longer kept: install it again to check it",
+                record.dist, record.version
+            ))
+        })?;
+        let build = tempfile::tempdir().map_err(|e| ClientError::Config(e.to_string()))?;
+        unpack(&zip, build.path())?;
+        let log = self.log_path(&format!("{}-{}-check", record.dist, record.version));
+        let mut b = Builder::new(&self.pg, build.path(), &log, self.sudo)?;
+        self.progress.step(&format!("testing {}", record.dist));
+        let result = b.installcheck(conn);
+        self.progress.done();
+        result?;
+        let _ = std::fs::remove_file(&log);
+        Ok(())
+    }
+
+    /// `CREATE EXTENSION` for each control file the install of `name` wrote (its extension
+    /// names, which may differ from the dist's), in `conn`'s database.
+    ///
+    /// # Errors
+    /// When it is not installed, or PostgreSQL refuses.
+    pub fn load(
+        &self,
+        name: &str,
+        conn: &Conn,
+        schema: Option<&str>,
+        cascade: bool,
+    ) -> Result<Vec<String>, Error> {
+        let record = self.installed(name)?;
+        for ext in &record.extensions {
+            let mut sql = format!("CREATE EXTENSION IF NOT EXISTS {}", ident(ext));
+            if let Some(s) = schema {
+                sql.push_str(&format!(" SCHEMA {}", ident(s)));
+            }
+            if cascade {
+                sql.push_str(" CASCADE");
+            }
+            psql(&self.pg, conn, &sql)?;
+        }
+        Ok(record.extensions)
+    }
+
+    /// `DROP EXTENSION` for the extensions `load` created, in reverse order.
+    ///
+    /// # Errors
+    /// When it is not installed, or PostgreSQL refuses (objects depend on it: `cascade`).
+    pub fn unload(&self, name: &str, conn: &Conn, cascade: bool) -> Result<Vec<String>, Error> {
+        let record = self.installed(name)?;
+        for ext in record.extensions.iter().rev() {
+            let cascade = if cascade { " CASCADE" } else { "" };
+            psql(
+                &self.pg,
+                conn,
+                &format!("DROP EXTENSION IF EXISTS {}{cascade}", ident(ext)),
+            )?;
+        }
+        Ok(record.extensions)
+    }
+
+    /// What pgext installed into this PostgreSQL, with provenance.
+    ///
+    /// # Errors
+    /// When the records cannot be read.
+    pub fn list(&self) -> Result<Vec<Installed>, Error> {
+        Ok(installed::list(&self.state, Some(&self.pg.key()))?)
+    }
+
+    /// Upgrades the named dists (every registry-installed one when `names` is empty) to their
+    /// newest allowed release, verified like an install; the files the old version wrote and
+    /// the new one does not are removed. With a database, each extension of the dist created
+    /// there is brought to the new default version (`ALTER EXTENSION … UPDATE`).
+    ///
+    /// # Errors
+    /// The first failure; dists upgraded before it stay upgraded.
+    pub async fn upgrade(
+        &self,
+        names: &[String],
+        stability: Stability,
+        conn: Option<&Conn>,
+    ) -> Result<Vec<Upgrade>, Error> {
+        let records: Vec<Installed> = if names.is_empty() {
+            self.list()?
+                .into_iter()
+                .filter(|r| r.provenance.is_some())
+                .collect()
+        } else {
+            names
+                .iter()
+                .map(|n| self.installed(n))
+                .collect::<Result<_, _>>()?
+        };
+        let mut done = Vec::new();
+        for old in records {
+            let Some(p) = &old.provenance else {
+                return Err(ClientError::Install(format!(
+                    "{} was installed from {}, not from a registry: install the new version from its source",
+                    old.dist, old.source
+                ))
+                .into());
+            };
+            let select = Select {
+                want: Want::Newest,
+                stability,
+            };
+            let reg = self.config.registry(Some(&p.registry))?;
+            let remote = crate::verify::Remote::new(reg);
+            let doc = remote.json(&format!("/api/v1/dists/{}", old.dist)).await?;
+            let newest = crate::request::choose(&doc, &old.dist, &select)?;
+            let to = newest.release["version"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let newer = match (
+                semver::Version::parse(&to),
+                semver::Version::parse(&old.version),
+            ) {
+                (Ok(a), Ok(b)) => a > b,
+                _ => false,
+            };
+            if !newer {
+                done.push(Upgrade {
+                    dist: old.dist.clone(),
+                    from: old.version.clone(),
+                    to: old.version.clone(),
+                    updated: Vec::new(),
+                });
+                continue;
+            }
+            let select = Select {
+                want: Want::Exact(to.clone()),
+                stability,
+            };
+            let v = self.fetch(&old.dist, &select, false).await?;
+            let new = self.install_verified(&v)?;
+            let mut updated = Vec::new();
+            if let Some(conn) = conn {
+                for ext in &new.extensions {
+                    let present = psql(
+                        &self.pg,
+                        conn,
+                        &format!(
+                            "SELECT count(*) FROM pg_extension WHERE extname = '{}'",
+                            ext.replace('\'', "''")
+                        ),
+                    )?;
+                    if present == "1" {
+                        psql(
+                            &self.pg,
+                            conn,
+                            &format!("ALTER EXTENSION {} UPDATE", ident(ext)),
+                        )?;
+                        updated.push(ext.clone());
+                    }
+                }
+            }
+            done.push(Upgrade {
+                dist: old.dist.clone(),
+                from: old.version.clone(),
+                to,
+                updated,
+            });
+        }
+        Ok(done)
+    }
+}
+
+/// A local project's name and version from its META.json, else the folder's name.
+fn name_and_version(dir: &Path, source: &Path) -> (String, String) {
+    let meta: Option<serde_json::Value> = std::fs::read(dir.join("META.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let field = |k: &str| {
+        meta.as_ref()
+            .and_then(|m| m[k].as_str())
+            .map(str::to_string)
+    };
+    let fallback = source
+        .file_name()
+        .map_or_else(|| "local".into(), |n| n.to_string_lossy().into_owned());
+    (
+        field("name").unwrap_or(fallback),
+        field("version").unwrap_or_else(|| "0.0.0".into()),
+    )
+}

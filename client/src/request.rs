@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::verify::VerifyError;
 
 /// Which release statuses may be chosen when no exact version is named.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+/// Ordered from the narrowest to the widest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stability {
     /// `stable` only (the default, as pgxnclient).
@@ -209,16 +210,25 @@ pub fn choose(doc: &Value, dist: &str, select: &Select) -> Result<Chosen, Verify
         Want::Range(req) => format!(" matching {req}"),
         _ => String::new(),
     };
-    let hint = match candidates.iter().max_by_key(|r| version_of(r)) {
-        Some(r) => format!(
-            " ({} is {}: add --{} to allow it)",
+    // The least permissive flag that would allow a match, with the release it would choose.
+    let wider = [
+        (Stability::Testing, "testing"),
+        (Stability::Unstable, "unstable"),
+    ]
+    .into_iter()
+    .filter(|(s, _)| *s > select.stability)
+    .find_map(|(s, flag)| {
+        candidates
+            .iter()
+            .filter(|r| s.allows(r["status"].as_str().unwrap_or("stable")))
+            .max_by_key(|r| version_of(r))
+            .map(|r| (r, flag))
+    });
+    let hint = match wider {
+        Some((r, flag)) => format!(
+            " ({} is {}: add --{flag} to allow it)",
             r["version"].as_str().unwrap_or_default(),
             r["status"].as_str().unwrap_or_default(),
-            if r["status"] == "testing" {
-                "testing"
-            } else {
-                "unstable"
-            }
         ),
         None if releases.iter().any(|r| r["yanked"] == true) => {
             " (yanked versions are installed only when named exactly)".into()

@@ -230,8 +230,9 @@ enum RegistryCmd {
     Add {
         /// Local name.
         name: String,
-        /// A node's URL.
-        url: String,
+        /// Node URLs, tried in this order (failover).
+        #[arg(required = true, num_args = 1..)]
+        urls: Vec<String>,
         /// The log's verifier key, when known from elsewhere (it must match the node's).
         #[arg(long)]
         vkey: Option<String>,
@@ -241,12 +242,19 @@ enum RegistryCmd {
         /// How many of the witnesses must have cosigned.
         #[arg(long, default_value_t = 0)]
         quorum: usize,
+        /// A C2SP tlog-policy file (witnesses, groups, quorum); it must list the log key.
+        #[arg(long, conflicts_with_all = ["witnesses", "quorum"])]
+        policy: Option<PathBuf>,
         /// Accept the key the node shows without asking.
         #[arg(long)]
         yes: bool,
     },
     /// The registries configured.
-    List,
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn fingerprint(vkey: &str) -> String {
@@ -424,22 +432,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Registry { command } => match command {
             RegistryCmd::Add {
                 name,
-                url,
+                urls,
                 vkey,
                 witnesses,
                 quorum,
+                policy,
                 yes,
             } => {
+                let policy = policy
+                    .map(|p| std::path::absolute(&p))
+                    .transpose()
+                    .context("the policy file's path")?;
                 let reg = RegistryConfig {
                     name,
-                    urls: vec![url],
+                    urls,
                     vkey: vkey.unwrap_or_default(),
                     witnesses,
                     quorum,
+                    policy,
                 };
                 registry_add(&mut config, &path, reg, yes).await?;
             }
-            RegistryCmd::List => {
+            RegistryCmd::List { json: true } => {
+                println!("{}", serde_json::to_string_pretty(&config.registries)?);
+            }
+            RegistryCmd::List { json: false } => {
                 for r in &config.registries {
                     println!("{} {} {}", r.name, r.urls.join(","), r.vkey);
                 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pgext_log::VerifierKey;
+use pgext_log::{Policy, VerifierKey};
 use serde::{Deserialize, Serialize};
 
 use crate::ClientError;
@@ -24,6 +24,10 @@ pub struct RegistryConfig {
     /// How many of `witnesses` must have cosigned a checkpoint.
     #[serde(default)]
     pub quorum: usize,
+    /// A C2SP tlog-policy file: its witnesses and quorum replace `witnesses` and `quorum`, and
+    /// one of its logs must be `vkey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PathBuf>,
 }
 
 impl RegistryConfig {
@@ -37,11 +41,40 @@ impl RegistryConfig {
             .map_err(|e| ClientError::Config(format!("registry {}: vkey: {e}", self.name)))
     }
 
-    /// The parsed witness keys.
+    /// The tlog-policy file, parsed, when one is configured.
     ///
     /// # Errors
-    /// When one is not a verifier key.
+    /// When it cannot be read or parsed, or does not list the registry's log key.
+    pub fn policy(&self) -> Result<Option<Policy>, ClientError> {
+        let Some(path) = &self.policy else {
+            return Ok(None);
+        };
+        let bad = |e: String| {
+            ClientError::Config(format!(
+                "registry {}: policy {}: {e}",
+                self.name,
+                path.display()
+            ))
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let policy = Policy::parse(&text).map_err(|e| bad(e.to_string()))?;
+        if !self.vkey.is_empty() {
+            let key = self.log_key()?;
+            if !policy.logs.iter().any(|(k, _)| *k == key) {
+                return Err(bad(format!("it does not list the log key {}", self.vkey)));
+            }
+        }
+        Ok(Some(policy))
+    }
+
+    /// The witness keys whose cosignatures count: the policy's, else `witnesses`.
+    ///
+    /// # Errors
+    /// When one is not a verifier key, or the policy is unusable.
     pub fn witness_keys(&self) -> Result<Vec<VerifierKey>, ClientError> {
+        if let Some(p) = self.policy()? {
+            return Ok(p.witness_keys());
+        }
         self.witnesses
             .iter()
             .map(|w| {

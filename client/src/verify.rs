@@ -102,6 +102,16 @@ pub enum VerifyError {
         /// The quorum.
         need: usize,
     },
+    /// The cosigners do not satisfy the tlog-policy's quorum.
+    #[error(
+        "the {have} verified witness cosignature(s) on the checkpoint do not satisfy the policy's quorum {quorum}: the log's view is not confirmed by enough independent witnesses"
+    )]
+    PolicyQuorum {
+        /// Verified cosignatures by the policy's witnesses.
+        have: usize,
+        /// The policy's quorum rule.
+        quorum: String,
+    },
     /// The checkpoint does not extend the one remembered.
     #[error(
         "the checkpoint of size {size} is not consistent with the one remembered at size {remembered} ({detail}): the log was rewritten or this server shows a split view; refusing it"
@@ -163,7 +173,7 @@ impl Provenance {
         index: u64,
         note: String,
         signed: &SignedCheckpoint,
-        cosigners: Vec<String>,
+        cosigners: Vec<VerifierKey>,
         yanked: Option<String>,
     ) -> Provenance {
         let (dist, version, status, sha256) = match &entry.statement.action {
@@ -188,7 +198,7 @@ impl Provenance {
             sha256,
             checkpoint_size: signed.checkpoint.size,
             checkpoint: note,
-            cosigners,
+            cosigners: cosigners.iter().map(VerifierKey::to_string).collect(),
             yanked,
         }
     }
@@ -242,7 +252,8 @@ impl Remote {
         }
     }
 
-    /// GET `path` from the first node that answers; a 404 is [`VerifyError::NotFound`].
+    /// GET `path` from the first node that has it; [`VerifyError::NotFound`] when the nodes
+    /// that answered all said 404.
     ///
     /// # Errors
     /// When no node answers.
@@ -260,6 +271,9 @@ impl Remote {
         progress: &dyn crate::ops::Progress,
     ) -> Result<Vec<u8>, VerifyError> {
         let mut why = String::from("no URL configured");
+        // A mirror that lags may not have a new release yet: a 404 moves on to the next node,
+        // and is the answer only when no node has it.
+        let mut not_found = None;
         for base in &self.urls {
             match self.http.get(format!("{base}{path}")).send().await {
                 Ok(r) if r.status().is_success() => match read_body(r, progress).await {
@@ -269,11 +283,14 @@ impl Remote {
                 Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
                     let body: Value = r.json().await.unwrap_or_default();
                     let (_, detail) = crate::api::error_of(&body);
-                    return Err(VerifyError::NotFound(format!("{base}{path}: {detail}")));
+                    not_found.get_or_insert(format!("{base}{path}: {detail}"));
                 }
                 Ok(r) => why = format!("{base}{path}: HTTP {}", r.status()),
                 Err(e) => why = format!("{base}: {e}"),
             }
+        }
+        if let Some(detail) = not_found {
+            return Err(VerifyError::NotFound(detail));
         }
         Err(VerifyError::Unreachable {
             registry: self.name.clone(),
@@ -313,11 +330,28 @@ impl Remote {
     }
 }
 
-/// Opens a checkpoint with the registry's keys and counts the trusted cosigners.
+/// Whether the verified cosigners meet the registry's witness policy.
+fn check_quorum(reg: &RegistryConfig, cosigners: &[VerifierKey]) -> Result<(), VerifyError> {
+    match reg.policy()? {
+        Some(p) if !p.satisfied_by(cosigners) => Err(VerifyError::PolicyQuorum {
+            have: cosigners.len(),
+            quorum: p.quorum.unwrap_or_default(),
+        }),
+        Some(_) => Ok(()),
+        None if cosigners.len() < reg.quorum => Err(VerifyError::Quorum {
+            have: cosigners.len(),
+            need: reg.quorum,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Opens a checkpoint with the registry's keys; returns the trusted witnesses whose
+/// cosignatures verify.
 fn open_with_policy(
     reg: &RegistryConfig,
     note: &str,
-) -> Result<(SignedCheckpoint, Vec<String>), VerifyError> {
+) -> Result<(SignedCheckpoint, Vec<VerifierKey>), VerifyError> {
     let log_key = reg.log_key()?;
     let witnesses = reg.witness_keys()?;
     let signed = open_checkpoint(note.as_bytes(), &log_key, &witnesses).map_err(|e| {
@@ -326,10 +360,9 @@ fn open_with_policy(
             detail: e.to_string(),
         }
     })?;
-    let cosigners: Vec<String> = witnesses
-        .iter()
+    let cosigners: Vec<VerifierKey> = witnesses
+        .into_iter()
         .filter(|w| signed.note.verified_by(w).is_some())
-        .map(VerifierKey::to_string)
         .collect();
     Ok((signed, cosigners))
 }
@@ -470,12 +503,7 @@ pub async fn fetch_verified_with(
         .map_err(|e| inclusion(e.to_string()))?;
     }
     // 5. Enough trusted witnesses cosigned it.
-    if cosigners.len() < reg.quorum {
-        return Err(VerifyError::Quorum {
-            have: cosigners.len(),
-            need: reg.quorum,
-        });
-    }
+    check_quorum(reg, &cosigners)?;
     // 6. It extends (or is contained in) the newest checkpoint verified before.
     // `open_checkpoint` holds the origin line to the log key's name.
     let origin = signed.checkpoint.origin.clone();
@@ -551,12 +579,7 @@ pub fn verify_offline(
         size,
         detail: e.to_string(),
     })?;
-    if cosigners.len() < reg.quorum {
-        return Err(VerifyError::Quorum {
-            have: cosigners.len(),
-            need: reg.quorum,
-        });
-    }
+    check_quorum(reg, &cosigners)?;
     let origin = signed.checkpoint.origin.clone();
     if let Some(old) = state.checkpoint(&origin) {
         let old = open_checkpoint(old.as_bytes(), &reg.log_key()?, &[]).map_err(|e| {

@@ -47,6 +47,9 @@ pub enum Error {
     /// A tlog-proof file that does not follow C2SP tlog-proof.
     #[error("malformed tlog-proof: {0}")]
     MalformedProofFile(String),
+    /// A tlog-policy file that does not follow C2SP tlog-policy.
+    #[error("malformed tlog-policy: {0}")]
+    MalformedPolicy(String),
     /// A tlog-witness request that does not follow C2SP tlog-witness.
     #[error("malformed add-checkpoint request: {0}")]
     MalformedWitnessRequest(String),

@@ -1,6 +1,6 @@
 //! The transparency-log core of pgext: RFC 6962 Merkle trees stored as C2SP tlog-tiles,
 //! inclusion and consistency proofs (built from tiles, verified strictly per RFC 9162),
-//! C2SP signed notes, checkpoints, cosignatures, entry bundles and tlog-proof files.
+//! C2SP signed notes, checkpoints, cosignatures, entry bundles, tlog-proof and tlog-policy files.
 //!
 //! The crate is pure: it never touches files, sockets or clocks. Storage comes in through the
 //! [`TileReader`] and [`HashReader`] traits, time and randomness through arguments.
@@ -23,6 +23,7 @@ mod error;
 mod hash;
 mod integrate;
 mod note;
+mod policy;
 mod proof;
 mod proof_file;
 mod tile;
@@ -38,6 +39,7 @@ pub use note::{
     KeyType, MAX_SIGNATURES, Note, NoteSignature, OpenedNote, SignerKey, VerifiedSignature,
     VerifierKey, cosigned_message, is_valid_key_name, key_id, open, sign,
 };
+pub use policy::{MAX_POLICY_ITEMS, Policy};
 pub use proof::{verify_consistency, verify_inclusion};
 pub use proof_file::ProofFile;
 pub use tile::{

@@ -290,6 +290,32 @@ pub fn pgext_bin() -> PathBuf {
     bin
 }
 
+/// The real `pgxn` (pgxnclient from PyPI) that `scripts/bootstrap` installs: `$PGEXT_PGXN`,
+/// else `venv/bin/pgxn` under `$PGEXT_TOOLS` (default `~/.cache/pgext-tools`).
+///
+/// # Panics
+/// When it is not installed.
+pub fn pgxn_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("PGEXT_PGXN") {
+        return PathBuf::from(p);
+    }
+    let tools = std::env::var("PGEXT_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let cache = std::env::var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+            cache.join("pgext-tools")
+        });
+    let p = tools.join("venv/bin/pgxn");
+    assert!(
+        p.exists(),
+        "pgxnclient is not installed at {}: run scripts/bootstrap",
+        p.display()
+    );
+    p
+}
+
 pub mod fixtures {
     use super::*;
 

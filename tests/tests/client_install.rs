@@ -164,9 +164,20 @@ async fn pgext_installs_verified_releases_into_postgres() {
             cluster: &cluster,
         };
         cluster.psql("postgres", "CREATE DATABASE app");
-        cli.ok(&["registry", "add", "main", &url, "--yes"]);
+        // The first node is down: every request fails over to the second.
+        let dead = format!(
+            "http://{}",
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+        );
+        cli.ok(&["registry", "add", "main", &dead, &url, "--yes"]);
         // A second name for the same node, to see pinning at work.
         cli.ok(&["registry", "add", "other", &url, "--vkey", &vkey]);
+        let regs = json(&cli.ok(&["registry", "list", "--json"]));
+        assert_eq!(regs[0]["urls"], serde_json::json!([dead, url]));
+        assert_eq!(regs[1]["vkey"], vkey.as_str());
 
         // The newest stable release that is not yanked is 1.1.0; an exact version comes first.
         let out = cli.ok(&["install", &format!("{sql}@1.0.0")]);

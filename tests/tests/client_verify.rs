@@ -114,6 +114,7 @@ fn registry(url: &str, vkey: &str, witnesses: Vec<String>, quorum: usize) -> Reg
         vkey: vkey.to_string(),
         witnesses,
         quorum,
+        policy: None,
     }
 }
 
@@ -251,6 +252,33 @@ async fn every_tampering_is_refused_with_its_own_message() {
     *proxy.tamper.lock().unwrap() = Tamper::StripCosignatures;
     let e = refused(&reg, &state, "pair", Some("1.1.0")).await;
     assert!(matches!(e, VerifyError::Quorum { have: 0, need: 1 }), "{e}");
+    // The same witness required through a C2SP tlog-policy file: refused too, then accepted
+    // with the cosignature back.
+    let policy = state_dir.path().join("policy.txt");
+    std::fs::write(
+        &policy,
+        format!("log {vkey} {url}\nwitness mirror {witness}\ngroup witnesses any mirror\nquorum witnesses\n"),
+    )
+    .unwrap();
+    let with_policy = RegistryConfig {
+        policy: Some(policy),
+        ..registry(&url, &vkey, vec![], 0)
+    };
+    let e = refused(&with_policy, &state, "pair", Some("1.1.0")).await;
+    assert!(
+        matches!(&e, VerifyError::PolicyQuorum { have: 0, quorum } if quorum == "witnesses"),
+        "{e}"
+    );
+    *proxy.tamper.lock().unwrap() = Tamper::Nothing;
+    let ok = fetch_verified(
+        &with_policy,
+        &state,
+        "pair",
+        &Select::version(Some("1.1.0")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.provenance.cosigners, vec![witness.clone()]);
 
     // (f) The release statement re-signed by a registered key that does not own the dist.
     let Action::Release(r) = ok.entry.statement.action.clone() else {

@@ -7,29 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use pgext_tests::pg::{Cluster, pg_config};
-use pgext_tests::{TestNode, fixtures, identity};
+use pgext_tests::{TestNode, fixtures, identity, pgxn_bin};
 use sha1::Digest;
-
-fn pgxn_path() -> PathBuf {
-    if let Ok(p) = std::env::var("PGEXT_PGXN") {
-        return PathBuf::from(p);
-    }
-    let tools = std::env::var("PGEXT_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let cache = std::env::var("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
-            cache.join("pgext-tools")
-        });
-    let p = tools.join("venv/bin/pgxn");
-    assert!(
-        p.exists(),
-        "pgxnclient is not installed at {}: run scripts/bootstrap",
-        p.display()
-    );
-    p
-}
 
 struct Pgxn<'a> {
     bin: PathBuf,
@@ -113,7 +92,7 @@ async fn pgxnclient_end_to_end() {
         let cluster = Cluster::start();
         let work = tempfile::tempdir().unwrap();
         let pgxn = Pgxn {
-            bin: pgxn_path(),
+            bin: pgxn_bin(),
             mirror,
             cluster: &cluster,
             cwd: work.path().to_path_buf(),
@@ -247,7 +226,7 @@ async fn pgxnclient_installs_from_a_mirror_with_the_sequencer_stopped() {
         let cluster = Cluster::start();
         let work = tempfile::tempdir().unwrap();
         let pgxn = Pgxn {
-            bin: pgxn_path(),
+            bin: pgxn_bin(),
             mirror: base,
             cluster: &cluster,
             cwd: work.path().to_path_buf(),

@@ -39,6 +39,24 @@ enum Cmd {
         #[command(subcommand)]
         command: RegistryCmd,
     },
+    /// Find distributions (or extensions, docs, users, tags) by words.
+    Search {
+        /// Words; typos and prefixes are forgiven.
+        #[arg(required = true)]
+        words: Vec<String>,
+        /// What to search: dists, extensions, docs, users or tags.
+        #[arg(long = "in", default_value = "dists", value_parser = ["dists", "extensions", "docs", "users", "tags"])]
+        within: String,
+        /// Hits to skip.
+        #[arg(short = 'o', long, default_value_t = 0)]
+        offset: usize,
+        /// Hits to show.
+        #[arg(short = 'l', long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// A distribution's releases, owners and history.
     Info {
         /// Distribution name.
@@ -340,6 +358,44 @@ fn dist_spec(spec: &str, stability: Stability) -> anyhow::Result<(String, Select
     }
 }
 
+/// One line per hit (name and version), then its excerpt without markup.
+fn print_hits(doc: &serde_json::Value, within: &str) {
+    let hits = doc["hits"].as_array().cloned().unwrap_or_default();
+    for h in &hits {
+        let s = |k: &str| h[k].as_str().unwrap_or_default().to_string();
+        let title = match within {
+            "users" => format!("{} ({})", s("user"), s("name")),
+            "tags" => s("tag"),
+            "extensions" => format!("{} {} (in {})", s("extension"), s("version"), s("dist")),
+            "docs" => format!(
+                "{} {} {}: {}",
+                s("dist"),
+                s("version"),
+                s("docpath"),
+                s("title")
+            ),
+            _ => format!("{} {}", s("dist"), s("version")),
+        };
+        println!("{title}");
+        let excerpt = s("excerpt")
+            .replace("<strong>", "")
+            .replace("</strong>", "")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&");
+        let excerpt = excerpt.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !excerpt.is_empty() {
+            println!("    {excerpt}");
+        }
+    }
+    println!(
+        "({} of {} shown)",
+        hits.len(),
+        doc["count"].as_u64().unwrap_or_default()
+    );
+}
+
 fn warn_of(v: &VerifiedRelease) {
     if let Some(w) = &v.warning {
         eprintln!("warning: {w}");
@@ -462,6 +518,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         },
+        Cmd::Search {
+            words,
+            within,
+            offset,
+            limit,
+            json,
+        } => {
+            let reg = config.registry(cli.registry.as_deref())?;
+            let req = pgext::ops::SearchRequest {
+                kind: within.clone(),
+                query: words.join(" "),
+                offset,
+                limit,
+            };
+            let doc = pgext::ops::search(reg, &req).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                print_hits(&doc, &within);
+            }
+        }
         Cmd::Info { name, json } => {
             let reg = config.registry(cli.registry.as_deref())?;
             let doc = Remote::new(reg)

@@ -475,6 +475,39 @@ impl Context {
     }
 }
 
+/// What `pgext search` asks: one kind of document, words, a page.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// `docs`, `dists`, `extensions`, `users` or `tags`.
+    pub kind: String,
+    /// The words.
+    pub query: String,
+    /// Hits to skip.
+    pub offset: usize,
+    /// Hits to return.
+    pub limit: usize,
+}
+
+/// Searches the registry (`/api/v1/search`): the first node that answers. Search results are
+/// a way to find names, not a proof: what is installed from them is verified as always.
+///
+/// # Errors
+/// When no node answers, or the node refuses the request.
+pub async fn search(
+    reg: &crate::trust::RegistryConfig,
+    req: &SearchRequest,
+) -> Result<serde_json::Value, Error> {
+    let mut url = reqwest::Url::parse("http://search.invalid/api/v1/search")
+        .map_err(|e| ClientError::Config(e.to_string()))?;
+    url.query_pairs_mut()
+        .append_pair("in", &req.kind)
+        .append_pair("q", &req.query)
+        .append_pair("o", &req.offset.to_string())
+        .append_pair("l", &req.limit.to_string());
+    let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+    Ok(crate::verify::Remote::new(reg).json(&path).await?)
+}
+
 /// A local project's name and version from its META.json, else the folder's name.
 fn name_and_version(dir: &Path, source: &Path) -> (String, String) {
     let meta: Option<serde_json::Value> = std::fs::read(dir.join("META.json"))

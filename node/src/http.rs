@@ -69,6 +69,9 @@ fn routes() -> Routes {
     .get("/meta/spec.txt", spec_txt)
     .get("/log/checkpoint", checkpoint)
     .get("/log/tile/{*path}", tile)
+    .get("/search/{kind}", pgxn_search)
+    .get("/search/{kind}/", pgxn_search)
+    .get("/api/v1/search", api_search)
     .get("/api/v1/log", log_info)
     .post("/api/v1/entries", post_entry)
     .get("/api/v1/entries/{index}", get_entry)
@@ -187,6 +190,106 @@ where
             }
             Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
         })
+    }
+}
+
+type Params = axum::extract::Query<std::collections::HashMap<String, String>>;
+
+/// Reads `q`, `o` and `l` as PGXN's searcher does: `q` required and not just `*` or `?`; `o`
+/// and `l` numbers; `l` 50 by default and when 1024 or more.
+fn search_params(
+    p: &std::collections::HashMap<String, String>,
+) -> Result<(String, usize, usize), ApiError> {
+    let q = p.get("q").map(|q| q.trim()).unwrap_or_default();
+    if q.is_empty() || q == "*" || q == "?" {
+        return Err(ApiError::bad_request("a query (q) is required"));
+    }
+    let number = |k: &str, default: usize| match p.get(k).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request(format!("{k} must be a number, not {v:?}"))),
+    };
+    let o = number("o", 0)?;
+    let l = match number("l", 50)? {
+        0 | 1024.. => 50,
+        l => l,
+    };
+    Ok((q.to_string(), o, l))
+}
+
+async fn search_blocking(
+    s: Arc<Shared>,
+    kind: crate::search::Kind,
+    q: String,
+    o: usize,
+    l: usize,
+) -> Result<crate::search::Page, ApiError> {
+    tokio::task::spawn_blocking(move || run_search(&s, kind, &q, o, l))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+fn run_search(
+    s: &Shared,
+    kind: crate::search::Kind,
+    q: &str,
+    o: usize,
+    l: usize,
+) -> Result<crate::search::Page, ApiError> {
+    let index = s.search.get().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "search is starting",
+        )
+    })?;
+    index.search(kind, q, o, l).map_err(ApiError::internal)
+}
+
+/// `/search/{docs|dists|extensions|users|tags}/?q=&o=&l=`, PGXN's shapes, with JSONP.
+async fn pgxn_search(
+    State(s): S,
+    Path(kind): Path<String>,
+    axum::extract::Query(p): Params,
+) -> ApiResult {
+    let kind = crate::search::Kind::parse(&kind)
+        .ok_or_else(|| ApiError::not_found(format!("cannot search {kind}")))?;
+    let (q, o, l) = search_params(&p)?;
+    let page = search_blocking(s, kind, q.clone(), o, l).await?;
+    let doc = json!({"query": q, "offset": o, "limit": l, "count": page.count, "hits": page.hits});
+    Ok(jsonp(p.get("callback"), doc))
+}
+
+/// `/api/v1/search?q=&in=&o=&l=`: the same search, `in` defaulting to dists.
+async fn api_search(State(s): S, axum::extract::Query(p): Params) -> ApiResult {
+    let within = p.get("in").map_or("dists", String::as_str);
+    let kind = crate::search::Kind::parse(within).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "in must be docs, dists, extensions, users or tags, not {within:?}"
+        ))
+    })?;
+    let (q, o, l) = search_params(&p)?;
+    let page = search_blocking(s, kind, q.clone(), o, l).await?;
+    Ok(json_doc(
+        json!({"query": q, "in": within, "offset": o, "limit": l, "count": page.count, "hits": page.hits}),
+    ))
+}
+
+/// JSON, or `callback(JSON);` as JavaScript when a well-formed `callback` is given.
+fn jsonp(callback: Option<&String>, doc: Value) -> Response {
+    match callback.filter(|c| {
+        !c.is_empty()
+            && c.len() <= 64
+            && c.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "_.$".contains(ch))
+    }) {
+        Some(cb) => (
+            [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+            format!("{cb}({doc});"),
+        )
+            .into_response(),
+        None => json_doc(doc),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod node;
 pub mod p2p;
 pub mod pgxn;
 pub mod publish;
+pub mod search;
 pub mod sequencer;
 pub mod store;
 

@@ -69,6 +69,8 @@ pub struct Shared {
     pub changes: tokio::sync::watch::Sender<u64>,
     /// What the node as a whole shows (its origins, its peer identity), shared by all of them.
     pub node: Arc<NodeView>,
+    /// The origin's search index, once opened (`Node::spawn`).
+    pub search: std::sync::OnceLock<crate::search::SearchIndex>,
 }
 
 /// Node-wide facts every origin's handlers can show.
@@ -239,6 +241,7 @@ impl Shared {
             halted: RwLock::new(None),
             changes: tokio::sync::watch::Sender::new(checkpoint_size),
             node,
+            search: std::sync::OnceLock::new(),
         }
     }
 
@@ -631,6 +634,36 @@ pub struct Node {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// Opens an origin's search index and keeps it up to date: once now (it may be behind the
+/// log, or new), then after every commit.
+fn spawn_indexer(shared: &Arc<Shared>, dir: &Path) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let index = crate::search::SearchIndex::open(dir)
+        .with_context(|| format!("opening the search index of {}", shared.origin))?;
+    let _ = shared.search.set(index);
+    let shared = shared.clone();
+    Ok(tokio::spawn(async move {
+        let mut changes = shared.changes.subscribe();
+        loop {
+            let s = shared.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                s.search.get().map(|index| index.update(&s)).transpose()
+            })
+            .await;
+            match done {
+                Ok(Ok(Some(size))) => {
+                    tracing::debug!(origin = %shared.origin, size, "search index updated")
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => tracing::error!(origin = %shared.origin, "search index: {e}"),
+                Err(e) => tracing::error!(origin = %shared.origin, "search indexer: {e}"),
+            }
+            if changes.changed().await.is_err() {
+                break;
+            }
+        }
+    }))
+}
+
 impl Node {
     /// Opens the data folder and starts serving; returns once the HTTP port is bound.
     ///
@@ -645,6 +678,16 @@ impl Node {
             mirrors.push(Shared::open_mirror(&shared, m)?);
         }
         let mut tasks = vec![tokio::spawn(sequencer::run(shared.clone(), rx, key))];
+        tasks.push(spawn_indexer(&shared, &shared.config.data.join("search"))?);
+        for (m, c) in mirrors.iter().zip(&shared.config.mirrors) {
+            let dir = shared
+                .config
+                .data
+                .join("mirrors")
+                .join(&c.name)
+                .join("search");
+            tasks.push(spawn_indexer(m, &dir)?);
+        }
         let federation = if shared.config.p2p.enabled {
             let identity = crate::p2p::load_or_create_identity(&shared.config.data)?;
             let witness = load_or_create_witness(&shared.config)?;

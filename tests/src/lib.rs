@@ -156,10 +156,19 @@ impl TestNode {
     /// # Panics
     /// When the node cannot restart.
     pub async fn restart(self) -> TestNode {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops the node, lets `meddle` change its data folder, and starts a new one on it.
+    ///
+    /// # Panics
+    /// When the node cannot restart.
+    pub async fn restart_with(self, meddle: impl FnOnce(&Path)) -> TestNode {
         let TestNode {
             node, dir, config, ..
         } = self;
         node.shutdown().await;
+        meddle(dir.path());
         TestNode::spawn(dir, config).await
     }
 

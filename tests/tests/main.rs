@@ -7,3 +7,4 @@ mod federation;
 mod pgxnclient;
 mod proof_file;
 mod publish;
+mod search;

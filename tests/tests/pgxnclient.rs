@@ -36,6 +36,22 @@ impl Pgxn<'_> {
         (out.status.success(), text)
     }
 
+    /// Runs a command until its output contains `want` (at most 30 s).
+    fn eventually(&self, cmd: &str, args: &[&str], want: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = self.ok(cmd, args);
+            if out.contains(want) {
+                return out;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pgxn {cmd} {args:?} never showed {want}:\n{out}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     fn ok(&self, cmd: &str, args: &[&str]) -> String {
         let (ok, text) = self.run(cmd, args);
         assert!(ok, "pgxn {cmd} {args:?} failed:\n{text}");
@@ -119,6 +135,12 @@ async fn pgxnclient_end_to_end() {
                 && versions.contains("pgext_pair 1.0.0 stable"),
             "{versions}"
         );
+        // `pgxn search` through the node's search API (indexed right after each commit).
+        // The newest stable release stands for the dist; pgxnclient shows highlights as *…*.
+        let found = pgxn.eventually("search", &["--dist", "pgext_pair"], "pgext_pair 1.0.0");
+        assert!(found.contains("*pair*"), "{found}");
+        pgxn.eventually("search", &["--ext", "pgext_gizmo"], "pgext_widget 0.2.5");
+        pgxn.eventually("search", &["--docs", "pgext_pair"], "pgext_pair");
         let readme = pgxn.ok("info", &["--readme", "pgext_pair"]);
         assert!(readme.contains("A test distribution."), "{readme}");
 
@@ -234,6 +256,8 @@ async fn pgxnclient_installs_from_a_mirror_with_the_sequencer_stopped() {
         let control = PathBuf::from(pg_config("--sharedir"))
             .join("extension")
             .join("pgext_mirrored.control");
+        // A mirror indexes what it mirrors.
+        pgxn.eventually("search", &["pgext_mirrored"], "pgext_mirrored 1.2.0");
         let info = pgxn.ok("info", &["pgext_mirrored"]);
         assert!(info.contains("version: 1.2.0"), "{info}");
         pgxn.ok("install", &["pgext_mirrored"]);

@@ -2,8 +2,10 @@
 //! Debian: registry add, install (SQL-only, C, a dist whose extension has another name;
 //! versions chosen by status, range and pin, a yanked one only when named), check, load,
 //! upgrade with `ALTER EXTENSION … UPDATE`, unload, uninstall leaving no file behind, list with
-//! provenance, name pinning, a failing build with its log kept, and an offline install from an
-//! archive and its tlog-proof file.
+//! provenance, name pinning, search, registry failover, `--sudo` (and its refusal without it
+//! for an unprivileged user), a local directory with `./configure` and `--cascade`, psql's
+//! connection flags, a failing build with its log kept, and an offline install from an archive
+//! and its tlog-proof file.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -242,6 +244,18 @@ async fn pgext_installs_verified_releases_into_postgres() {
         cli.ok(&["uninstall", sql]);
         assert_eq!(files_named(sql), Vec::<PathBuf>::new(), "files left behind");
 
+        // As a user who may not write PostgreSQL's folders: refused before anything is written,
+        // with the way out named; through sudo (as root here, the real sudo), installed.
+        let err = as_nobody(&url, &vkey, &["install", "pgext_cli_named"]);
+        assert!(
+            err.contains("is not writable by you: run again with --sudo"),
+            "{err}"
+        );
+        assert_eq!(files_named("pgext_cli_other"), Vec::<PathBuf>::new());
+        cli.ok(&["install", "pgext_cli_named", "--sudo"]);
+        cli.ok(&["uninstall", "pgext_cli_named", "--sudo"]);
+        assert_eq!(files_named("pgext_cli_other"), Vec::<PathBuf>::new());
+
         // The extension's name is not the dist's: load finds it from the control file installed.
         cli.ok(&["install", "pgext_cli_named"]);
         let list = json(&cli.ok(&["list", "--json"]));
@@ -287,6 +301,7 @@ async fn pgext_installs_verified_releases_into_postgres() {
         assert_eq!(files_named("pgext_cli_broken"), Vec::<PathBuf>::new());
         assert_eq!(json(&cli.ok(&["list", "--json"])), serde_json::json!([]));
 
+        local_directory(&cli, &cluster);
         offline_install(&cluster, &vkey, &zip, &proof);
     })
     .await
@@ -352,4 +367,108 @@ fn offline_install(cluster: &Cluster, vkey: &str, zip: &[u8], proof: &[u8]) {
     cli.ok(&["uninstall", "pgext_cli_c"]);
     assert_eq!(files_named("pgext_cli_c"), Vec::<PathBuf>::new());
     assert!(Path::new(&zip_path).exists());
+}
+
+/// A project in a local directory: built from a copy (its `./configure` run first, the
+/// checkout left untouched), loaded with `--cascade` for the extension it requires, and reached
+/// through `-h/-p/-U/-d` instead of the `PG*` variables.
+fn local_directory(cli: &Cli, cluster: &Cluster) {
+    let ext = "pgext_cli_local";
+    let src = tempfile::tempdir().unwrap();
+    let mut files = fixtures::dist(ext, "0.1.0", ext, "stable");
+    for (path, data) in &mut files {
+        if path == "Makefile" {
+            // Without configure's output the build fails.
+            data.splice(0..0, b"include configured.mk\n".iter().copied());
+        } else if path.ends_with(".control") {
+            data.extend_from_slice(b"requires = 'hstore'\n");
+        }
+    }
+    files.push((
+        "configure".into(),
+        b"#!/bin/sh\necho \"EXTRA_CLEAN = configured.mk\" > configured.mk\n".to_vec(),
+    ));
+    for (path, data) in &files {
+        let p = src.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data).unwrap();
+    }
+    let (ok, out, err) = cli.run(&["install", src.path().to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert!(err.contains("without any log verification"), "{err}");
+    assert!(
+        !src.path().join("configured.mk").exists(),
+        "the build wrote into the source directory"
+    );
+    let list = json(&cli.ok(&["list", "--json"]));
+    assert_eq!(list[0]["dist"], ext);
+    assert!(list[0]["provenance"].is_null(), "{list}");
+
+    let by_flags = |args: &[&str]| {
+        let port = cluster.port.to_string();
+        let host = cluster.host().display().to_string();
+        let out = Command::new(pgext_bin())
+            .args(args)
+            .args(["-h", &host, "-p", &port, "-U", "postgres", "-d", "app"])
+            .env("PGEXT_CONFIG", &cli.config)
+            .env("PGEXT_STATE_DIR", &cli.state)
+            .env_remove("PGHOST")
+            .env_remove("PGPORT")
+            .env_remove("PGUSER")
+            .env_remove("PGDATABASE")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = by_flags(&["load", ext]);
+    assert!(!ok && err.contains("hstore"), "{err}");
+    let (ok, err) = by_flags(&["load", ext, "--cascade"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        cluster.psql(
+            "app",
+            "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension WHERE extname <> 'plpgsql'"
+        ),
+        format!("hstore,{ext}")
+    );
+    let (ok, err) = by_flags(&["unload", ext]);
+    assert!(ok, "{err}");
+    cluster.psql("app", "DROP EXTENSION hstore");
+    cli.ok(&["uninstall", ext]);
+    assert_eq!(files_named(ext), Vec::<PathBuf>::new());
+}
+
+/// Runs pgext as the unprivileged `nobody` (the tests run as root in CI) with a configuration
+/// and state of its own; returns stderr of the failure expected.
+fn as_nobody(url: &str, vkey: &str, args: &[&str]) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let config = home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[[registry]]\nname = \"main\"\nurls = [\"{url}\"]\nvkey = \"{vkey}\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // The build folder may sit where nobody cannot reach (under /root in CI): run a copy.
+    let bin = home.path().join("pgext");
+    std::fs::copy(pgext_bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(&bin)
+        .args(args)
+        .env("PGEXT_CONFIG", &config)
+        .env("PGEXT_STATE_DIR", home.path().join("state"))
+        .env("HOME", home.path())
+        .current_dir(home.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{err}");
+    err
 }

@@ -1,4 +1,4 @@
-//! `cargo bench -p pgext-tests --bench client`: `pgext install` against `pgxn install`
+//! `cargo bench -p pgext-tests --bench client` (it builds the `pgext` binary it runs): `pgext install` against `pgxn install`
 //! (pgxnclient) of the same dist from the same node into the same PostgreSQL, side by side in
 //! one run; and the client's verification alone for a release in a log of 1,000,000 entries.
 //! Without `--bench` (as `cargo test --bench client` runs it) it does the same at a small scale.

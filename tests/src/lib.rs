@@ -280,23 +280,44 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 
 /// Fixture distributions.
 /// The `pgext` binary of this build (`target/<profile>/pgext`, beside the test binary's
-/// `deps/` folder). A workspace test run builds it (`cargo nextest run --workspace`).
+/// `deps/` folder), built first: test runners build test targets, not other packages' binaries,
+/// and a stale binary would test old code. A no-op when it is up to date.
 ///
 /// # Panics
-/// When it was not built.
+/// When it cannot be built.
 pub fn pgext_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let bin = dir.join("pgext");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it with `cargo build -p pgext` (a --workspace test run does)",
-        bin.display()
-    );
-    bin
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("the test binary's path");
+            let dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target/<profile>/deps")
+                .to_path_buf();
+            let target = dir.parent().expect("target/").to_path_buf();
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut cmd = std::process::Command::new(cargo);
+            cmd.args([
+                "build",
+                "--quiet",
+                "--locked",
+                "-p",
+                "pgext",
+                "--manifest-path",
+            ])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target);
+            if dir.ends_with("release") {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("running cargo build -p pgext");
+            assert!(status.success(), "cargo build -p pgext failed");
+            let bin = dir.join("pgext");
+            assert!(bin.is_file(), "{} was not built", bin.display());
+            bin
+        })
+        .clone()
 }
 
 /// The real `pgxn` (pgxnclient from PyPI) that `scripts/bootstrap` installs: `$PGEXT_PGXN`,

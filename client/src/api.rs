@@ -67,7 +67,7 @@ impl Node {
             .body(entry.to_bytes())
             .send()
             .await
-            .map_err(|e| ClientError::Api(e.to_string()))?;
+            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
         answer(resp).await
     }
 
@@ -98,7 +98,7 @@ impl Node {
             .multipart(form)
             .send()
             .await
-            .map_err(|e| ClientError::Api(e.to_string()))?;
+            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
         answer(resp).await
     }
 }

@@ -6,6 +6,7 @@
 //! ([`release`]) and talking to a node's API ([`api`]).
 
 pub mod api;
+pub mod author;
 pub mod build;
 pub mod installed;
 pub mod ops;
@@ -27,9 +28,12 @@ pub enum ClientError {
     /// The archive cannot be released as it is.
     #[error("{0}")]
     Release(String),
-    /// The node refused or could not be reached.
+    /// The node refused, or answered what cannot be read.
     #[error("{0}")]
     Api(String),
+    /// The node could not be reached.
+    #[error("cannot reach the node: {0}")]
+    Unreachable(String),
     /// The configuration or the local state cannot be read or written.
     #[error("{0}")]
     Config(String),

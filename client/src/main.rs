@@ -8,12 +8,14 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use pgext::author;
 use pgext::installed::Installed;
 use pgext::ops::{Context, InstallOptions, Progress};
 use pgext::pg::{Conn, PgInstall};
 use pgext::request::{Select, Stability, Target};
 use pgext::trust::{Config, RegistryConfig, State};
 use pgext::verify::{Remote, VerifiedRelease, fetch_verified, verify_offline};
+use pgext_spec::entry::{Action, Status};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +30,9 @@ struct Cli {
     /// Which configured registry to use (default: the first).
     #[arg(long, global = true)]
     registry: Option<String>,
+    /// The signing key file (default: $PGEXT_SIGNING_KEY, else ~/.config/pgext/signing.key).
+    #[arg(long, global = true)]
+    key: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -91,6 +96,72 @@ enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Make a signing key for USER (never overwrites one).
+    Keygen {
+        /// Account name.
+        user: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register your account (the key's user) with the registry.
+    Register {
+        /// Full name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Email.
+        #[arg(long)]
+        email: Option<String>,
+        /// Home page.
+        #[arg(long)]
+        uri: Option<String>,
+    },
+    /// Who the signing key is, and the account as the registry shows it.
+    Whoami {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keys of your account.
+    #[command(name = "key")]
+    Keys {
+        #[command(subcommand)]
+        command: KeyCmd,
+    },
+    /// Sign and upload a release from a project folder or an archive.
+    Publish {
+        /// The project folder or archive.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Release status when META.json names none: stable, testing or unstable.
+        #[arg(long)]
+        status: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Owners of a distribution.
+    Owner {
+        #[command(subcommand)]
+        command: OwnerCmd,
+    },
+    /// Mark a release as not to be chosen by installers (it stays in the log).
+    Yank {
+        /// Distribution.
+        dist: String,
+        /// Version.
+        version: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reverse a yank.
+    Unyank {
+        /// Distribution.
+        dist: String,
+        /// Version.
+        version: String,
     },
     /// Verify, build and install a release (or a local directory or archive).
     #[command(disable_help_flag = true)]
@@ -243,6 +314,48 @@ impl PgArgs {
 }
 
 #[derive(Subcommand)]
+enum KeyCmd {
+    /// Add another key to your account (for example a CI key), by its base64 public key.
+    Add {
+        /// The public key (`pgext whoami --key OTHER.key` shows it).
+        public_key: String,
+    },
+    /// Replace the signing key with a new one; the key file is replaced (the old kept as .old).
+    Rotate,
+    /// Revoke a key of your account.
+    Revoke {
+        /// Its key id (`pgext whoami` lists them).
+        key_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OwnerCmd {
+    /// Make USER a co-owner of DIST.
+    Add {
+        /// Distribution.
+        dist: String,
+        /// Account.
+        user: String,
+    },
+    /// Remove USER from the owners of DIST.
+    Remove {
+        /// Distribution.
+        dist: String,
+        /// Account.
+        user: String,
+    },
+    /// The owners of DIST.
+    List {
+        /// Distribution.
+        dist: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum RegistryCmd {
     /// Trust a registry: its log key is shown and must be accepted (or given with --vkey).
     Add {
@@ -346,6 +459,11 @@ fn print_provenance(v: &VerifiedRelease) {
     if let Some(r) = &p.yanked {
         println!("  warning: this version is yanked: {r}");
     }
+}
+
+/// The nodes submissions go to.
+fn submitter(config: &Config, registry: Option<&str>) -> anyhow::Result<author::Submitter> {
+    Ok(author::Submitter::new(config.registry(registry)?))
 }
 
 /// A registry dist request: `name`, `name@1.2.3`, `name>=1.2`.
@@ -518,6 +636,184 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         },
+        Cmd::Keygen { user, json } => {
+            let path = cli.key.clone().unwrap_or_else(author::default_key_path);
+            let id = author::generate(&user);
+            author::write_key(&path, &id, false)?;
+            let info = author::key_info(&id);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!("key for {} written to {} (mode 0600)", user, path.display());
+                println!("  key id      {}", info.key_id);
+                println!("  public key  {}", info.public_key);
+                println!("next: pgext register");
+            }
+        }
+        Cmd::Register { name, email, uri } => {
+            let id = author::load_identity(cli.key.as_deref())?;
+            let entry = id.account_entry(name.as_deref(), email.as_deref(), uri.as_deref());
+            let r = submitter(&config, cli.registry.as_deref())?
+                .submit(&entry)
+                .await?;
+            println!("registered {} (log entry {})", id.user, r.index);
+        }
+        Cmd::Whoami { json } => {
+            let id = author::load_identity(cli.key.as_deref())?;
+            let info = author::key_info(&id);
+            let reg = config.registry(cli.registry.as_deref())?;
+            let account = Remote::new(reg)
+                .json(&format!("/api/v1/accounts/{}", id.user))
+                .await
+                .ok();
+            if json {
+                let doc = serde_json::json!({"key": info, "account": account});
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                println!("{} (key {})", info.user, info.key_id);
+                println!("  public key  {}", info.public_key);
+                match account {
+                    None => println!("  not registered with {} (pgext register)", reg.name),
+                    Some(a) => {
+                        println!("  registered with {} at log entry {}", reg.name, a["index"]);
+                        for k in a["keys"].as_array().into_iter().flatten() {
+                            let state = if k["active"] == true {
+                                "active"
+                            } else {
+                                "revoked"
+                            };
+                            println!("  key {} {state}", k["key_id"].as_str().unwrap_or_default());
+                        }
+                    }
+                }
+            }
+        }
+        Cmd::Keys { command } => {
+            let path = cli.key.clone().unwrap_or_else(author::default_key_path);
+            let id = author::load_identity(cli.key.as_deref())?;
+            let to = submitter(&config, cli.registry.as_deref())?;
+            match command {
+                KeyCmd::Add { public_key } => {
+                    let r = to
+                        .submit(&id.sign(Action::KeyAdd {
+                            key: public_key.clone(),
+                        }))
+                        .await?;
+                    println!(
+                        "key {public_key} added to {} (log entry {})",
+                        id.user, r.index
+                    );
+                }
+                KeyCmd::Rotate => {
+                    let new = author::generate(&id.user);
+                    let info = author::key_info(&new);
+                    let r = to
+                        .submit(&id.sign(Action::KeyRotate {
+                            new_key: info.public_key.clone(),
+                        }))
+                        .await?;
+                    // Only once the log took the rotation does the file change.
+                    author::write_key(&path, &new, true)?;
+                    println!(
+                        "{} now signs with key {} (log entry {}); the old key file is {}.old",
+                        id.user,
+                        info.key_id,
+                        r.index,
+                        path.display()
+                    );
+                }
+                KeyCmd::Revoke { key_id } => {
+                    let r = to
+                        .submit(&id.sign(Action::KeyRevoke {
+                            revoked: key_id.clone(),
+                        }))
+                        .await?;
+                    println!("key {key_id} revoked (log entry {})", r.index);
+                }
+            }
+        }
+        Cmd::Publish { path, status, json } => {
+            let status = status
+                .map(|s| {
+                    Status::parse(&s).with_context(|| {
+                        format!("status {s}: expected stable, testing or unstable")
+                    })
+                })
+                .transpose()?;
+            let id = author::load_identity(cli.key.as_deref())?;
+            let to = submitter(&config, cli.registry.as_deref())?;
+            let p = author::publish(&to, &id, &path, status).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&p)?);
+            } else {
+                println!("published {} {} (sha256 {})", p.dist, p.version, p.sha256);
+                println!("  log entry   {}", p.index);
+                println!("  checkpoint  size {}", p.checkpoint_size);
+                println!("  {}", p.url);
+            }
+        }
+        Cmd::Owner { command } => {
+            let (adding, dist, user) = match command {
+                OwnerCmd::List { dist, json } => {
+                    let reg = config.registry(cli.registry.as_deref())?;
+                    let doc = Remote::new(reg)
+                        .json(&format!("/api/v1/dists/{dist}"))
+                        .await?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&doc["owners"])?);
+                    } else {
+                        for o in doc["owners"].as_array().into_iter().flatten() {
+                            println!("{}", o.as_str().unwrap_or_default());
+                        }
+                    }
+                    return Ok(());
+                }
+                OwnerCmd::Add { dist, user } => (true, dist, user),
+                OwnerCmd::Remove { dist, user } => (false, dist, user),
+            };
+            let id = author::load_identity(cli.key.as_deref())?;
+            let action = if adding {
+                Action::OwnerGrant {
+                    dist: dist.clone(),
+                    user: user.clone(),
+                }
+            } else {
+                Action::OwnerRevoke {
+                    dist: dist.clone(),
+                    user: user.clone(),
+                }
+            };
+            let r = submitter(&config, cli.registry.as_deref())?
+                .submit(&id.sign(action))
+                .await?;
+            let what = if adding { "now owns" } else { "no longer owns" };
+            println!("{user} {what} {dist} (log entry {})", r.index);
+        }
+        Cmd::Yank {
+            dist,
+            version,
+            reason,
+        } => {
+            let id = author::load_identity(cli.key.as_deref())?;
+            let r = submitter(&config, cli.registry.as_deref())?
+                .submit(&id.sign(Action::Yank {
+                    dist: dist.clone(),
+                    version: version.clone(),
+                    reason,
+                }))
+                .await?;
+            println!("{dist} {version} yanked (log entry {})", r.index);
+        }
+        Cmd::Unyank { dist, version } => {
+            let id = author::load_identity(cli.key.as_deref())?;
+            let r = submitter(&config, cli.registry.as_deref())?
+                .submit(&id.sign(Action::Unyank {
+                    dist: dist.clone(),
+                    version: version.clone(),
+                }))
+                .await?;
+            println!("{dist} {version} unyanked (log entry {})", r.index);
+        }
         Cmd::Search {
             words,
             within,

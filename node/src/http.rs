@@ -351,25 +351,11 @@ async fn dist_file(
         return Ok(([(header::CONTENT_TYPE, "application/zip")], zip).into_response());
     }
     if lower == format!("{base}.zip.tlog-proof") {
-        let (size, note) = s.checkpoint();
-        let reader = pgext_log::TileHashReader::new(size, &s.store);
-        let proof =
-            pgext_log::inclusion_proof(r.index, size, &reader).map_err(ApiError::internal)?;
         // The entry rides along, so the file alone proves the archive offline (spec/log.md).
-        let entry = s
-            .store
-            .entries(r.index, r.index + 1)
-            .map_err(ApiError::internal)?
-            .pop();
-        let file = pgext_log::ProofFile {
-            extra: entry,
-            index: r.index,
-            proof,
-            checkpoint: note.into_bytes(),
-        };
+        let receipt = crate::publish::receipt_of(&s, r.index)?;
         return Ok((
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            file.to_bytes(),
+            receipt.proof,
         )
             .into_response());
     }

@@ -132,6 +132,20 @@ pub async fn publish_release(
         return Err(ApiError::bad_request("the statement is not a release"));
     };
     check_policy(&shared, &entry)?;
+    // A retry of a release already in the log (same archive bytes, however often re-signed)
+    // gets the answer the first upload got: its index, with a proof to today's checkpoint.
+    // Other bytes for that version are refused below as a duplicate version.
+    let published = {
+        let reg = shared.registry.read().unwrap_or_else(|p| p.into_inner());
+        reg.dist(&release.dist)
+            .and_then(|d| d.releases.get(&release.version.to_ascii_lowercase()))
+            .filter(|r| r.release.sha256 == release.sha256)
+            .filter(|_| reg.check_publisher(&entry).is_ok())
+            .map(|r| r.index)
+    };
+    if let Some(index) = published {
+        return receipt_of(&shared, index);
+    }
     // Authority first: an unauthorized upload costs no unpacking.
     shared
         .registry
@@ -149,6 +163,30 @@ pub async fn publish_release(
     .map_err(ApiError::internal)??;
     drop(prepared);
     shared.sequence(entry).await
+}
+
+/// The receipt of the entry at `index`: a proof of inclusion in the current checkpoint, with
+/// the entry in the proof file (`spec/log.md`).
+pub(crate) fn receipt_of(shared: &Shared, index: u64) -> Result<Receipt, ApiError> {
+    let (size, note) = shared.checkpoint();
+    let reader = pgext_log::TileHashReader::new(size, &shared.store);
+    let proof = pgext_log::inclusion_proof(index, size, &reader).map_err(ApiError::internal)?;
+    let entry = shared
+        .store
+        .entries(index, index + 1)
+        .map_err(ApiError::internal)?
+        .pop();
+    Ok(Receipt {
+        index,
+        checkpoint: note.clone(),
+        proof: pgext_log::ProofFile {
+            extra: entry,
+            index,
+            proof,
+            checkpoint: note.into_bytes(),
+        }
+        .to_bytes(),
+    })
 }
 
 /// Takes a submission for an origin this node sequences: a release with its archive, or any

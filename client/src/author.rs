@@ -1,0 +1,317 @@
+//! What an author does: keys (`keygen`, `key add|rotate|revoke`), the account (`register`,
+//! `whoami`), releases (`publish` from a directory or an archive), owners and yanks. Entries
+//! are signed here and submitted to the registry's nodes in failover order
+//! (`spec/publishing.md`).
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::SigningKey;
+use pgext_spec::archive::Files;
+use pgext_spec::authority::encode_public_key;
+use pgext_spec::entry::{Action, Entry, Status, user_key_id};
+use serde::Serialize;
+
+use crate::api::{Node, Receipt};
+use crate::release::{Identity, PreparedRelease, prepare_release, release_from_files};
+use crate::trust::RegistryConfig;
+use crate::{ClientError, Error};
+
+/// The environment variable CI jobs put a key in (the key file's one line).
+pub const KEY_ENV: &str = "PGEXT_SIGNING_KEY";
+
+/// `$XDG_CONFIG_HOME/pgext/signing.key` (`~/.config/pgext/signing.key`).
+pub fn default_key_path() -> PathBuf {
+    crate::trust::Config::default_path().with_file_name("signing.key")
+}
+
+/// A key file's one line: `pgext-key USER BASE64-SEED`.
+pub fn format_identity(id: &Identity) -> String {
+    format!(
+        "pgext-key {} {}\n",
+        id.user,
+        STANDARD.encode(id.key.to_bytes())
+    )
+}
+
+/// Reads a key file's line (or `PGEXT_SIGNING_KEY`'s value).
+///
+/// # Errors
+/// When it is not `pgext-key USER BASE64-SEED`.
+pub fn parse_identity(text: &str) -> Result<Identity, ClientError> {
+    let bad = || {
+        ClientError::Config(
+            "a signing key is one line `pgext-key USER BASE64-SEED` (as `pgext keygen` writes it)"
+                .into(),
+        )
+    };
+    let mut parts = text.split_whitespace();
+    let (Some("pgext-key"), Some(user), Some(seed), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let seed: [u8; 32] = STANDARD
+        .decode(seed)
+        .ok()
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(bad)?;
+    Ok(Identity {
+        user: user.to_string(),
+        key: SigningKey::from_bytes(&seed),
+    })
+}
+
+/// The author's identity: `PGEXT_SIGNING_KEY` if set, else the key file (`path`, else the
+/// default).
+///
+/// # Errors
+/// When neither holds a key.
+pub fn load_identity(path: Option<&Path>) -> Result<Identity, ClientError> {
+    if let Ok(v) = std::env::var(KEY_ENV) {
+        if path.is_none() && !v.trim().is_empty() {
+            return parse_identity(&v);
+        }
+    }
+    let path = path.map_or_else(default_key_path, Path::to_path_buf);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        ClientError::Config(format!(
+            "no signing key: {}: {e}. Create one with `pgext keygen USER`, or set {KEY_ENV}",
+            path.display()
+        ))
+    })?;
+    parse_identity(&text)
+}
+
+/// A new random key for `user`.
+pub fn generate(user: &str) -> Identity {
+    use rand::RngCore as _;
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    Identity {
+        user: user.to_string(),
+        key: SigningKey::from_bytes(&seed),
+    }
+}
+
+/// Writes a key file readable by its owner only (mode 0600). An existing file is kept unless
+/// `replace`, and then it is first moved to `FILE.old`.
+///
+/// # Errors
+/// When the file exists (and not `replace`) or cannot be written.
+pub fn write_key(path: &Path, id: &Identity, replace: bool) -> Result<(), ClientError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let io = |e: std::io::Error| ClientError::Config(format!("{}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    if path.exists() {
+        if !replace {
+            return Err(ClientError::Config(format!(
+                "{} exists: not overwriting a key (move it away first)",
+                path.display()
+            )));
+        }
+        let mut old = path.as_os_str().to_owned();
+        old.push(".old");
+        std::fs::rename(path, &old).map_err(io)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    f.write_all(format_identity(id).as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+/// A key's public half and id, as entries name them.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    /// Account name.
+    pub user: String,
+    /// Key id (`spec/entries.md`).
+    pub key_id: String,
+    /// Base64 Ed25519 public key.
+    pub public_key: String,
+}
+
+/// The public half of an identity.
+pub fn key_info(id: &Identity) -> KeyInfo {
+    let public = id.key.verifying_key();
+    KeyInfo {
+        user: id.user.clone(),
+        key_id: user_key_id(public.as_bytes()),
+        public_key: encode_public_key(&public),
+    }
+}
+
+/// Where submissions go: the registry's nodes in order; a node that cannot be reached passes
+/// the submission on, a refusal is the answer.
+#[derive(Debug, Clone)]
+pub struct Submitter {
+    urls: Vec<String>,
+}
+
+impl Submitter {
+    /// The nodes of a registry.
+    pub fn new(reg: &RegistryConfig) -> Submitter {
+        Submitter {
+            urls: reg.urls.clone(),
+        }
+    }
+
+    async fn each<F, Fut>(&self, f: F) -> Result<Receipt, ClientError>
+    where
+        F: Fn(Node) -> Fut,
+        Fut: std::future::Future<Output = Result<Receipt, ClientError>>,
+    {
+        let mut last = ClientError::Api("no node URL configured".into());
+        for url in &self.urls {
+            match f(Node::new(url)).await {
+                Ok(r) => return Ok(r),
+                Err(ClientError::Unreachable(e)) => last = ClientError::Unreachable(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Submits an entry that carries no archive.
+    ///
+    /// # Errors
+    /// The node's refusal, or no node reachable.
+    pub async fn submit(&self, entry: &Entry) -> Result<Receipt, ClientError> {
+        self.each(|n| async move { n.submit(entry).await }).await
+    }
+
+    /// Uploads a release.
+    ///
+    /// # Errors
+    /// The node's refusal, or no node reachable.
+    pub async fn publish(
+        &self,
+        entry: &Entry,
+        p: &PreparedRelease,
+    ) -> Result<Receipt, ClientError> {
+        let file = format!("{}-{}.zip", p.release.dist, p.release.version);
+        self.each(|n| {
+            let zip = p.zip.clone();
+            let file = file.clone();
+            async move { n.publish(entry, zip, &file).await }
+        })
+        .await
+    }
+
+    /// The first URL, for the links printed.
+    pub fn base(&self) -> &str {
+        self.urls.first().map_or("", |u| u.trim_end_matches('/'))
+    }
+}
+
+/// What `publish` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    /// Distribution.
+    pub dist: String,
+    /// Version.
+    pub version: String,
+    /// The zip's SHA-256.
+    pub sha256: String,
+    /// Log index.
+    pub index: u64,
+    /// Size of the checkpoint the receipt proves inclusion in.
+    pub checkpoint_size: u64,
+    /// The release's page on the node.
+    pub url: String,
+    /// The receipt's tlog-proof file.
+    pub proof: String,
+}
+
+/// The files of a project folder (regular files; `.git` and the build's leftovers of a
+/// previous `pgext bundle` left out).
+///
+/// # Errors
+/// When the folder cannot be read.
+pub fn read_dir_files(dir: &Path) -> Result<Files, ClientError> {
+    let mut files = Files::default();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let rd = std::fs::read_dir(&d)
+            .map_err(|e| ClientError::Config(format!("{}: {e}", d.display())))?;
+        for e in rd.flatten() {
+            let path = e.path();
+            let Ok(kind) = e.file_type() else { continue };
+            if kind.is_dir() && e.file_name() != ".git" {
+                stack.push(path);
+            } else if kind.is_file() {
+                use std::os::unix::fs::PermissionsExt as _;
+                let rel = path
+                    .strip_prefix(dir)
+                    .map_err(|e| ClientError::Config(e.to_string()))?
+                    .to_string_lossy()
+                    .into_owned();
+                let data = std::fs::read(&path)
+                    .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+                let exec = e
+                    .metadata()
+                    .is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+                files.files.insert(rel, (data, exec));
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Builds the release of a project folder or an archive.
+///
+/// # Errors
+/// When the archive or its META.json is not a valid release.
+pub fn prepare(path: &Path, status: Option<Status>) -> Result<PreparedRelease, ClientError> {
+    if path.is_dir() {
+        release_from_files(&read_dir_files(path)?, status)
+    } else {
+        let bytes = std::fs::read(path)
+            .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+        prepare_release(&bytes, status)
+    }
+}
+
+/// Signs and uploads the release of `path`. A retry with the same bytes gets the same index;
+/// other bytes for a published version are refused.
+///
+/// # Errors
+/// An invalid release, or the node's refusal.
+pub async fn publish(
+    to: &Submitter,
+    id: &Identity,
+    path: &Path,
+    status: Option<Status>,
+) -> Result<Published, Error> {
+    let p = prepare(path, status)?;
+    let entry = id.sign(Action::Release(p.release.clone()));
+    let r = to.publish(&entry, &p).await?;
+    let checkpoint_size = r
+        .checkpoint
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_default();
+    Ok(Published {
+        url: format!(
+            "{}/dist/{}/{}/",
+            to.base(),
+            p.release.dist.to_lowercase(),
+            p.release.version.to_lowercase()
+        ),
+        dist: p.release.dist,
+        version: p.release.version,
+        sha256: p.release.sha256,
+        index: r.index,
+        checkpoint_size,
+        proof: r.proof,
+    })
+}

@@ -790,20 +790,22 @@ impl Node {
             let _ = t.await;
         }
         drop(federation);
-        drop(mirrors);
-        // Connection tasks may still hold the state for a moment after the server returns.
-        // Wait until this is the last reference, so RocksDB is closed (and its lock released)
-        // when `shutdown` returns and the data folder can be opened again at once.
+        // Connection tasks, and a search update already in its blocking section, may still
+        // hold an origin's state for a moment. Wait until these are the last references, so
+        // every RocksDB store is closed (and its lock released) when `shutdown` returns and
+        // the data folder can be opened again at once.
+        let all: Vec<Arc<Shared>> = std::iter::once(shared).chain(mirrors).collect();
+        let held = || all.iter().any(|s| Arc::strong_count(s) > 1);
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        while Arc::strong_count(&shared) > 1 && tokio::time::Instant::now() < deadline {
+        while held() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        if Arc::strong_count(&shared) > 1 {
+        if held() {
             tracing::warn!(
                 "state still referenced 10 s after shutdown; the store closes when the last user ends"
             );
         }
-        drop(shared);
+        drop(all);
     }
 }
 

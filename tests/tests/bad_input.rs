@@ -217,7 +217,8 @@ async fn bad_archives_are_refused_and_change_nothing() {
     assert_eq!(node.blob_count(), 0);
     let _ = meta;
 
-    // Authority: first publish claims the dist; others cannot publish it; no duplicate versions.
+    // Authority: first publish claims the dist; others cannot publish it; a version's bytes
+    // never change.
     let (got, body) = post(
         &node,
         &alice.sign(Action::Release(release.clone())),
@@ -225,6 +226,7 @@ async fn bad_archives_are_refused_and_change_nothing() {
     )
     .await;
     assert_eq!(got, 201, "{body}");
+    let first = body["index"].clone();
     let size = node.json("/api/v1/log").await["size"].clone();
     let blobs = node.blob_count();
     let (got, body) = post(
@@ -238,12 +240,18 @@ async fn bad_archives_are_refused_and_change_nothing() {
         (403, "not-owner"),
         "{body}"
     );
+    // The same bytes again (re-signed): the first answer, nothing new in the log.
     let (got, body) = post(
         &node,
         &alice.sign(Action::Release(release.clone())),
         good.clone(),
     )
     .await;
+    assert_eq!((got, &body["index"]), (201, &first), "{body}");
+    // Other bytes for that version: refused.
+    let mut other = release.clone();
+    other.sha256 = pgext_log::hex(&pgext_log::sha256(b"other bytes"));
+    let (got, body) = post(&node, &alice.sign(Action::Release(other)), good.clone()).await;
     assert_eq!(
         (got, body["errors"][0]["code"].as_str().unwrap()),
         (409, "duplicate-version"),

@@ -166,8 +166,14 @@ async fn three_mirrors_converge_on_two_hundred_releases() {
     }
     assert_eq!(size, 201, "one account and 200 releases");
 
-    // A publish refused by the sequencer gets the same answer through a mirror.
-    let (dup, tgz) = release(&alice, "d3", "1.4.0");
+    // A publish refused by the sequencer gets the same answer through a mirror: other bytes
+    // for a published version.
+    let mut files = fixtures::dist("d3", "1.4.0", "d3", "stable");
+    files.push(("CHANGES".into(), b"changed after the fact\n".to_vec()));
+    let tgz = fixtures::tar_gz("d3-1.4.0", &files);
+    let dup = alice.sign(Action::Release(
+        prepare_release(&tgz, None).unwrap().release,
+    ));
     let direct = post_release(&origin.url(), &dup, tgz.clone()).await;
     let forwarded = post_release(&format!("{}/origins/main", a.url()), &dup, tgz).await;
     assert_eq!(direct.0, 409, "{}", String::from_utf8_lossy(&direct.1));

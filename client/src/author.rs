@@ -231,8 +231,8 @@ pub struct Published {
     pub proof: String,
 }
 
-/// The files of a project folder (regular files; `.git` and the build's leftovers of a
-/// previous `pgext bundle` left out).
+/// Every regular file of a project folder, `.git` left out ([`crate::project::select_files`]
+/// picks the release's).
 ///
 /// # Errors
 /// When the folder cannot be read.
@@ -266,13 +266,14 @@ pub fn read_dir_files(dir: &Path) -> Result<Files, ClientError> {
     Ok(files)
 }
 
-/// Builds the release of a project folder or an archive.
+/// Builds the release of a project folder (its files as `pgext bundle` selects them) or an
+/// archive.
 ///
 /// # Errors
 /// When the archive or its META.json is not a valid release.
 pub fn prepare(path: &Path, status: Option<Status>) -> Result<PreparedRelease, ClientError> {
     if path.is_dir() {
-        release_from_files(&read_dir_files(path)?, status)
+        release_from_files(&crate::project::select_files(path)?, status)
     } else {
         let bytes = std::fs::read(path)
             .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;

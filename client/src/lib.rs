@@ -11,6 +11,7 @@ pub mod build;
 pub mod installed;
 pub mod ops;
 pub mod pg;
+pub mod project;
 pub mod release;
 pub mod request;
 pub mod trust;

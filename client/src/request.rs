@@ -92,20 +92,23 @@ fn looks_like_path(spec: &str) -> bool {
             .any(|ext| spec.to_ascii_lowercase().ends_with(ext))
 }
 
-/// Reads a request: an existing directory or file, or `name[OP VERSION]` with `OP` one of `@`,
-/// `=`, `==`, `>=`, `>`, `<=`, `<`.
+/// Reads a request: a path (with a `/`, starting with `.`, or with an archive suffix) to an
+/// existing directory or archive, or `name[OP VERSION]` with `OP` one of `@`, `=`, `==`, `>=`,
+/// `>`, `<=`, `<`.
 ///
 /// # Errors
 /// When it names a path that does not exist, or the name or version cannot be read.
 pub fn parse(spec: &str) -> Result<Target, BadRequest> {
-    let path = Path::new(spec);
-    if path.is_dir() {
-        return Ok(Target::Dir(path.to_path_buf()));
-    }
-    if path.is_file() {
-        return Ok(Target::Archive(path.to_path_buf()));
-    }
+    // Only what looks like a path is one: a folder named like a dist in the current
+    // directory must not shadow the registry's dist (`./name` names the folder).
     if looks_like_path(spec) {
+        let path = Path::new(spec);
+        if path.is_dir() {
+            return Ok(Target::Dir(path.to_path_buf()));
+        }
+        if path.is_file() {
+            return Ok(Target::Archive(path.to_path_buf()));
+        }
         return Err(BadRequest(format!(
             "{spec}: no such directory or archive (a distribution name has no '/' or '.')"
         )));

@@ -235,3 +235,101 @@ async fn authors_publish_share_yank_and_rotate() {
     .unwrap();
     node.node.shutdown().await;
 }
+
+/// `init` → `validate` → `bundle` → `publish` → `install` → `check` → `load`, for a SQL and a
+/// C project, into a real PostgreSQL; and every real-world META validates while the invalid
+/// ones are refused naming their field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_init_to_an_installed_extension() {
+    let node = TestNode::start().await;
+    let url = node.url();
+    tokio::task::spawn_blocking(move || {
+        let cluster = pgext_tests::pg::Cluster::start();
+        cluster.psql("postgres", "CREATE DATABASE app");
+        let home = tempfile::tempdir().unwrap();
+        let a = Author {
+            home: home.path().to_path_buf(),
+        };
+        a.ok(&["registry", "add", "main", &url, "--yes"]);
+        let key = a.key("alice.key");
+        a.ok(&["keygen", "alice", "--key", &key]);
+        a.ok(&["register", "--key", &key]);
+        let pg = |args: &[&str]| {
+            let out = Command::new(pgext_bin())
+                .args(args)
+                .env("PGEXT_CONFIG", a.home.join("config.toml"))
+                .env("PGEXT_STATE_DIR", a.home.join("state"))
+                .envs(cluster.env())
+                .current_dir(&a.home)
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "pgext {args:?}:\n{text}");
+            text
+        };
+        for (name, flag, meta) in [
+            ("pgext_new_sql", "--sql", None),
+            ("pgext_new_c", "--c", Some("--meta-v1")),
+        ] {
+            let mut init = vec!["init", name, flag];
+            init.extend(meta);
+            pg(&init);
+            let dir = a.home.join(name);
+            assert!(dir.join(".github/workflows/ci.yml").is_file());
+            let v1 = std::fs::read_to_string(dir.join("META.json")).unwrap();
+            assert_eq!(v1.contains("\"1.0.0\""), meta.is_some(), "{v1}");
+            let dir = dir.display().to_string();
+            pg(&["validate", &dir]);
+            let out = json(&pg(&["bundle", &dir, "-o", &dir, "--json"]));
+            let zip = std::fs::read(out["file"].as_str().unwrap()).unwrap();
+            assert_eq!(
+                pgext_log::hex(&pgext_log::sha256(&zip)),
+                out["sha256"].as_str().unwrap()
+            );
+            // The bundle left in the folder is not part of the next one (no .git here, so
+            // every file counts: the zip is removed first).
+            std::fs::remove_file(out["file"].as_str().unwrap()).unwrap();
+            let published = json(&pg(&["publish", &dir, "--key", &key, "--json"]));
+            assert_eq!(
+                published["sha256"], out["sha256"],
+                "publish signs what bundle built"
+            );
+            pg(&["install", name]);
+            pg(&["check", name]);
+            pg(&["load", name, "-d", "app"]);
+            assert_eq!(
+                cluster.psql("app", &format!("SELECT {name}_hello()")),
+                format!("hello from {name}")
+            );
+            pg(&["unload", name, "-d", "app"]);
+            pg(&["uninstall", name]);
+        }
+
+        // Every real-world META validates; every invalid one is refused, naming its field.
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/testdata");
+        for e in std::fs::read_dir(data.join("real-meta")).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "json") {
+                a.ok(&["validate", e.path().to_str().unwrap()]);
+            }
+        }
+        for (file, field) in [
+            ("v2-no-version.json", "missing properties 'version'"),
+            ("v1-bad-version.json", "/version"),
+            ("v1-no-provides.json", "missing properties 'provides'"),
+            ("v1-bad-license.json", "/license"),
+            ("v1-short-name.json", "/name"),
+            ("unknown-spec.json", "meta-spec version"),
+        ] {
+            let path = data.join("invalid-meta").join(file);
+            let err = a.fails(&["validate", path.to_str().unwrap()]);
+            assert!(err.contains(field), "{file}: {err}");
+        }
+    })
+    .await
+    .unwrap();
+    node.node.shutdown().await;
+}

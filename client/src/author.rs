@@ -281,7 +281,8 @@ pub fn prepare(path: &Path, status: Option<Status>) -> Result<PreparedRelease, C
     }
 }
 
-/// Signs and uploads the release of `path`. A retry with the same bytes gets the same index;
+/// Validates a project folder (`pgext validate`), then signs and uploads the release of
+/// `path`. A retry with the same bytes gets the same index;
 /// other bytes for a published version are refused.
 ///
 /// # Errors
@@ -292,6 +293,17 @@ pub async fn publish(
     path: &Path,
     status: Option<Status>,
 ) -> Result<Published, Error> {
+    if path.is_dir() {
+        let problems = crate::project::validate(path)?;
+        if !problems.is_empty() {
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            return Err(ClientError::Release(format!(
+                "not published: {} (`pgext validate` explains)",
+                list.join("; ")
+            ))
+            .into());
+        }
+    }
     let p = prepare(path, status)?;
     let entry = id.sign(Action::Release(p.release.clone()));
     let r = to.publish(&entry, &p).await?;

@@ -129,6 +129,14 @@ async fn authors_publish_share_yank_and_rotate() {
             &alice,
         ]);
         assert!(err.contains("published already"), "{err}");
+        // A project that does not validate is not uploaded.
+        let broken = a.project("pgext_auth", "1.0.1", false);
+        std::fs::remove_file(Path::new(&broken).join("doc/pgext_auth.md")).unwrap();
+        let err = a.fails(&["publish", &broken, "--key", &alice]);
+        assert!(
+            err.contains("not published: provides.pgext_auth.docfile"),
+            "{err}"
+        );
 
         // A co-owner publishes; once removed, no more.
         let err = a.fails(&[

@@ -6,6 +6,7 @@
 //! ([`release`]) and talking to a node's API ([`api`]).
 
 pub mod api;
+pub mod audit;
 pub mod author;
 pub mod build;
 pub mod installed;

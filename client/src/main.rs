@@ -132,6 +132,29 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Replay a log from its nodes: checkpoints, cosignatures, every tile, every rule.
+    /// Exit status: 0 clean, 1 violations, 2 a split view, 3 the audit could not run.
+    Audit {
+        /// Node URLs (a mirror's origin under /origins/NAME).
+        #[arg(required = true)]
+        urls: Vec<String>,
+        /// The log's verifier key (default: --registry's).
+        #[arg(long)]
+        vkey: Option<String>,
+        /// A witness key whose cosignatures must verify where present (repeatable; default:
+        /// --registry's witnesses when --vkey is not given).
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// Download and hash every release archive too.
+        #[arg(long)]
+        artifacts: bool,
+        /// Fetch everything again (no cache of verified bundles).
+        #[arg(long)]
+        no_cache: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Make a signing key for USER (never overwrites one).
     Keygen {
         /// Account name.
@@ -496,6 +519,43 @@ fn print_provenance(v: &VerifiedRelease) {
     }
 }
 
+fn print_audit(r: &pgext::audit::Report) {
+    println!(
+        "audit of {}: {} entries replayed, tree of size {}, {} archives hashed ({} bundles fetched, {} from the cache)",
+        r.origin, r.entries, r.size, r.artifacts, r.bundles_fetched, r.bundles_cached
+    );
+    for n in &r.nodes {
+        match n.size {
+            Some(size) => println!(
+                "  {} size {size}, {} trusted cosignature(s)",
+                n.url,
+                n.cosigners.len()
+            ),
+            None => println!("  {} no checkpoint signed by the log key", n.url),
+        }
+    }
+    for v in &r.violations {
+        let at = v.index.map(|i| format!("entry {i} ")).unwrap_or_default();
+        let node = v
+            .node
+            .as_ref()
+            .map(|n| format!(" at {n}"))
+            .unwrap_or_default();
+        println!("violation: {at}{}{node}: {}", v.rule, v.detail);
+    }
+    for [a, b] in &r.evidence {
+        println!("split view: two checkpoints of one log that no single tree explains:\n{a}\n{b}");
+    }
+    println!(
+        "{}",
+        match r.exit_code() {
+            0 => "clean".to_string(),
+            1 => format!("{} violation(s)", r.violations.len()),
+            _ => "SPLIT VIEW".to_string(),
+        }
+    );
+}
+
 /// The nodes submissions go to.
 fn submitter(config: &Config, registry: Option<&str>) -> anyhow::Result<author::Submitter> {
     Ok(author::Submitter::new(config.registry(registry)?))
@@ -671,6 +731,64 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         },
+        Cmd::Audit {
+            urls,
+            vkey,
+            witnesses,
+            artifacts,
+            no_cache,
+            json,
+        } => {
+            let (log_key, witnesses) = match vkey {
+                Some(v) => (
+                    v.parse().context("--vkey")?,
+                    witnesses
+                        .iter()
+                        .map(|w| w.parse().with_context(|| format!("--witness {w}")))
+                        .collect::<anyhow::Result<Vec<_>>>()?,
+                ),
+                None => {
+                    let reg = config.registry(cli.registry.as_deref())?;
+                    (reg.log_key()?, reg.witness_keys()?)
+                }
+            };
+            let cache = (!no_cache).then(|| {
+                std::env::var_os("XDG_CACHE_HOME")
+                    .filter(|v| !v.is_empty())
+                    .map_or_else(
+                        || {
+                            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                                .join(".cache")
+                        },
+                        PathBuf::from,
+                    )
+                    .join("pgext/audit")
+            });
+            let cfg = pgext::audit::AuditConfig {
+                urls,
+                log_key,
+                witnesses,
+                artifacts,
+                cache,
+            };
+            let report = match pgext::audit::audit(&cfg).await {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(3);
+                }
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_audit(&report);
+            }
+            std::io::stdout().flush()?;
+            let code = report.exit_code();
+            if code != 0 {
+                std::process::exit(code.into());
+            }
+        }
         Cmd::Init {
             name,
             c,

@@ -1,5 +1,6 @@
 //! Cross-crate tests: one binary, one module per flow.
 
+mod audit;
 mod authoring;
 mod bad_input;
 mod client_install;

@@ -1,0 +1,297 @@
+//! `pgext audit` (the binary) against real nodes: a clean log passes, and a second audit only
+//! fetches what is new; each planted violation is found and named: an entry signed by a
+//! non-owner (written by a test-only sequencer), a tampered tile served by one node, a forked
+//! checkpoint on one node, a cosignature that does not verify, an artifact whose hash differs
+//! from its entry.
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use pgext_log::{KeyType, MemoryTiles, SignerKey, Tile, integrate, sha256, sign};
+use pgext_spec::entry::Action;
+use pgext_tests::{TestNode, fixtures, identity, pgext_bin};
+use serde_json::Value;
+
+const ORIGIN: &str = "origin.pgext.test/log";
+
+/// Runs `pgext audit ARGS --json`; returns the exit code and the report.
+fn audit(cache: &std::path::Path, args: &[&str]) -> (i32, Value) {
+    let out = Command::new(pgext_bin())
+        .arg("audit")
+        .args(args)
+        .arg("--json")
+        .env("XDG_CACHE_HOME", cache)
+        .env("PGEXT_CONFIG", cache.join("none.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{e}: {text}{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), report)
+}
+
+fn rules(report: &Value) -> Vec<(String, String)> {
+    report["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["rule"].as_str().unwrap().to_string(),
+                v["node"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Tamper {
+    Nothing,
+    Tile,
+    Cosignature,
+    Zip,
+}
+
+/// A proxy in front of a node that changes one kind of answer.
+async fn proxy(target: String, tamper: Arc<Mutex<Tamper>>) -> String {
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let (target, tamper) = (target.clone(), tamper.clone());
+        async move {
+            let path = uri.path().to_string();
+            let resp = reqwest::get(format!("{target}{path}")).await.unwrap();
+            let status = axum::http::StatusCode::from_u16(resp.status().as_u16()).unwrap();
+            let mut body = resp.bytes().await.unwrap().to_vec();
+            match *tamper.lock().unwrap() {
+                Tamper::Tile if path.starts_with("/log/tile/entries/") => {
+                    let at = body.len() - 3;
+                    body[at] ^= 1;
+                }
+                Tamper::Zip if path.ends_with(".zip") => {
+                    let at = body.len() / 2;
+                    body[at] ^= 1;
+                }
+                Tamper::Cosignature if path == "/log/checkpoint" => {
+                    // The last signature line is the witness's: change one base64 character.
+                    let mut text = String::from_utf8(body).unwrap();
+                    let at = text.trim_end().len() - 6;
+                    let c = if &text[at..=at] == "A" { "B" } else { "A" };
+                    text.replace_range(at..=at, c);
+                    body = text.into_bytes();
+                }
+                _ => {}
+            }
+            (status, body)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audits_pass_a_clean_log_and_name_every_planted_violation() {
+    let origin = TestNode::federated(ORIGIN, &[], &[]).await;
+    let vkey = origin.vkey();
+    let mirror = TestNode::federated(
+        "m.pgext.test/log",
+        &[origin.p2p_addr()],
+        &[("main", vkey.clone())],
+    )
+    .await;
+    let witness = mirror.node.federation().unwrap().witness().to_string();
+    let alice = identity("alice", 1);
+    origin
+        .api()
+        .submit(&alice.account_entry(None, None, None))
+        .await
+        .unwrap();
+    for v in ["1.0.0", "1.1.0"] {
+        origin
+            .publish_files(
+                &alice,
+                &fixtures::dist("audited", v, "audited", "stable"),
+                &format!("audited-{v}"),
+            )
+            .await;
+    }
+    // Wait for the mirror's cosignature on the origin's newest checkpoint.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, note) = origin.get("/log/checkpoint").await;
+        let note = String::from_utf8(note).unwrap();
+        if note.starts_with(&format!("{ORIGIN}\n3\n")) && note.contains("— m.pgext.test/witness ")
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{note}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    mirror.wait_size("/origins/main", 3, 60).await;
+    let tamper = Arc::new(Mutex::new(Tamper::Nothing));
+    let bad = proxy(origin.url(), tamper.clone()).await;
+    let (o, m) = (origin.url(), format!("{}/origins/main", mirror.url()));
+
+    let cache = tempfile::tempdir().unwrap();
+    let c = cache.path().to_path_buf();
+    let (w, vk) = (witness.clone(), vkey.clone());
+    tokio::task::spawn_blocking(move || {
+        let key = ["--vkey", vk.as_str(), "--witness", w.as_str()];
+        // Clean: both nodes, every archive; the second audit reads verified bundles back.
+        let args = [&[o.as_str(), m.as_str(), "--artifacts"][..], &key[..]].concat();
+        let (code, r) = audit(&c, &args);
+        assert_eq!(code, 0, "{r}");
+        assert_eq!(
+            (r["entries"].as_u64(), r["artifacts"].as_u64()),
+            (Some(3), Some(2))
+        );
+        assert_eq!(r["nodes"][0]["cosigners"][0], w.as_str(), "{r}");
+        let (code, again) = audit(&c, &args);
+        assert_eq!(code, 0, "{again}");
+        assert!(again["bundles_fetched"].as_u64() <= r["bundles_fetched"].as_u64());
+
+        // A tampered tile on one node.
+        *tamper.lock().unwrap() = Tamper::Tile;
+        let (code, r) = audit(
+            &c,
+            &[&[o.as_str(), bad.as_str(), "--no-cache"][..], &key[..]].concat(),
+        );
+        assert_eq!(code, 1, "{r}");
+        assert!(
+            rules(&r).contains(&("tampered-tile".into(), bad.clone())),
+            "{r}"
+        );
+        // A cosignature that does not verify.
+        *tamper.lock().unwrap() = Tamper::Cosignature;
+        let (code, r) = audit(&c, &[&[bad.as_str()][..], &key[..]].concat());
+        assert_eq!(code, 1, "{r}");
+        assert!(
+            rules(&r).contains(&("bad-cosignature".into(), bad.clone())),
+            "{r}"
+        );
+        // An archive whose hash is not its entry's.
+        *tamper.lock().unwrap() = Tamper::Zip;
+        let (code, r) = audit(&c, &[&[bad.as_str(), "--artifacts"][..], &key[..]].concat());
+        assert_eq!(code, 1, "{r}");
+        let found = &r["violations"][0];
+        assert_eq!(
+            (found["rule"].as_str(), found["index"].as_u64()),
+            (Some("artifact-hash"), Some(1)),
+            "{r}"
+        );
+    })
+    .await
+    .unwrap();
+
+    // A forked checkpoint on one node: a split view, with both signed notes. The fork (same
+    // key, same first three entries) takes one other entry; the origin two.
+    let (origin, fork) = origin.fork().await;
+    fork.api()
+        .submit(&identity("mallory", 6).account_entry(None, None, None))
+        .await
+        .unwrap();
+    for (u, seed) in [("bob", 2), ("carol", 3)] {
+        origin
+            .api()
+            .submit(&identity(u, seed).account_entry(None, None, None))
+            .await
+            .unwrap();
+    }
+    let (o, f) = (origin.url(), fork.url());
+    let c = cache.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let (code, r) = audit(&c, &[o.as_str(), f.as_str(), "--vkey", vkey.as_str()]);
+        assert_eq!(code, 2, "{r}");
+        assert!(rules(&r).contains(&("split-view".into(), f.clone())), "{r}");
+        let ev = &r["evidence"][0];
+        assert!(
+            ev[0]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{ORIGIN}\n5\n")),
+            "{r}"
+        );
+        assert!(
+            ev[1]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{ORIGIN}\n4\n")),
+            "{r}"
+        );
+    })
+    .await
+    .unwrap();
+    for n in [origin, fork, mirror] {
+        n.node.shutdown().await;
+    }
+}
+
+/// A test-only sequencer: a log whose fourth entry is a release of alice's dist signed by bob,
+/// who does not own it, served as tiles by a bare HTTP server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_signed_by_a_non_owner_is_named() {
+    let (alice, bob) = (identity("alice", 1), identity("bob", 2));
+    let files = fixtures::dist("owned", "1.0.0", "owned", "stable");
+    let tgz = fixtures::tar_gz("owned-1.0.0", &files);
+    let release = pgext::release::prepare_release(&tgz, None).unwrap().release;
+    let mut second = release.clone();
+    second.version = "1.0.1".into();
+    let entries: Vec<Vec<u8>> = [
+        alice.account_entry(None, None, None),
+        bob.account_entry(None, None, None),
+        alice.sign(Action::Release(release)),
+        bob.sign(Action::Release(second)),
+    ]
+    .iter()
+    .map(|e| e.to_bytes())
+    .collect();
+    let mut store = MemoryTiles::new();
+    let out = integrate(0, &entries, &store).unwrap();
+    for (t, b) in out.tiles {
+        store.put(t, b);
+    }
+    let key =
+        SignerKey::from_seed("rogue.pgext.test/log", KeyType::Ed25519, &sha256(b"rogue")).unwrap();
+    let note = sign(
+        &pgext_log::Checkpoint::new("rogue.pgext.test/log", out.size, out.root).to_text(),
+        &[&key],
+        0,
+    )
+    .unwrap();
+    let store = Arc::new(store);
+    let app = axum::Router::new()
+        .route(
+            "/log/checkpoint",
+            axum::routing::get(move || async move { note.clone() }),
+        )
+        .route(
+            "/log/tile/{*path}",
+            axum::routing::get(
+                move |axum::extract::Path(path): axum::extract::Path<String>| {
+                    let store = store.clone();
+                    async move {
+                        let tile = Tile::parse_path(&format!("tile/{path}")).unwrap();
+                        store.get(tile.kind, tile.index).unwrap().to_vec()
+                    }
+                },
+            ),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let vkey = key.verifier().to_string();
+    let cache = tempfile::tempdir().unwrap();
+    let (code, r) =
+        tokio::task::spawn_blocking(move || audit(cache.path(), &[url.as_str(), "--vkey", &vkey]))
+            .await
+            .unwrap();
+    assert_eq!(code, 1, "{r}");
+    let v = &r["violations"];
+    assert_eq!(v.as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(
+        (v[0]["index"].as_u64(), v[0]["rule"].as_str()),
+        (Some(3), Some("not-owner")),
+        "{r}"
+    );
+}

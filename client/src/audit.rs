@@ -13,8 +13,7 @@ use pgext_log::{
     Hash, MemoryTiles, Tile, TileHashReader, VerifierKey, bundle_entries, integrate,
     open_checkpoint, tree_hash,
 };
-use pgext_spec::authority::Registry;
-use pgext_spec::entry::{Action, SignedEntry, verify_signatures};
+use pgext_spec::authority::replay_log;
 use serde::Serialize;
 
 use crate::ClientError;
@@ -384,56 +383,19 @@ pub async fn audit(cfg: &AuditConfig) -> Result<Report, ClientError> {
     }
 
     // Every entry against the rules, signatures in batches.
-    let mut registry = Registry::default();
-    let mut checked = Vec::new();
-    for (i, verdict) in SignedEntry::parse_many(&reference.entries)
-        .into_iter()
-        .enumerate()
-    {
-        let index = i as u64;
-        match verdict {
-            Err(e) => violations.push(finding(Some(index), "malformed-entry", None, e.to_string())),
-            Ok(e) => {
-                match registry.apply_unsigned(index, &e.entry) {
-                    Ok(key) => checked.push((index, e, key)),
-                    Err(v) => {
-                        violations.push(finding(Some(index), v.rule.as_str(), None, v.detail));
-                        // Later entries are judged against the state the log actually built.
-                        registry.apply_logged(index, &e.entry);
-                    }
-                }
-            }
-        }
-    }
-    let mut rest: &[(u64, SignedEntry, ed25519_dalek::VerifyingKey)] = &checked;
-    loop {
-        let items: Vec<_> = rest.iter().map(|(_, e, k)| (e, k)).collect();
-        match verify_signatures(&items) {
-            Ok(()) => break,
-            Err(k) => {
-                let (index, e, _) = &rest[k];
-                violations.push(finding(
-                    Some(*index),
-                    "bad-signature",
-                    None,
-                    format!(
-                        "the signature does not verify with key {} of {}",
-                        e.entry.statement.key_id, e.entry.statement.actor
-                    ),
-                ));
-                rest = &rest[k + 1..];
-            }
-        }
-    }
+    let (registry, broken) = replay_log(&reference.entries);
+    violations.extend(
+        broken
+            .into_iter()
+            .map(|v| finding(Some(v.index), &v.rule, None, v.detail)),
+    );
 
     let mut artifacts = 0;
     if cfg.artifacts {
-        let releases: Vec<(u64, pgext_spec::entry::Release)> = checked
-            .iter()
-            .filter_map(|(i, e, _)| match &e.entry.statement.action {
-                Action::Release(r) => Some((*i, r.clone())),
-                _ => None,
-            })
+        let releases: Vec<(u64, pgext_spec::entry::Release)> = registry
+            .dists()
+            .flat_map(|d| d.releases.values())
+            .map(|r| (r.index, r.release.clone()))
             .collect();
         let base = reference.url.clone();
         let results: Vec<_> = stream::iter(releases)

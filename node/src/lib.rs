@@ -7,6 +7,7 @@ pub mod docs;
 pub mod error;
 pub mod export;
 pub mod federation;
+pub mod fsck;
 pub mod http;
 pub mod metrics;
 pub mod node;

@@ -45,6 +45,13 @@ enum Command {
     Vkey,
     /// Replay the whole log, re-checking every entry, and report what it holds.
     Reindex,
+    /// Check the node's stores (the node stopped): checkpoints, every tile against the
+    /// entries, every rule, every blob. Exit status 1 when something is wrong.
+    Fsck {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the registry as a static PGXN mirror tree (rsync-able, servable by any web server).
     ExportPgxn {
         /// Folder to write into.
@@ -109,6 +116,34 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "log size {size}: {accounts} accounts, {dists} distributions; every entry re-checked"
             );
+        }
+        Command::Fsck { json } => {
+            let report = pgext_node::fsck::fsck(&config)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for (origin, size) in &report.logs {
+                    println!("{origin}: size {size}");
+                }
+                for v in &report.violations {
+                    let at = v.index.map(|i| format!("entry {i} ")).unwrap_or_default();
+                    println!("violation: {} {at}{}: {}", v.origin, v.rule, v.detail);
+                }
+                println!(
+                    "{} entries replayed, {} blobs hashed: {}",
+                    report.entries,
+                    report.blobs,
+                    if report.violations.is_empty() {
+                        "clean".to_string()
+                    } else {
+                        format!("{} violation(s)", report.violations.len())
+                    }
+                );
+            }
+            if !report.violations.is_empty() {
+                std::io::Write::flush(&mut std::io::stdout())?;
+                std::process::exit(1);
+            }
         }
         Command::ExportPgxn { dir } => {
             let (shared, _key, _rx) = pgext_node::node::Shared::open(config)?;

@@ -159,6 +159,16 @@ impl TestNode {
         self.restart_with(|_| {}).await
     }
 
+    /// Stops the node and returns its data folder and configuration, for tools that need the
+    /// node stopped (`fsck`).
+    pub async fn stop(self) -> (tempfile::TempDir, Config) {
+        let TestNode {
+            node, dir, config, ..
+        } = self;
+        node.shutdown().await;
+        (dir, config)
+    }
+
     /// Stops the node, lets `meddle` change its data folder, and starts a new one on it.
     ///
     /// # Panics

@@ -295,3 +295,77 @@ async fn an_entry_signed_by_a_non_owner_is_named() {
         "{r}"
     );
 }
+
+/// `pgext-node fsck` on a stopped node: clean, then a flipped blob and a flipped hash tile are
+/// each named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsck_checks_a_nodes_own_stores() {
+    let node = TestNode::start().await;
+    let alice = identity("alice", 1);
+    node.api()
+        .submit(&alice.account_entry(None, None, None))
+        .await
+        .unwrap();
+    node.publish_files(
+        &alice,
+        &fixtures::dist("checked", "1.0.0", "checked", "stable"),
+        "checked-1.0.0",
+    )
+    .await;
+    let (dir, config) = node.stop().await;
+    let report = pgext_node::fsck::fsck(&config).unwrap();
+    assert!(report.violations.is_empty(), "{report:?}");
+    assert_eq!((report.entries, report.blobs), (2, 2));
+
+    // One blob's bytes change on disk.
+    let mut stack = vec![dir.path().join("blobs")];
+    let mut flipped = None;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if flipped.is_none() {
+                let mut b = std::fs::read(e.path()).unwrap();
+                b[0] ^= 1;
+                std::fs::write(e.path(), b).unwrap();
+                flipped = Some(e.path());
+            }
+        }
+    }
+    let report = pgext_node::fsck::fsck(&config).unwrap();
+    let rules: Vec<&str> = report.violations.iter().map(|v| v.rule.as_str()).collect();
+    assert_eq!(rules, ["artifact-hash"], "{report:?}");
+    assert_eq!(report.violations[0].index, Some(1));
+
+    // A level-0 hash tile changes in the store.
+    {
+        let store = pgext_node::store::Store::open(&dir.path().join("db")).unwrap();
+        let mut tile = store
+            .tile(pgext_log::TileKind::Hashes(0), 0)
+            .unwrap()
+            .unwrap();
+        tile[0] ^= 1;
+        let width = (tile.len() / 32) as u16;
+        store
+            .commit(
+                &[(
+                    Tile {
+                        kind: pgext_log::TileKind::Hashes(0),
+                        index: 0,
+                        width,
+                    },
+                    tile,
+                )],
+                &[],
+            )
+            .unwrap();
+    }
+    let report = pgext_node::fsck::fsck(&config).unwrap();
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.rule == "tampered-tile" && v.detail.contains("tile/0/")),
+        "{report:?}"
+    );
+}

@@ -1,0 +1,192 @@
+//! `pgext-node fsck`: the audit's checks on a node's own stores, with the node stopped. For
+//! its own log and each mirror: the stored checkpoint opens with the log's key; the tree
+//! recomputed from the stored entries gives its root, and every stored hash tile and entry
+//! bundle is the one the entries imply; every entry is replayed against the rules
+//! (`pgext_spec::authority::replay_log`); every release's archive and META are in the blob
+//! store and hash to what their entry names (`spec/audit.md`).
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use pgext_log::{MemoryTiles, VerifierKey, integrate, open_checkpoint};
+use pgext_spec::authority::replay_log;
+use serde::Serialize;
+
+use crate::blobs::Blobs;
+use crate::config::Config;
+use crate::store::Store;
+
+/// Something wrong in a store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The log's origin.
+    pub origin: String,
+    /// The log index, for an entry.
+    pub index: Option<u64>,
+    /// The rule (as `pgext audit` names them).
+    pub rule: String,
+    /// What was found.
+    pub detail: String,
+}
+
+/// What fsck found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Each log checked, with its size.
+    pub logs: Vec<(String, u64)>,
+    /// Entries replayed.
+    pub entries: u64,
+    /// Blobs hashed.
+    pub blobs: u64,
+    /// Every violation.
+    pub violations: Vec<Finding>,
+}
+
+/// Checks the node's own log and every mirrored one.
+///
+/// # Errors
+/// When a store cannot be opened (a running node holds it: stop it first).
+pub fn fsck(config: &Config) -> anyhow::Result<Report> {
+    let blobs = Blobs::open(&config.data.join("blobs")).context("opening the blob store")?;
+    let key = crate::node::load_or_create_key(config)?;
+    let mut report = Report::default();
+    check_log(&config.data.join("db"), key.verifier(), &blobs, &mut report)?;
+    for m in &config.mirrors {
+        let vkey: VerifierKey = m
+            .vkey
+            .parse()
+            .with_context(|| format!("mirror {}: the verifier key does not parse", m.name))?;
+        let dir = config.data.join("mirrors").join(&m.name).join("db");
+        if dir.exists() {
+            check_log(&dir, &vkey, &blobs, &mut report)?;
+        }
+    }
+    Ok(report)
+}
+
+fn check_log(
+    dir: &Path,
+    vkey: &VerifierKey,
+    blobs: &Blobs,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let origin = vkey.name().to_string();
+    let store = Store::open(dir).with_context(|| {
+        format!(
+            "opening {} (is the node running? stop it first)",
+            dir.display()
+        )
+    })?;
+    let mut find = |index: Option<u64>, rule: &str, detail: String| {
+        report.violations.push(Finding {
+            origin: origin.clone(),
+            index,
+            rule: rule.to_string(),
+            detail,
+        });
+    };
+    let Some(note) = store.checkpoint()? else {
+        report.logs.push((origin.clone(), 0));
+        return Ok(());
+    };
+    let signed = match open_checkpoint(&note, vkey, &[]) {
+        Ok(s) => s,
+        Err(e) => {
+            find(None, "checkpoint-signature", e.to_string());
+            return Ok(());
+        }
+    };
+    let size = signed.checkpoint.size;
+    let entries = match store.entries(0, size) {
+        Ok(e) => e,
+        Err(e) => {
+            find(
+                None,
+                "tampered-tile",
+                format!("the entry bundles cannot be read: {e}"),
+            );
+            return Ok(());
+        }
+    };
+    let out = integrate(0, &entries, &MemoryTiles::new())?;
+    if out.root != signed.checkpoint.root {
+        find(
+            None,
+            "tampered-tile",
+            format!(
+                "the stored entries give root {}, the checkpoint {}",
+                out.root.to_base64(),
+                signed.checkpoint.root.to_base64()
+            ),
+        );
+    }
+    for (tile, bytes) in &out.tiles {
+        let stored = store.tile(tile.kind, tile.index)?;
+        if stored.as_deref() != Some(bytes.as_slice()) {
+            find(
+                Some(tile.index * 256),
+                "tampered-tile",
+                format!("{} is not the tile its entries imply", tile.path()),
+            );
+        }
+    }
+    let (registry, broken) = replay_log(&entries);
+    for v in broken {
+        find(Some(v.index), &v.rule, v.detail);
+    }
+    for d in registry.dists() {
+        for r in d.releases.values() {
+            for (sha, what) in [
+                (&r.release.sha256, "archive"),
+                (&r.release.meta_sha256, "META"),
+            ] {
+                report_blob(
+                    blobs,
+                    sha,
+                    what,
+                    r.index,
+                    &d.name,
+                    &r.release.version,
+                    &mut find,
+                );
+            }
+        }
+    }
+    report.blobs += registry
+        .dists()
+        .map(|d| d.releases.len() as u64 * 2)
+        .sum::<u64>();
+    report.entries += entries.len() as u64;
+    report.logs.push((origin, size));
+    Ok(())
+}
+
+fn report_blob(
+    blobs: &Blobs,
+    sha: &str,
+    what: &str,
+    index: u64,
+    dist: &str,
+    version: &str,
+    find: &mut impl FnMut(Option<u64>, &str, String),
+) {
+    match blobs.get(sha) {
+        Ok(bytes) => {
+            let got = pgext_log::hex(&pgext_log::sha256(&bytes));
+            if got != sha {
+                find(
+                    Some(index),
+                    "artifact-hash",
+                    format!(
+                        "the {what} of {dist} {version} hashes to {got}, its entry names {sha}"
+                    ),
+                );
+            }
+        }
+        Err(e) => find(
+            Some(index),
+            "artifact-missing",
+            format!("the {what} of {dist} {version} ({sha}): {e}"),
+        ),
+    }
+}

@@ -17,6 +17,7 @@ pub mod release;
 pub mod request;
 pub mod trust;
 pub mod verify;
+pub mod watch;
 
 use pgext_log::{ProofFile, SignedCheckpoint, VerifierKey, leaf_hash};
 

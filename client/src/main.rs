@@ -155,6 +155,31 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Follow the log and report every new verified entry touching these dists or users.
+    Watch {
+        /// Distribution and user names.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Run this shell command for each entry (PGEXT_EVENT holds its JSON; PGEXT_INDEX,
+        /// PGEXT_KIND, PGEXT_DIST, PGEXT_VERSION and PGEXT_ACTOR its fields).
+        #[arg(long)]
+        exec: Option<String>,
+        /// POST each entry's JSON to this URL (three attempts).
+        #[arg(long)]
+        webhook: Option<String>,
+        /// Report entries from this log index (default: only new ones).
+        #[arg(long)]
+        from: Option<u64>,
+        /// Seconds between looks at the checkpoint.
+        #[arg(long, default_value_t = 10)]
+        interval: u64,
+        /// Stop after the current checkpoint.
+        #[arg(long)]
+        once: bool,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Make a signing key for USER (never overwrites one).
     Keygen {
         /// Account name.
@@ -519,6 +544,73 @@ fn print_provenance(v: &VerifiedRelease) {
     }
 }
 
+/// Prints an event, runs the command, posts the webhook. A failing command or webhook is
+/// reported and the watch goes on.
+async fn report_event(
+    ev: &pgext::watch::Event,
+    json: bool,
+    exec: Option<&str>,
+    webhook: Option<&str>,
+    http: &reqwest::Client,
+) -> Result<(), String> {
+    let doc = serde_json::to_string(ev).map_err(|e| e.to_string())?;
+    if json {
+        println!("{doc}");
+    } else {
+        println!(
+            "{} {} {}{} by {}",
+            ev.index,
+            ev.kind,
+            ev.dist.as_deref().unwrap_or(""),
+            ev.version
+                .as_deref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default(),
+            ev.actor
+        );
+    }
+    let _ = std::io::stdout().flush();
+    if let Some(cmd) = exec {
+        let status = std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .env("PGEXT_EVENT", &doc)
+            .env("PGEXT_INDEX", ev.index.to_string())
+            .env("PGEXT_KIND", &ev.kind)
+            .env("PGEXT_DIST", ev.dist.as_deref().unwrap_or(""))
+            .env("PGEXT_VERSION", ev.version.as_deref().unwrap_or(""))
+            .env("PGEXT_ACTOR", &ev.actor)
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("warning: --exec failed for entry {}", ev.index);
+        }
+    }
+    if let Some(url) = webhook {
+        let mut delivered = false;
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
+            }
+            let sent = http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(doc.clone())
+                .send()
+                .await;
+            if sent.is_ok_and(|r| r.status().is_success()) {
+                delivered = true;
+                break;
+            }
+        }
+        if !delivered {
+            eprintln!(
+                "warning: the webhook did not take entry {} after 3 attempts",
+                ev.index
+            );
+        }
+    }
+    Ok(())
+}
+
 fn print_audit(r: &pgext::audit::Report) {
     println!(
         "audit of {}: {} entries replayed, tree of size {}, {} archives hashed ({} bundles fetched, {} from the cache)",
@@ -788,6 +880,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if code != 0 {
                 std::process::exit(code.into());
             }
+        }
+        Cmd::Watch {
+            names,
+            exec,
+            webhook,
+            from,
+            interval,
+            once,
+            json,
+        } => {
+            let cfg = pgext::watch::WatchConfig {
+                registry: config.registry(cli.registry.as_deref())?.clone(),
+                names,
+                from,
+                interval: std::time::Duration::from_secs(interval.max(1)),
+                once,
+            };
+            let http = reqwest::Client::new();
+            pgext::watch::watch(&cfg, |ev| {
+                let (exec, webhook, http) = (exec.clone(), webhook.clone(), http.clone());
+                async move { report_event(&ev, json, exec.as_deref(), webhook.as_deref(), &http).await }
+            })
+            .await?;
         }
         Cmd::Init {
             name,

@@ -331,7 +331,10 @@ impl Remote {
 }
 
 /// Whether the verified cosigners meet the registry's witness policy.
-fn check_quorum(reg: &RegistryConfig, cosigners: &[VerifierKey]) -> Result<(), VerifyError> {
+pub(crate) fn check_quorum(
+    reg: &RegistryConfig,
+    cosigners: &[VerifierKey],
+) -> Result<(), VerifyError> {
     match reg.policy()? {
         Some(p) if !p.satisfied_by(cosigners) => Err(VerifyError::PolicyQuorum {
             have: cosigners.len(),
@@ -348,7 +351,7 @@ fn check_quorum(reg: &RegistryConfig, cosigners: &[VerifierKey]) -> Result<(), V
 
 /// Opens a checkpoint with the registry's keys; returns the trusted witnesses whose
 /// cosignatures verify.
-fn open_with_policy(
+pub(crate) fn open_with_policy(
     reg: &RegistryConfig,
     note: &str,
 ) -> Result<(SignedCheckpoint, Vec<VerifierKey>), VerifyError> {

@@ -369,3 +369,135 @@ async fn fsck_checks_a_nodes_own_stores() {
         "{report:?}"
     );
 }
+
+/// `pgext watch`: the entries touching the names, verified, from the start (`--once`) and as
+/// they come (with `--exec` and `--webhook`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_reports_new_verified_entries_about_the_names() {
+    let node = TestNode::start().await;
+    let api = node.api();
+    let (alice, bob) = (identity("alice", 1), identity("bob", 2));
+    for who in [&alice, &bob] {
+        api.submit(&who.account_entry(None, None, None))
+            .await
+            .unwrap();
+    }
+    node.publish_files(
+        &alice,
+        &fixtures::dist("watched", "1.0.0", "watched", "stable"),
+        "watched-1.0.0",
+    )
+    .await;
+    node.publish_files(
+        &bob,
+        &fixtures::dist("other", "1.0.0", "other", "stable"),
+        "other-1.0.0",
+    )
+    .await;
+    // A webhook receiver.
+    let hooks = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let got = hooks.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let got = got.clone();
+            async move {
+                got.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.toml");
+    let pgext = move |args: &[&str]| {
+        let mut c = Command::new(pgext_bin());
+        c.args(args).env("PGEXT_CONFIG", &config);
+        c
+    };
+    let out = pgext(&["registry", "add", "main", &node.url(), "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let lines = |args: &[&str]| -> Vec<Value> {
+        let out = pgext(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let evs = lines(&["watch", "watched", "--from", "0", "--once", "--json"]);
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(
+        (evs[0]["kind"].as_str(), evs[0]["dist"].as_str()),
+        (Some("release"), Some("watched"))
+    );
+    let evs = lines(&[
+        "watch", "watched", "ALICE", "--from", "0", "--once", "--json",
+    ]);
+    let kinds: Vec<&str> = evs.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["account", "release"], "{evs:?}");
+
+    // Following: only what comes after the start, through the command and the webhook.
+    let seen = home.path().join("seen");
+    let from = node.json("/api/v1/log").await["size"].to_string();
+    let mut child = pgext(&[
+        "watch",
+        "watched",
+        "--from",
+        &from,
+        "--interval",
+        "1",
+        "--webhook",
+        &hook,
+        "--exec",
+        &format!("echo \"$PGEXT_KIND $PGEXT_VERSION\" >> {}", seen.display()),
+    ])
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    node.publish_files(
+        &alice,
+        &fixtures::dist("watched", "1.1.0", "watched", "stable"),
+        "watched-1.1.0",
+    )
+    .await;
+    api.submit(&alice.sign(Action::Yank {
+        dist: "watched".into(),
+        version: "1.0.0".into(),
+        reason: None,
+    }))
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&seen).unwrap_or_default();
+        if text.lines().count() >= 2 && hooks.lock().unwrap().len() >= 2 {
+            assert_eq!(text, "release 1.1.0\nyank 1.0.0\n");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{text:?} {:?}",
+            hooks.lock().unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let hooks = hooks.lock().unwrap();
+    assert_eq!(hooks[0]["version"], "1.1.0");
+    assert_eq!(hooks[1]["kind"], "yank");
+    drop(hooks);
+    node.node.shutdown().await;
+}

@@ -495,9 +495,8 @@ async fn watch_reports_new_verified_entries_about_the_names() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    let hooks = hooks.lock().unwrap();
-    assert_eq!(hooks[0]["version"], "1.1.0");
-    assert_eq!(hooks[1]["kind"], "yank");
-    drop(hooks);
+    let received = hooks.lock().unwrap().clone();
+    assert_eq!(received[0]["version"], "1.1.0");
+    assert_eq!(received[1]["kind"], "yank");
     node.node.shutdown().await;
 }

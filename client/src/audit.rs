@@ -1,6 +1,6 @@
 //! `pgext audit`: replay a log from nothing but node URLs and the log key. Every node's
-//! checkpoint and cosignatures are verified, every node's entry bundles fetched (cached once
-//! verified, so a second audit only fetches what is new) and its tree recomputed against its
+//! checkpoint and cosignatures are verified, every node's entry bundles fetched (cached, so an
+//! interrupted or a second audit only fetches what it lacks) and its tree recomputed against its
 //! own checkpoint, all nodes' checkpoints held against one tree (two signed trees that
 //! disagree are a split view, kept as evidence), every entry replayed against the authority
 //! rules with batch-verified signatures, and with `artifacts` every release archive hashed
@@ -134,7 +134,7 @@ impl Fetcher {
         self.cache.as_ref().map(|c| c.join(key).join(tile.path()))
     }
 
-    /// A node's bundles for a tree of `size`, from the cache when verified before; whether each
+    /// A node's bundles for a tree of `size`, from the cache when kept before; whether each
     /// came from the cache.
     async fn bundles(&self, base: &str, size: u64) -> Vec<(Tile, Result<Vec<u8>, String>, bool)> {
         let tiles: Vec<Tile> = (0..size.div_ceil(256))
@@ -149,6 +149,12 @@ impl Fetcher {
                     return (t, Ok(bytes), true);
                 }
                 let got = self.get(&format!("{base}/log/{}", t.path())).await;
+                // Kept as soon as fetched, so an interrupted audit resumes where it stopped;
+                // the tree is recomputed from every bundle each time, and a node whose tree
+                // does not verify loses its cache (`forget`).
+                if let Ok(bytes) = &got {
+                    self.keep(base, &t, bytes);
+                }
                 (t, got, false)
             })
             .buffered(8)
@@ -156,15 +162,26 @@ impl Fetcher {
             .await
     }
 
-    /// Keeps a node's full bundles once its tree verified.
-    fn keep(&self, base: &str, bundles: &[(Tile, Vec<u8>)]) {
-        for (t, bytes) in bundles.iter().filter(|(t, _)| t.is_full()) {
-            if let Some(p) = self.cache_path(base, t) {
-                if let Some(dir) = p.parent() {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                let _ = std::fs::write(p, bytes);
+    /// Keeps a full bundle of a node.
+    fn keep(&self, base: &str, t: &Tile, bytes: &[u8]) {
+        if let Some(p) = self.cache_path(base, t).filter(|_| t.is_full()) {
+            if let Some(dir) = p.parent() {
+                let _ = std::fs::create_dir_all(dir);
             }
+            let tmp = p.with_extension("part");
+            if std::fs::write(&tmp, bytes).is_ok() {
+                let _ = std::fs::rename(tmp, p);
+            }
+        }
+    }
+
+    /// Drops everything kept of a node.
+    fn forget(&self, base: &str) {
+        if let (Some(c), key) = (
+            &self.cache,
+            pgext_log::hex(&pgext_log::sha256(base.as_bytes())[..8]),
+        ) {
+            let _ = std::fs::remove_dir_all(c.join(key));
         }
     }
 }
@@ -177,6 +194,8 @@ struct NodeLog {
     root: Hash,
     entries: Vec<Vec<u8>>,
     bundles: Vec<(Tile, Vec<u8>)>,
+    /// The tree, when it gave the signed root.
+    tree: Option<MemoryTiles>,
 }
 
 fn root_of(entries: &[Vec<u8>]) -> Result<(MemoryTiles, Hash), String> {
@@ -296,8 +315,7 @@ pub async fn audit(cfg: &AuditConfig) -> Result<Report, ClientError> {
             continue;
         }
         match root_of(&entries) {
-            Ok((_, r)) if r == root => {
-                fetch.keep(&base, &bundles);
+            Ok((tree, r)) if r == root => {
                 logs.push(NodeLog {
                     url: base,
                     note,
@@ -305,10 +323,12 @@ pub async fn audit(cfg: &AuditConfig) -> Result<Report, ClientError> {
                     root,
                     entries,
                     bundles,
+                    tree: Some(tree),
                 });
             }
             _ => {
                 // Which bundle differs is named below, against a node whose tree verified.
+                fetch.forget(&base);
                 logs.push(NodeLog {
                     url: base,
                     note,
@@ -316,6 +336,7 @@ pub async fn audit(cfg: &AuditConfig) -> Result<Report, ClientError> {
                     root: Hash::empty_root(),
                     entries: Vec::new(),
                     bundles,
+                    tree: None,
                 });
             }
         }
@@ -335,8 +356,8 @@ pub async fn audit(cfg: &AuditConfig) -> Result<Report, ClientError> {
                 .join("; ")
         )));
     };
-    let (tree, _) = root_of(&reference.entries).map_err(ClientError::Api)?;
-    let reader = TileHashReader::new(reference.size, &tree);
+    let empty = MemoryTiles::new();
+    let reader = TileHashReader::new(reference.size, reference.tree.as_ref().unwrap_or(&empty));
 
     // Every node's signed tree must be a prefix of the reference tree, and its bundles the
     // reference's bytes.
@@ -417,6 +438,22 @@ pub async fn audit(cfg: &AuditConfig) -> Result<Report, ClientError> {
                             "{} {}: the archive's SHA-256 is {sha} ({} bytes), the entry names {} ({} bytes)",
                             r.dist, r.version, zip.len(), r.sha256, r.size
                         )));
+                        continue;
+                    }
+                    // The META blob is the archive's META.json: it must be the one the entry names.
+                    let meta = pgext_spec::archive::read_archive(&zip, &Default::default())
+                        .ok()
+                        .and_then(|f| f.get("META.json").map(pgext_log::sha256));
+                    if meta.map(|m| pgext_log::hex(&m)) != Some(r.meta_sha256.clone()) {
+                        violations.push(finding(
+                            Some(i),
+                            "meta-hash",
+                            Some(&base),
+                            format!(
+                                "{} {}: the archive's META.json is not the META {} the entry names",
+                                r.dist, r.version, r.meta_sha256
+                            ),
+                        ));
                     }
                 }
                 Err(e) => violations.push(finding(Some(i), "artifact-missing", Some(&base), e)),

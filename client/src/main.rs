@@ -135,8 +135,7 @@ enum Cmd {
     /// Replay a log from its nodes: checkpoints, cosignatures, every tile, every rule.
     /// Exit status: 0 clean, 1 violations, 2 a split view, 3 the audit could not run.
     Audit {
-        /// Node URLs (a mirror's origin under /origins/NAME).
-        #[arg(required = true)]
+        /// Node URLs (a mirror's origin under /origins/NAME; default: --registry's nodes).
         urls: Vec<String>,
         /// The log's verifier key (default: --registry's).
         #[arg(long)]
@@ -843,6 +842,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let reg = config.registry(cli.registry.as_deref())?;
                     (reg.log_key()?, reg.witness_keys()?)
                 }
+            };
+            let urls = if urls.is_empty() {
+                config.registry(cli.registry.as_deref())?.urls.clone()
+            } else {
+                urls
             };
             let cache = (!no_cache).then(|| {
                 std::env::var_os("XDG_CACHE_HOME")

@@ -182,6 +182,50 @@ impl TestNode {
         TestNode::spawn(dir, config).await
     }
 
+    /// An origin sequencing `origin` and a mirror of it (`m.pgext.test/log`, served at
+    /// `/origins/main`) whose witness cosigns it. Returns both, the log's verifier key and the
+    /// witness's.
+    pub async fn witnessed(origin: &str) -> (TestNode, TestNode, String, String) {
+        let first = TestNode::federated(origin, &[], &[]).await;
+        let vkey = first.vkey();
+        let mirror = TestNode::federated(
+            "m.pgext.test/log",
+            &[first.p2p_addr()],
+            &[("main", vkey.clone())],
+        )
+        .await;
+        let witness = mirror
+            .node
+            .federation()
+            .expect("a federated mirror")
+            .witness()
+            .to_string();
+        (first, mirror, vkey, witness)
+    }
+
+    /// Waits (up to 60 s) until this node serves a checkpoint of `size` cosigned by the key
+    /// named `witness`; returns it.
+    ///
+    /// # Panics
+    /// When it does not.
+    pub async fn wait_cosigned(&self, size: u64, witness: &str) -> String {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (_, note) = self.get("/log/checkpoint").await;
+            let note = String::from_utf8(note).expect("a UTF-8 checkpoint");
+            if note.lines().nth(1) == Some(size.to_string().as_str())
+                && note.contains(&format!("— {witness} "))
+            {
+                return note;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no checkpoint of size {size} cosigned by {witness}: {note}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Base URL.
     pub fn url(&self) -> String {
         self.node.url()

@@ -91,15 +91,7 @@ async fn proxy(target: String, tamper: Arc<Mutex<Tamper>>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audits_pass_a_clean_log_and_name_every_planted_violation() {
-    let origin = TestNode::federated(ORIGIN, &[], &[]).await;
-    let vkey = origin.vkey();
-    let mirror = TestNode::federated(
-        "m.pgext.test/log",
-        &[origin.p2p_addr()],
-        &[("main", vkey.clone())],
-    )
-    .await;
-    let witness = mirror.node.federation().unwrap().witness().to_string();
+    let (origin, mirror, vkey, witness) = TestNode::witnessed(ORIGIN).await;
     let alice = identity("alice", 1);
     origin
         .api()
@@ -116,17 +108,7 @@ async fn audits_pass_a_clean_log_and_name_every_planted_violation() {
             .await;
     }
     // Wait for the mirror's cosignature on the origin's newest checkpoint.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let (_, note) = origin.get("/log/checkpoint").await;
-        let note = String::from_utf8(note).unwrap();
-        if note.starts_with(&format!("{ORIGIN}\n3\n")) && note.contains("— m.pgext.test/witness ")
-        {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{note}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    origin.wait_cosigned(3, "m.pgext.test/witness").await;
     mirror.wait_size("/origins/main", 3, 60).await;
     let tamper = Arc::new(Mutex::new(Tamper::Nothing));
     let bad = proxy(origin.url(), tamper.clone()).await;

@@ -171,15 +171,7 @@ async fn refused(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_tampering_is_refused_with_its_own_message() {
-    let origin = TestNode::federated(ORIGIN, &[], &[]).await;
-    let vkey = origin.vkey();
-    let mirror = TestNode::federated(
-        "m.pgext.test/log",
-        &[origin.p2p_addr()],
-        &[("main", vkey.clone())],
-    )
-    .await;
-    let witness = mirror.node.federation().unwrap().witness().to_string();
+    let (origin, mirror, vkey, witness) = TestNode::witnessed(ORIGIN).await;
     let api = origin.api();
     let alice = identity("alice", 1);
     let mallory = identity("mallory", 2);
@@ -193,21 +185,9 @@ async fn every_tampering_is_refused_with_its_own_message() {
     let index = publish(&origin, &alice, "pair", "1.1.0").await;
 
     // The origin serves the mirror's cosignature once the mirror verified its newest tree.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let (_, note) = origin.get("/log/checkpoint").await;
-        let note = String::from_utf8(note).unwrap();
-        if note.starts_with(&format!("{ORIGIN}\n{}\n", index + 1))
-            && note.contains("— m.pgext.test/witness ")
-        {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no cosignature: {note}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    origin
+        .wait_cosigned(index + 1, "m.pgext.test/witness")
+        .await;
 
     let (proxy, url) = start_proxy(origin.url()).await;
     let reg = registry(&url, &vkey, vec![witness.clone()], 1);

@@ -57,6 +57,17 @@ fn routes() -> Routes {
         router: Router::new(),
         table: Vec::new(),
     }
+    .get("/", crate::site::home)
+    .get("/search", crate::site::search)
+    .get("/dist/{name}/", crate::site::dist)
+    .get("/dist/{name}/{version}/", crate::site::release)
+    .get("/extension/{name}/", crate::site::extension)
+    .get("/user/{name}/", crate::site::user)
+    .get("/tag/{name}/", crate::site::tag)
+    .get("/log/", crate::site::log)
+    .get("/mirrors/", crate::site::mirrors)
+    .get("/robots.txt", crate::site::robots)
+    .get("/sitemap.xml", crate::site::sitemap)
     .get("/index.json", || async { Json(pgxn::index_doc()) })
     .get("/dist/{file}", dist_json)
     .get("/dist/{dist}/{version}/{file}", dist_file)
@@ -218,7 +229,7 @@ fn search_params(
     Ok((q.to_string(), o, l))
 }
 
-async fn search_blocking(
+pub(crate) async fn search_blocking(
     s: Arc<Shared>,
     kind: crate::search::Kind,
     q: String,

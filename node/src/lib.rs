@@ -16,6 +16,7 @@ pub mod pgxn;
 pub mod publish;
 pub mod search;
 pub mod sequencer;
+pub mod site;
 pub mod store;
 
 pub use config::Config;

@@ -451,7 +451,7 @@ impl SearchIndex {
                 s.set_snippet_prefix_postfix("<strong>", "</strong>");
                 let excerpt = if s.is_empty() {
                     let body = d.get_first(f.body).and_then(|v| v.as_str()).unwrap_or("");
-                    html_escape(&body.chars().take(200).collect::<String>())
+                    crate::site::escape_html(&body.chars().take(200).collect::<String>())
                 } else {
                     s.to_html()
                 };
@@ -461,11 +461,4 @@ impl SearchIndex {
         }
         Ok(Page { count, hits })
     }
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

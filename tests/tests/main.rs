@@ -10,3 +10,4 @@ mod pgxnclient;
 mod proof_file;
 mod publish;
 mod search;
+mod site;

@@ -1,0 +1,105 @@
+//! The web site over HTTP: every page type answers with what it should show, READMEs are
+//! rendered and made harmless, names are escaped, links and canonical URLs are right, and
+//! robots.txt and sitemap.xml list the site. (Headless Chromium runs are the next slice.)
+
+use pgext_tests::{TestNode, fixtures, identity};
+
+fn page(status: u16, body: &[u8]) -> String {
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(body));
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_type_shows_its_content_and_nothing_runs() {
+    let node = TestNode::start().await;
+    let alice = identity("alice", 1);
+    node.api()
+        .submit(&alice.account_entry(Some("Alice <script>alert('name')</script>"), None, None))
+        .await
+        .unwrap();
+    let mut files = fixtures::dist("shiny", "1.0.0", "shiny_ext", "stable");
+    for (path, data) in &mut files {
+        if path == "README.md" {
+            *data = b"# Shiny\n\nMakes **tables** shine.\n\n<script>alert('readme')</script>\n\n[click](javascript:alert('link'))\n\n<img src=x onerror=\"alert('img')\">\n".to_vec();
+        }
+    }
+    node.publish_files(&alice, &files, "shiny-1.0.0").await;
+
+    let get = |path: &'static str| {
+        let node = &node;
+        async move {
+            let (status, body) = node.get(path).await;
+            page(status, &body)
+        }
+    };
+    let home = get("/").await;
+    assert!(
+        home.contains("href=\"/dist/shiny/\"") && home.contains("1 distributions"),
+        "{home}"
+    );
+    assert!(
+        home.contains("<form class=\"search\" action=\"/search\""),
+        "{home}"
+    );
+
+    let dist = get("/dist/shiny/").await;
+    for want in [
+        "<title>shiny 1.0.0 · ",
+        "<h1>Shiny</h1>",
+        "<strong>tables</strong>",
+        "pgext install shiny@1.0.0",
+        "Provenance",
+        "Log entry</th><td>1 of ",
+        "<link rel=\"canonical\" href=\"http://",
+        "shiny-1.0.0.zip.tlog-proof",
+        "<meta name=\"description\" content=\"The shiny_ext extension for tests\">",
+    ] {
+        assert!(dist.contains(want), "no {want:?} in\n{dist}");
+    }
+    for bad in ["<script>alert", "javascript:", "onerror"] {
+        assert!(!dist.contains(bad), "{bad:?} survived in\n{dist}");
+    }
+    assert!(
+        get("/dist/shiny/1.0.0/")
+            .await
+            .contains("pgext install shiny@1.0.0")
+    );
+    assert!(
+        get("/extension/shiny_ext/")
+            .await
+            .contains("href=\"/dist/shiny/\"")
+    );
+    let user = get("/user/alice/").await;
+    assert!(user.contains("href=\"/dist/shiny/\""), "{user}");
+    assert!(
+        !user.contains("<script>") && user.contains("&lt;script&gt;"),
+        "{user}"
+    );
+    assert!(get("/tag/testing/").await.contains("href=\"/dist/shiny/\""));
+    let log = get("/log/").await;
+    assert!(
+        log.contains(&node.vkey()) && log.contains("pgext audit"),
+        "{log}"
+    );
+    assert!(get("/mirrors/").await.contains("sequenced here"));
+    // Search results, once the index has the release.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let found = get("/search?q=shine").await;
+        if found.contains("href=\"/dist/shiny/\"") {
+            assert!(found.contains("<strong>shine</strong>"), "{found}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{found}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let robots = get("/robots.txt").await;
+    assert!(
+        robots.contains("Sitemap: http://") && robots.contains("/sitemap.xml"),
+        "{robots}"
+    );
+    let sitemap = get("/sitemap.xml").await;
+    assert!(sitemap.contains("/dist/shiny/</loc>"), "{sitemap}");
+    assert_eq!(node.get("/dist/nothing/").await.0, 404);
+    node.node.shutdown().await;
+}

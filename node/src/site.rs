@@ -484,6 +484,145 @@ pub async fn sitemap(State(s): S, headers: HeaderMap) -> Response {
         .into_response()
 }
 
+/// An Atom feed of releases, newest first (at most 50).
+fn feed(
+    s: &Shared,
+    headers: &HeaderMap,
+    path: &str,
+    title: &str,
+    mut rows: Vec<(&DistState, &ReleaseState)>,
+) -> Response {
+    rows.sort_by_key(|(_, r)| std::cmp::Reverse(r.index));
+    rows.truncate(50);
+    let x = escape_html;
+    let updated = rows
+        .first()
+        .map_or_else(|| pgxn::date(0), |(_, r)| pgxn::date(r.time));
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n<title>{}</title>\n<id>{}</id>\n<updated>{updated}</updated>\n<link rel=\"self\" href=\"{}\"/>\n<link href=\"{}\"/>\n",
+        x(title),
+        x(&canonical(s, headers, path)),
+        x(&canonical(s, headers, path)),
+        x(&canonical(s, headers, "/")),
+    );
+    for (d, r) in rows {
+        let link = canonical(
+            s,
+            headers,
+            &format!(
+                "/dist/{}/{}/",
+                d.name.to_lowercase(),
+                r.release.version.to_lowercase()
+            ),
+        );
+        out.push_str(&format!(
+            "<entry>\n<title>{} {}</title>\n<id>{}</id>\n<updated>{}</updated>\n<link href=\"{}\"/>\n<author><name>{}</name></author>\n<summary>{}</summary>\n</entry>\n",
+            x(&d.name),
+            x(&r.release.version),
+            x(&link),
+            pgxn::date(r.time),
+            x(&link),
+            x(&r.user),
+            x(&abstract_of(s, r)),
+        ));
+    }
+    out.push_str("</feed>\n");
+    (
+        [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
+        out,
+    )
+        .into_response()
+}
+
+fn strip_xml(file: &str) -> Result<&str, ApiError> {
+    file.strip_suffix(".xml")
+        .ok_or_else(|| not_found(format!("{file}: feeds end in .xml")))
+}
+
+/// `/feeds/recent.xml`: every recent release that is not yanked.
+pub async fn feed_recent(State(s): S, headers: HeaderMap) -> Response {
+    let reg = s.registry.read().unwrap_or_else(|p| p.into_inner());
+    let rows = reg
+        .dists()
+        .flat_map(|d| d.releases.values().map(move |r| (d, r)))
+        .filter(|(_, r)| r.yanked.is_none())
+        .collect();
+    feed(
+        &s,
+        &headers,
+        "/feeds/recent.xml",
+        &format!("Recent releases of {}", s.origin),
+        rows,
+    )
+}
+
+/// `/feeds/dist/NAME.xml`.
+pub async fn feed_dist(State(s): S, headers: HeaderMap, Path(file): Path<String>) -> Page {
+    let name = strip_xml(&file)?;
+    let reg = s.registry.read().unwrap_or_else(|p| p.into_inner());
+    let d = reg
+        .dist(name)
+        .ok_or_else(|| not_found(format!("distribution {name} not found")))?;
+    let rows = d
+        .releases
+        .values()
+        .filter(|r| r.yanked.is_none())
+        .map(|r| (d, r))
+        .collect();
+    Ok(feed(
+        &s,
+        &headers,
+        &format!("/feeds/dist/{file}"),
+        &format!("Releases of {}", d.name),
+        rows,
+    ))
+}
+
+/// `/feeds/user/NAME.xml`.
+pub async fn feed_user(State(s): S, headers: HeaderMap, Path(file): Path<String>) -> Page {
+    let name = strip_xml(&file)?;
+    let reg = s.registry.read().unwrap_or_else(|p| p.into_inner());
+    let a = reg
+        .account(name)
+        .ok_or_else(|| not_found(format!("user {name} not found")))?;
+    let rows = reg
+        .dists()
+        .flat_map(|d| d.releases.values().map(move |r| (d, r)))
+        .filter(|(_, r)| r.user == a.user && r.yanked.is_none())
+        .collect();
+    Ok(feed(
+        &s,
+        &headers,
+        &format!("/feeds/user/{file}"),
+        &format!("Releases by {}", a.user),
+        rows,
+    ))
+}
+
+/// `/feeds/tag/NAME.xml`.
+pub async fn feed_tag(State(s): S, headers: HeaderMap, Path(file): Path<String>) -> Page {
+    let name = strip_xml(&file)?;
+    let reg = s.registry.read().unwrap_or_else(|p| p.into_inner());
+    let key = name.to_lowercase();
+    let rows = reg
+        .dists()
+        .filter(|d| {
+            pgxn::headline(d)
+                .and_then(|r| s.meta(&r.release.meta_sha256))
+                .is_some_and(|m| m.tags.iter().any(|t| t.to_lowercase() == key))
+        })
+        .flat_map(|d| d.releases.values().map(move |r| (d, r)))
+        .filter(|(_, r)| r.yanked.is_none())
+        .collect();
+    Ok(feed(
+        &s,
+        &headers,
+        &format!("/feeds/tag/{file}"),
+        &format!("Releases tagged {name}"),
+        rows,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,6 +1,7 @@
 //! The web site over HTTP: every page type answers with what it should show, READMEs are
 //! rendered and made harmless, names are escaped, links and canonical URLs are right, and
-//! robots.txt and sitemap.xml list the site. (Headless Chromium runs are the next slice.)
+//! robots.txt and sitemap.xml list the site, and Atom feeds parse with Python's feedparser.
+//! (Headless Chromium runs are the next slice.)
 
 use pgext_tests::{TestNode, fixtures, identity};
 
@@ -101,5 +102,52 @@ async fn every_page_type_shows_its_content_and_nothing_runs() {
     let sitemap = get("/sitemap.xml").await;
     assert!(sitemap.contains("/dist/shiny/</loc>"), "{sitemap}");
     assert_eq!(node.get("/dist/nothing/").await.0, 404);
+
+    // Atom feeds, read by a real feed parser (Python feedparser, installed by bootstrap).
+    let python = pgext_tests::pgxn_bin().with_file_name("python");
+    for path in [
+        "/feeds/recent.xml",
+        "/feeds/dist/shiny.xml",
+        "/feeds/user/alice.xml",
+        "/feeds/tag/testing.xml",
+    ] {
+        let (status, body) = node.get(path).await;
+        assert_eq!(status, 200, "{path}");
+        let out = std::process::Command::new(&python)
+            .args([
+                "-c",
+                "import sys, feedparser\n\
+                 d = feedparser.parse(sys.stdin.buffer.read())\n\
+                 assert not d.bozo, d.bozo_exception\n\
+                 e = d.entries[0]\n\
+                 print(len(d.entries), e.title, e.link, e.author, e.summary, sep='|')",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write as _;
+                c.stdin.take().unwrap().write_all(&body)?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<&str> = line.trim().split('|').collect();
+        assert_eq!(fields[0], "1", "{path}: {line}");
+        assert_eq!(fields[1], "shiny 1.0.0", "{path}: {line}");
+        assert!(fields[2].ends_with("/dist/shiny/1.0.0/"), "{path}: {line}");
+        assert_eq!(fields[3], "alice", "{path}: {line}");
+        assert_eq!(
+            fields[4], "The shiny_ext extension for tests",
+            "{path}: {line}"
+        );
+    }
+    assert_eq!(node.get("/feeds/dist/nothing.xml").await.0, 404);
     node.node.shutdown().await;
 }

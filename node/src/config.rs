@@ -114,6 +114,19 @@ pub struct Config {
     /// Origins to mirror.
     #[serde(rename = "mirror")]
     pub mirrors: Vec<MirrorConfig>,
+    /// URLs that receive each new release as signed JSON (`spec/site.md`, Webhooks).
+    #[serde(rename = "webhook")]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// A URL told of every new release, of this node's log and of every mirrored one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where to POST.
+    pub url: String,
+    /// The shared secret the body's HMAC-SHA256 is keyed with.
+    pub secret: String,
 }
 
 impl Default for Config {
@@ -129,6 +142,7 @@ impl Default for Config {
             witness_name: None,
             p2p: P2pConfig::default(),
             mirrors: Vec::new(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -225,9 +239,15 @@ mod tests {
         );
         assert_eq!(c.limits, d.limits);
         assert_eq!(
-            (c.p2p, c.witness_name, c.mirrors),
-            (d.p2p, d.witness_name, d.mirrors)
+            (c.p2p, c.witness_name, c.mirrors, c.webhooks),
+            (d.p2p, d.witness_name, d.mirrors, d.webhooks)
         );
+        // The commented [[webhook]] example parses as written.
+        let hook = toml::from_str::<Config>(
+            "[[webhook]]\nurl = \"https://hooks.example.org/pgext\"\nsecret = \"x\"\n",
+        )
+        .unwrap();
+        assert_eq!(hook.webhooks[0].url, "https://hooks.example.org/pgext");
         assert!(toml::from_str::<Config>("unknown_key = 1").is_err());
     }
 }

@@ -18,6 +18,7 @@ pub mod search;
 pub mod sequencer;
 pub mod site;
 pub mod store;
+pub mod webhooks;
 
 pub use config::Config;
 pub use node::Node;

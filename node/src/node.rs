@@ -679,6 +679,11 @@ impl Node {
         }
         let mut tasks = vec![tokio::spawn(sequencer::run(shared.clone(), rx, key))];
         tasks.push(spawn_indexer(&shared, &shared.config.data.join("search"))?);
+        for origin in std::iter::once(&shared).chain(&mirrors) {
+            for hook in &shared.config.webhooks {
+                tasks.push(crate::webhooks::spawn(origin.clone(), hook.clone()));
+            }
+        }
         for (m, c) in mirrors.iter().zip(&shared.config.mirrors) {
             let dir = shared
                 .config

@@ -151,3 +151,90 @@ async fn every_page_type_shows_its_content_and_nothing_runs() {
     assert_eq!(node.get("/feeds/dist/nothing.xml").await.0, 404);
     node.node.shutdown().await;
 }
+
+/// A configured webhook gets each new release as JSON signed with HMAC-SHA256 under its
+/// secret; a failed delivery is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_receive_signed_releases_with_retries() {
+    use std::sync::{Arc, Mutex};
+    // The receiver refuses its first request, then takes everything.
+    /// What the receiver got: the signature header and the body of each request.
+    type Received = Arc<Mutex<Vec<(Option<String>, Vec<u8>)>>>;
+    let got: Received = Arc::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let seen = seen.clone();
+                async move {
+                    let mut list = seen.lock().unwrap();
+                    let sig = headers
+                        .get("x-pgext-signature-256")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    list.push((sig, body.to_vec()));
+                    if list.len() == 1 {
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        axum::http::StatusCode::OK
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let hook_url = url.clone();
+    let node = TestNode::start_with(move |c| {
+        c.webhooks = vec![pgext_node::config::WebhookConfig {
+            url: hook_url,
+            secret: "s3cret".into(),
+        }];
+    })
+    .await;
+    let alice = identity("alice", 1);
+    node.api()
+        .submit(&alice.account_entry(None, None, None))
+        .await
+        .unwrap();
+    node.publish_files(
+        &alice,
+        &fixtures::dist("hooked", "1.0.0", "hooked", "stable"),
+        "hooked-1.0.0",
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while got.lock().unwrap().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            got.lock().unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let list = got.lock().unwrap().clone();
+    // The same delivery twice (refused, then taken), and nothing for the account entry.
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(list[0].1, list[1].1);
+    let (sig, body) = &list[1];
+    let doc: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(
+        (
+            doc["event"].as_str(),
+            doc["dist"].as_str(),
+            doc["version"].as_str(),
+            doc["index"].as_u64()
+        ),
+        (Some("release"), Some("hooked"), Some("1.0.0"), Some(1))
+    );
+    // The signature, recomputed here from the secret.
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+    mac.update(body);
+    let want = format!("sha256={}", pgext_log::hex(&mac.finalize().into_bytes()));
+    assert_eq!(sig.as_deref(), Some(want.as_str()));
+    node.node.shutdown().await;
+}

@@ -73,7 +73,7 @@ pub struct Report {
     pub entries: u64,
     /// Release archives hashed.
     pub artifacts: u64,
-    /// Bundles read from the cache / fetched.
+    /// Bundles read from the cache.
     pub bundles_cached: u64,
     /// Bundles fetched.
     pub bundles_fetched: u64,
@@ -191,6 +191,7 @@ struct NodeLog {
     url: String,
     note: String,
     size: u64,
+    /// The root its checkpoint signs.
     root: Hash,
     entries: Vec<Vec<u8>>,
     bundles: Vec<(Tile, Vec<u8>)>,
@@ -333,7 +334,7 @@ pub async fn audit(cfg: &AuditConfig) -> Result<Report, ClientError> {
                     url: base,
                     note,
                     size,
-                    root: Hash::empty_root(),
+                    root,
                     entries: Vec::new(),
                     bundles,
                     tree: None,
@@ -341,10 +342,10 @@ pub async fn audit(cfg: &AuditConfig) -> Result<Report, ClientError> {
             }
         }
     }
-    let Some(reference) = logs
+    let Some((reference, tree)) = logs
         .iter()
-        .filter(|l| l.root != Hash::empty_root() || l.size == 0)
-        .max_by_key(|l| l.size)
+        .filter_map(|l| l.tree.as_ref().map(|t| (l, t)))
+        .max_by_key(|(l, _)| l.size)
     else {
         return Err(ClientError::Api(format!(
             "no node served a log that matches a checkpoint signed by {}: {}",
@@ -356,15 +357,13 @@ pub async fn audit(cfg: &AuditConfig) -> Result<Report, ClientError> {
                 .join("; ")
         )));
     };
-    let empty = MemoryTiles::new();
-    let reader = TileHashReader::new(reference.size, reference.tree.as_ref().unwrap_or(&empty));
+    let reader = TileHashReader::new(reference.size, tree);
 
     // Every node's signed tree must be a prefix of the reference tree, and its bundles the
     // reference's bytes.
     let mut evidence = Vec::new();
     for l in logs.iter().filter(|l| l.url != reference.url) {
-        let same_tree = l.size > reference.size
-            || tree_hash(l.size, &reader).ok() == Some(signed_root(&l.note, &cfg.log_key));
+        let same_tree = l.size > reference.size || tree_hash(l.size, &reader).ok() == Some(l.root);
         if !same_tree {
             evidence.push([reference.note.clone(), l.note.clone()]);
             violations.push(finding(
@@ -378,7 +377,7 @@ pub async fn audit(cfg: &AuditConfig) -> Result<Report, ClientError> {
             ));
             continue;
         }
-        if l.root == Hash::empty_root() && l.size > 0 {
+        if l.tree.is_none() {
             for (tile, bytes) in &l.bundles {
                 let theirs = reference
                     .bundles
@@ -471,10 +470,4 @@ pub async fn audit(cfg: &AuditConfig) -> Result<Report, ClientError> {
         violations,
         evidence,
     })
-}
-
-fn signed_root(note: &str, key: &VerifierKey) -> Hash {
-    open_checkpoint(note.as_bytes(), key, &[])
-        .map(|s| s.checkpoint.root)
-        .unwrap_or_else(|_| Hash::empty_root())
 }

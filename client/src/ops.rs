@@ -97,7 +97,7 @@ impl Context {
 
     /// The registry for `dist`: `--registry` if given, else the one the name is pinned to,
     /// else the default. A name pinned to another registry than `--registry` is refused
-    /// unless `repin`.
+    /// unless `repin` (the pin itself moves in [`Context::install`], after success).
     fn registry_for(
         &self,
         dist: &str,
@@ -114,11 +114,7 @@ impl Context {
             (None, Some(p)) => Some(p.as_str()),
             (None, None) => None,
         };
-        let reg = self.config.registry(name)?.clone();
-        if repin {
-            installed::repin(&self.state, dist, &reg.name)?;
-        }
-        Ok(reg)
+        Ok(self.config.registry(name)?.clone())
     }
 
     /// Fetches and verifies a release of a registry dist.
@@ -154,7 +150,12 @@ impl Context {
                     stability: opts.stability,
                 };
                 let v = self.fetch(&name, &select, opts.repin).await?;
-                self.install_verified(&v)
+                let done = self.install_verified(&v)?;
+                // The pin moves only once the other registry's release verified and installed.
+                if opts.repin {
+                    installed::repin(&self.state, &name, &v.provenance.registry)?;
+                }
+                Ok(done)
             }
             Target::Archive(path) => {
                 let bytes = std::fs::read(&path)

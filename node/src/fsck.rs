@@ -134,6 +134,7 @@ fn check_log(
     for v in broken {
         find(Some(v.index), &v.rule, v.detail);
     }
+    let mut hashed = 0;
     for d in registry.dists() {
         for r in d.releases.values() {
             for (sha, what) in [
@@ -149,13 +150,11 @@ fn check_log(
                     &r.release.version,
                     &mut find,
                 );
+                hashed += 1;
             }
         }
     }
-    report.blobs += registry
-        .dists()
-        .map(|d| d.releases.len() as u64 * 2)
-        .sum::<u64>();
+    report.blobs += hashed;
     report.entries += entries.len() as u64;
     report.logs.push((origin, size));
     Ok(())

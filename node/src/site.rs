@@ -191,8 +191,7 @@ pub async fn search(
             json!({"title": title, "href": href, "version": f("version"), "abstract": f("abstract"), "excerpt": f("excerpt")})
         })
         .collect();
-    let next = (o + 10 < count)
-        .then(|| format!("{pre}/search?q={}&in={within}&o={}", urlencode(&q), o + 10));
+    let next = (o + 10 < count).then_some(o + 10);
     let base = page(
         &s,
         &headers,
@@ -208,17 +207,6 @@ pub async fn search(
                           "kinds": ["dists", "extensions", "docs", "users", "tags"]}),
         ),
     )
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn release_page(
@@ -267,19 +255,15 @@ fn release_page(
     )
 }
 
-fn not_found(what: String) -> ApiError {
-    ApiError::not_found(what)
-}
-
 /// `/dist/NAME/`: the headline release.
 pub async fn dist(State(s): S, headers: HeaderMap, Path(name): Path<String>) -> Page {
     let reg = s.registry.read().unwrap_or_else(|p| p.into_inner());
     let d = reg
         .dist(&name)
-        .ok_or_else(|| not_found(format!("distribution {name} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("distribution {name} not found")))?;
     let r = pgxn::headline(d)
         .or_else(|| d.releases.values().max_by_key(|r| r.index))
-        .ok_or_else(|| not_found(format!("{name} has no release")))?;
+        .ok_or_else(|| ApiError::not_found(format!("{name} has no release")))?;
     release_page(
         &s,
         &headers,
@@ -298,11 +282,11 @@ pub async fn release(
     let reg = s.registry.read().unwrap_or_else(|p| p.into_inner());
     let d = reg
         .dist(&name)
-        .ok_or_else(|| not_found(format!("distribution {name} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("distribution {name} not found")))?;
     let r = d
         .releases
         .get(&version.to_ascii_lowercase())
-        .ok_or_else(|| not_found(format!("{name} has no version {version}")))?;
+        .ok_or_else(|| ApiError::not_found(format!("{name} has no version {version}")))?;
     release_page(
         &s,
         &headers,
@@ -343,7 +327,7 @@ pub async fn extension(State(s): S, headers: HeaderMap, Path(name): Path<String>
     let reg = s.registry.read().unwrap_or_else(|p| p.into_inner());
     let d = reg
         .extension_dist(&name)
-        .ok_or_else(|| not_found(format!("extension {name} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("extension {name} not found")))?;
     let rows = dist_row(&s, d).into_iter().collect();
     list(
         &s,
@@ -360,7 +344,7 @@ pub async fn user(State(s): S, headers: HeaderMap, Path(name): Path<String>) -> 
     let reg = s.registry.read().unwrap_or_else(|p| p.into_inner());
     let a = reg
         .account(&name)
-        .ok_or_else(|| not_found(format!("user {name} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("user {name} not found")))?;
     let rows = reg
         .dists()
         .filter(|d| d.releases.values().any(|r| r.user == a.user) || d.owners.contains(&a.user))
@@ -387,8 +371,8 @@ pub async fn user(State(s): S, headers: HeaderMap, Path(name): Path<String>) -> 
 /// `/tag/NAME/`: the distributions tagged so.
 pub async fn tag(State(s): S, headers: HeaderMap, Path(name): Path<String>) -> Page {
     let reg = s.registry.read().unwrap_or_else(|p| p.into_inner());
-    let doc =
-        pgxn::tag_doc(&s, &reg, &name).ok_or_else(|| not_found(format!("tag {name} not found")))?;
+    let doc = pgxn::tag_doc(&s, &reg, &name)
+        .ok_or_else(|| ApiError::not_found(format!("tag {name} not found")))?;
     let rows = doc["releases"]
         .as_object()
         .into_iter()
@@ -536,7 +520,7 @@ fn feed(
 
 fn strip_xml(file: &str) -> Result<&str, ApiError> {
     file.strip_suffix(".xml")
-        .ok_or_else(|| not_found(format!("{file}: feeds end in .xml")))
+        .ok_or_else(|| ApiError::not_found(format!("{file}: feeds end in .xml")))
 }
 
 /// `/feeds/recent.xml`: every recent release that is not yanked.
@@ -562,7 +546,7 @@ pub async fn feed_dist(State(s): S, headers: HeaderMap, Path(file): Path<String>
     let reg = s.registry.read().unwrap_or_else(|p| p.into_inner());
     let d = reg
         .dist(name)
-        .ok_or_else(|| not_found(format!("distribution {name} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("distribution {name} not found")))?;
     let rows = d
         .releases
         .values()
@@ -584,7 +568,7 @@ pub async fn feed_user(State(s): S, headers: HeaderMap, Path(file): Path<String>
     let reg = s.registry.read().unwrap_or_else(|p| p.into_inner());
     let a = reg
         .account(name)
-        .ok_or_else(|| not_found(format!("user {name} not found")))?;
+        .ok_or_else(|| ApiError::not_found(format!("user {name} not found")))?;
     let rows = reg
         .dists()
         .flat_map(|d| d.releases.values().map(move |r| (d, r)))

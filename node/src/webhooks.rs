@@ -70,7 +70,17 @@ pub fn spawn(shared: Arc<Shared>, hook: WebhookConfig) -> tokio::task::JoinHandl
         loop {
             let size = shared.size();
             if size > done {
-                let entries = shared.store.entries(done, size).unwrap_or_default();
+                let entries = match shared.store.entries(done, size) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        // Not skipped: the next commit tries these entries again.
+                        warn!(url = %hook.url, "webhook: reading entries {done}..{size}: {e}");
+                        if changes.changed().await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                };
                 for (k, bytes) in entries.iter().enumerate() {
                     let index = done + k as u64;
                     let Ok(e) = Entry::parse(bytes) else { continue };

@@ -333,6 +333,20 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 }
 
 /// Fixture distributions.
+/// Serves `app` on a loopback port the OS chose, in the background; returns its base URL
+/// (`http://127.0.0.1:PORT`). For the proxies, receivers and bare tile servers of the tests.
+///
+/// # Panics
+/// When no port can be bound.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("its address"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serving") });
+    url
+}
+
 /// The `pgext` binary of this build (`target/<profile>/pgext`, beside the test binary's
 /// `deps/` folder), built first: test runners build test targets, not other packages' binaries,
 /// and a stale binary would test old code. A no-op when it is up to date.

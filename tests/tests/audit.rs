@@ -83,10 +83,7 @@ async fn proxy(target: String, tamper: Arc<Mutex<Tamper>>) -> String {
             (status, body)
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
+    pgext_tests::serve(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,9 +255,7 @@ async fn an_entry_signed_by_a_non_owner_is_named() {
                 },
             ),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = pgext_tests::serve(app).await;
 
     let vkey = key.verifier().to_string();
     let cache = tempfile::tempdir().unwrap();
@@ -391,9 +386,7 @@ async fn watch_reports_new_verified_entries_about_the_names() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let hook = format!("{}/hook", pgext_tests::serve(app).await);
 
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join("config.toml");

@@ -89,9 +89,7 @@ async fn start_proxy(target: String) -> (Arc<Proxy>, String) {
         let p = p.clone();
         move |uri: axum::http::Uri| forward(p.clone(), uri)
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = pgext_tests::serve(app).await;
     (p, url)
 }
 

@@ -183,9 +183,7 @@ async fn webhooks_receive_signed_releases_with_retries() {
             },
         ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("{}/hook", pgext_tests::serve(app).await);
 
     let hook_url = url.clone();
     let node = TestNode::start_with(move |c| {

@@ -204,12 +204,93 @@ pub fn readme_of(zip: &[u8], base: &str) -> Option<Vec<u8>> {
     read_member(zip, base, &name)
 }
 
-/// Content type a document is served with. HTML is served as text: this is its source, never
-/// rendered from here.
+/// How a document's source is turned into a page (`spec/site.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Markup {
+    /// Markdown (`.md`, `.markdown`…), rendered to HTML.
+    Markdown,
+    /// HTML, sanitized.
+    Html,
+    /// Everything else (text, POD, reStructuredText…), shown preformatted.
+    Text,
+}
+
+impl Markup {
+    /// The markup of a file, from its name. A top-level `README` or `README.txt` is taken as
+    /// Markdown, as PGXN authors write them.
+    pub fn of(file: &str) -> Markup {
+        let ext = extension(file).to_ascii_lowercase();
+        if is_readme(file) && matches!(ext.as_str(), "" | "txt" | "text") {
+            return Markup::Markdown;
+        }
+        match ext.as_str() {
+            "md" | "markdown" | "mkd" | "mkdn" | "mdown" => Markup::Markdown,
+            "html" | "htm" => Markup::Html,
+            _ => Markup::Text,
+        }
+    }
+}
+
+/// A document's words without its markup, for the search index and its excerpts: Markdown's
+/// text and code spans without the raw HTML in it, HTML without its tags (and without script
+/// and style), anything else as it is.
+pub fn plain_text(markup: Markup, bytes: &[u8]) -> String {
+    use pulldown_cmark::{Event, Parser, TagEnd};
+    let text = String::from_utf8_lossy(bytes);
+    match markup {
+        Markup::Text => text.into_owned(),
+        Markup::Html => strip_tags(&text),
+        Markup::Markdown => {
+            let mut out = String::with_capacity(text.len());
+            for event in Parser::new(&text) {
+                match event {
+                    Event::Text(t) | Event::Code(t) => out.push_str(&t),
+                    Event::SoftBreak | Event::HardBreak => out.push(' '),
+                    Event::End(
+                        TagEnd::Paragraph
+                        | TagEnd::Heading(_)
+                        | TagEnd::Item
+                        | TagEnd::CodeBlock
+                        | TagEnd::TableCell,
+                    ) => out.push('\n'),
+                    _ => {}
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Text outside tags, with script and style elements dropped whole.
+fn strip_tags(html: &str) -> String {
+    let lower = html.to_ascii_lowercase();
+    let mut out = String::with_capacity(html.len());
+    let mut i = 0;
+    while i < html.len() {
+        let Some(open) = lower[i..].find('<').map(|o| o + i) else {
+            out.push_str(&html[i..]);
+            break;
+        };
+        out.push_str(&html[i..open]);
+        let skip_to = ["script", "style"].iter().find_map(|tag| {
+            lower[open + 1..]
+                .starts_with(tag)
+                .then(|| lower[open..].find(&format!("</{tag}")).map(|c| c + open))
+                .flatten()
+        });
+        let from = skip_to.unwrap_or(open);
+        i = lower[from..].find('>').map_or(html.len(), |c| from + c + 1);
+        out.push(' ');
+    }
+    out
+}
+
+/// Content type a document's source is served with. HTML is served as text: this is its
+/// source, rendered (sanitized) only by the site's doc pages.
 pub fn content_type(file: &str) -> &'static str {
-    match extension(file).to_ascii_lowercase().as_str() {
-        "md" | "markdown" | "mkd" | "mkdn" | "mdown" => "text/markdown; charset=utf-8",
-        _ => "text/plain; charset=utf-8",
+    match Markup::of(file) {
+        Markup::Markdown => "text/markdown; charset=utf-8",
+        Markup::Html | Markup::Text => "text/plain; charset=utf-8",
     }
 }
 
@@ -304,18 +385,7 @@ fn title_of(file: &str, bytes: &[u8]) -> Option<String> {
             if let Some(start) = lower.find(&format!("<{tag}")) {
                 let open_end = lower[start..].find('>')? + start + 1;
                 let close = lower[open_end..].find(&format!("</{tag}"))? + open_end;
-                let inner = &text[open_end..close];
-                let mut plain = String::new();
-                let mut in_tag = false;
-                for c in inner.chars() {
-                    match c {
-                        '<' => in_tag = true,
-                        '>' => in_tag = false,
-                        c if !in_tag => plain.push(c),
-                        _ => {}
-                    }
-                }
-                return clean(&plain);
+                return clean(&strip_tags(&text[open_end..close]));
             }
         }
         return None;
@@ -379,6 +449,24 @@ mod tests {
             Some("Big One")
         );
         assert_eq!(title_of("doc/a.txt", b"\n\n  \n"), None);
+    }
+
+    #[test]
+    fn plain_text_drops_markup() {
+        let md = plain_text(
+            Markup::Markdown,
+            b"# Title\n\nSome **bold** `code`.\n\n<script>alert(1)</script>\n\n[link](javascript:x)\n",
+        );
+        assert_eq!(md, "Title\nSome bold code.\nlink\n");
+        let html = plain_text(
+            Markup::Html,
+            b"<h1>Big <b>One</b></h1><script>var x = '<b>';</script><style>p{}</style><p>text</p>",
+        );
+        assert_eq!(
+            html.split_whitespace().collect::<Vec<_>>(),
+            ["Big", "One", "text"]
+        );
+        assert_eq!(plain_text(Markup::Text, b"a <b> c"), "a <b> c");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -74,7 +74,7 @@ fn routes() -> Routes {
     .get("/sitemap.xml", crate::site::sitemap)
     .get("/index.json", || async { Json(pgxn::index_doc()) })
     .get("/dist/{file}", dist_json)
-    .get("/dist/{dist}/{version}/{file}", dist_file)
+    .get("/dist/{dist}/{version}/{*file}", dist_file)
     .get("/extension/{file}", extension_json)
     .get("/user/{file}", user_json)
     .get("/tag/{file}", tag_json)
@@ -349,13 +349,19 @@ fn release_of(
     Ok((d.clone(), r.clone()))
 }
 
+/// A release's files: its zip, META, README and tlog-proof (PGXN's mirror paths), and its
+/// documents rendered as pages (`htmldoc`, `DOCPATH.html`).
 async fn dist_file(
     State(s): S,
+    headers: HeaderMap,
     Path((dist, version, file)): Path<(String, String, String)>,
 ) -> ApiResult {
     let (d, r) = release_of(&s, &dist, &version)?;
     let base = format!("{}-{}", d.name, r.release.version).to_ascii_lowercase();
     let lower = file.to_ascii_lowercase();
+    if let Some(docpath) = file.strip_suffix(".html") {
+        return crate::site::doc_page(&s, &headers, &d, &r, docpath);
+    }
     if lower == "meta.json" {
         return pgxn::release_meta(&s, &d, &r)
             .map(json_doc)

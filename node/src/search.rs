@@ -19,6 +19,7 @@ use tantivy::schema::{
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{Index, IndexReader, IndexWriter, Term, doc};
 
+use crate::docs::Markup;
 use crate::node::Shared;
 use crate::pgxn;
 
@@ -281,13 +282,15 @@ impl SearchIndex {
         };
         let zip = shared.blobs.get(&r.release.sha256).unwrap_or_default();
         let base = format!("{}-{}", d.name, r.release.version).to_lowercase();
+        // Words without markup: excerpts then read as prose, and tags never match.
         let text = |file: &str| {
             crate::docs::read_member(&zip, &base, file)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map(|b| crate::docs::plain_text(Markup::of(file), &b))
                 .unwrap_or_default()
         };
+        // READMEs are read as Markdown whatever their name, as the site renders them.
         let readme = crate::docs::readme_of(&zip, &base)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map(|b| crate::docs::plain_text(Markup::Markdown, &b))
             .unwrap_or_default();
         let user_name = registry
             .account(&r.user)
@@ -433,13 +436,40 @@ impl SearchIndex {
             &query,
             &(TopDocs::with_limit(limit.max(1)).and_offset(offset), Count),
         )?;
-        // Highlights come from the words as typed (typo and prefix matches are not shown).
+        let mut docs = Vec::new();
+        for (score, addr) in top.into_iter().take(limit) {
+            docs.push((score, searcher.doc::<TantivyDocument>(addr)?));
+        }
+        // Highlights: the words as typed, and the words of these hits they matched by a typo or
+        // as a prefix (the index does not say which terms a fuzzy query matched).
+        let mut near: BTreeSet<String> = BTreeSet::new();
+        for (_, d) in &docs {
+            let body = d.get_first(f.body).and_then(|v| v.as_str()).unwrap_or("");
+            for t in words(body) {
+                if near.contains(&t) || ws.contains(&t) {
+                    continue;
+                }
+                let typo = |w: &String| w.chars().count() >= 4 && strsim::osa_distance(w, &t) <= 1;
+                let prefix = ws
+                    .last()
+                    .is_some_and(|l| l.len() >= 2 && t.starts_with(l.as_str()));
+                if prefix || ws.iter().any(typo) {
+                    near.insert(t);
+                }
+            }
+        }
+        exact_terms.extend(near.iter().map(|t| -> (Occur, Box<dyn Query>) {
+            let term = Term::from_field_text(f.body, t);
+            (
+                Occur::Should,
+                Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+            )
+        }));
         let mut snippets =
             SnippetGenerator::create(&searcher, &BooleanQuery::new(exact_terms), f.body)?;
         snippets.set_max_num_chars(200);
         let mut hits = Vec::new();
-        for (score, addr) in top.into_iter().take(limit) {
-            let d: TantivyDocument = searcher.doc(addr)?;
+        for (score, d) in docs {
             let mut hit: Value = d
                 .get_first(f.hit)
                 .and_then(|v| v.as_str())

@@ -14,6 +14,7 @@ use minijinja::Environment;
 use pgext_spec::authority::{DistState, ReleaseState};
 use serde_json::{Value, json};
 
+use crate::docs::Markup;
 use crate::error::ApiError;
 use crate::node::Shared;
 use crate::pgxn;
@@ -47,6 +48,7 @@ fn env() -> &'static Environment<'static> {
             ("dist.html", include_str!("../templates/dist.html")),
             ("list.html", include_str!("../templates/list.html")),
             ("log.html", include_str!("../templates/log.html")),
+            ("doc.html", include_str!("../templates/doc.html")),
         ] {
             e.add_template(name, src)
                 .unwrap_or_else(|err| panic!("template {name}: {err}"));
@@ -106,6 +108,17 @@ pub fn render_markdown(text: &str) -> String {
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new(text));
     ammonia::clean(&html)
+}
+
+/// A document's source as safe HTML: Markdown rendered, HTML sanitized, anything else shown
+/// preformatted and escaped.
+pub fn render_doc(file: &str, bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    match Markup::of(file) {
+        Markup::Markdown => render_markdown(&text),
+        Markup::Html => ammonia::clean(&text),
+        Markup::Text => format!("<pre>{}</pre>", escape_html(&text)),
+    }
 }
 
 fn abstract_of(s: &Shared, r: &ReleaseState) -> String {
@@ -183,7 +196,7 @@ pub async fn search(
             let f = |k: &str| h[k].as_str().unwrap_or_default().to_string();
             let (title, href) = match within.as_str() {
                 "extensions" => (f("extension"), format!("{pre}/extension/{}/", f("extension").to_lowercase())),
-                "docs" => (f("title"), format!("{pre}/dist/{}/{}/", f("dist").to_lowercase(), f("version").to_lowercase())),
+                "docs" => (f("title"), format!("{pre}/dist/{}/{}/{}.html", f("dist").to_lowercase(), f("version").to_lowercase(), f("docpath"))),
                 "users" => (f("user"), format!("{pre}/user/{}/", f("user"))),
                 "tags" => (f("tag"), format!("{pre}/tag/{}/", f("tag").to_lowercase())),
                 _ => (f("dist"), format!("{pre}/dist/{}/", f("dist").to_lowercase())),
@@ -231,6 +244,20 @@ fn release_page(
         .iter()
         .map(|x| json!({"version": x.release.version, "status": x.release.status.as_str(), "date": pgxn::date(x.time), "yanked": x.yanked.is_some()}))
         .collect();
+    let pre = format!(
+        "{}/dist/{}/{}/",
+        s.prefix,
+        d.name.to_lowercase(),
+        r.release.version.to_lowercase()
+    );
+    // The README is shown in full below; the other documents are linked.
+    let docs: Vec<Value> = s
+        .release_docs(&d.name, r)
+        .docs
+        .iter()
+        .filter(|x| x.docpath != "README")
+        .map(|x| json!({"title": x.title, "href": format!("{pre}{}.html", x.docpath), "extension": x.extension}))
+        .collect();
     let (size, note) = s.checkpoint();
     let abstract_ = abstract_of(s, r);
     let base = page(
@@ -249,7 +276,7 @@ fn release_page(
                 "user": r.user, "date": pgxn::date(r.time), "index": r.index, "checkpoint_size": size,
                 "cosigners": cosigners(s, &note), "sha256": r.release.sha256, "vkey": s.vkey.to_string(),
                 "url": canonical(s, headers, ""), "releases": releases, "owners": d.owners, "tags": tags,
-                "readme": readme,
+                "readme": readme, "docs": docs,
             }),
         ),
     )
@@ -293,6 +320,56 @@ pub async fn release(
         d,
         r,
         &format!("/dist/{}/{}/", name.to_lowercase(), version.to_lowercase()),
+    )
+}
+
+/// `/dist/NAME/VERSION/DOCPATH.html`: one document of a release, rendered and sanitized.
+pub fn doc_page(
+    s: &Shared,
+    headers: &HeaderMap,
+    d: &DistState,
+    r: &ReleaseState,
+    docpath: &str,
+) -> Page {
+    let docs = s.release_docs(&d.name, r);
+    let doc = docs.get(docpath).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "{} {} has no document {docpath}",
+            d.name, r.release.version
+        ))
+    })?;
+    let base_name = format!("{}-{}", d.name, r.release.version).to_lowercase();
+    let zip = s.blobs.get(&r.release.sha256).map_err(ApiError::internal)?;
+    let bytes = crate::docs::read_member(&zip, &base_name, &doc.file)
+        .ok_or_else(|| ApiError::internal("document listed but unreadable"))?;
+    let version = r.release.version.to_lowercase();
+    let path = format!(
+        "/dist/{}/{version}/{}.html",
+        d.name.to_lowercase(),
+        doc.docpath
+    );
+    let others: Vec<Value> = docs
+        .docs
+        .iter()
+        .map(|x| json!({"title": x.title, "href": format!("{}/dist/{}/{version}/{}.html", s.prefix, d.name.to_lowercase(), x.docpath),
+                        "current": x.docpath == doc.docpath}))
+        .collect();
+    let base = page(
+        s,
+        headers,
+        &path,
+        &format!("{} · {} {}", doc.title, d.name, r.release.version),
+        &abstract_of(s, r),
+    );
+    render(
+        "doc.html",
+        with(
+            base,
+            json!({"dist": d.name, "version": r.release.version, "doc_title": doc.title,
+                   "file": doc.file, "extension": doc.extension, "body": render_doc(&doc.file, &bytes),
+                   "docs": others, "yanked": r.yanked,
+                   "source": format!("{}/api/v1/dists/{}/{version}/docs/{}", s.prefix, d.name.to_lowercase(), doc.docpath)}),
+        ),
     )
 }
 

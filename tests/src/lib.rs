@@ -8,6 +8,7 @@ use ed25519_dalek::SigningKey;
 use pgext::release::Identity;
 use pgext_node::{Config, Node};
 
+pub mod browser;
 pub mod pg;
 
 /// The `spec/vectors` folder of the workspace.
@@ -442,6 +443,26 @@ pub mod fixtures {
             ("test/sql/basic.sql".into(), format!("CREATE EXTENSION {ext};\nSELECT {ext}_answer();\n").into_bytes()),
             ("test/expected/basic.out".into(), expected_answer(ext).into_bytes()),
         ]
+    }
+
+    /// [`dist`] 1.0.0 with its own abstract and README, for search and site tests.
+    pub fn dist_about(
+        name: &str,
+        ext: &str,
+        abstract_: &str,
+        readme: &str,
+    ) -> Vec<(String, Vec<u8>)> {
+        let mut files = dist(name, "1.0.0", ext, "stable");
+        for (path, data) in &mut files {
+            if path == "META.json" {
+                let mut meta: serde_json::Value = serde_json::from_slice(data).unwrap();
+                meta["abstract"] = abstract_.into();
+                *data = serde_json::to_vec(&meta).unwrap();
+            } else if path == "README.md" {
+                *data = readme.as_bytes().to_vec();
+            }
+        }
+        files
     }
 
     /// What pg_regress prints for `test/sql/basic.sql`.

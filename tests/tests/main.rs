@@ -3,6 +3,7 @@
 mod audit;
 mod authoring;
 mod bad_input;
+mod browser;
 mod client_install;
 mod client_verify;
 mod federation;

@@ -9,24 +9,13 @@ use pgext::release::Identity;
 use pgext_tests::{TestNode, fixtures, identity};
 use serde_json::Value;
 
-/// A fixture dist with its own abstract and README.
-fn dist(name: &str, ext: &str, abstract_: &str, readme: &str) -> Vec<(String, Vec<u8>)> {
-    let mut files = fixtures::dist(name, "1.0.0", ext, "stable");
-    for (path, data) in &mut files {
-        if path == "META.json" {
-            let mut meta: Value = serde_json::from_slice(data).unwrap();
-            meta["abstract"] = abstract_.into();
-            *data = serde_json::to_vec(&meta).unwrap();
-        } else if path == "README.md" {
-            *data = readme.as_bytes().to_vec();
-        }
-    }
-    files
-}
-
 async fn publish(node: &TestNode, who: &Identity, name: &str, ext: &str, abs: &str, readme: &str) {
-    node.publish_files(who, &dist(name, ext, abs, readme), &format!("{name}-1.0.0"))
-        .await;
+    node.publish_files(
+        who,
+        &fixtures::dist_about(name, ext, abs, readme),
+        &format!("{name}-1.0.0"),
+    )
+    .await;
 }
 
 /// GETs a search; returns (status, body as JSON or text).
@@ -142,6 +131,11 @@ async fn search_ranks_finds_typos_pages_and_rebuilds() {
     // One typo, and a prefix, as typed in a search box.
     let doc = search(&node, "/search/dists?q=semvr", 1).await;
     assert_eq!(names(&doc, "dist")[0], "semver", "{doc}");
+    // The word the typo matched is highlighted; the README's Markdown is not in the excerpt.
+    assert_eq!(
+        doc["hits"][0]["excerpt"], "<strong>semver</strong>\nVersions",
+        "{doc}"
+    );
     let doc = search(&node, "/search/dists?q=sema", 1).await;
     assert_eq!(names(&doc, "dist")[0], "semver", "{doc}");
 

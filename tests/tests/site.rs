@@ -1,7 +1,6 @@
 //! The web site over HTTP: every page type answers with what it should show, READMEs are
 //! rendered and made harmless, names are escaped, links and canonical URLs are right, and
 //! robots.txt and sitemap.xml list the site, and Atom feeds parse with Python's feedparser.
-//! (Headless Chromium runs are the next slice.)
 
 use pgext_tests::{TestNode, fixtures, identity};
 
@@ -24,6 +23,19 @@ async fn every_page_type_shows_its_content_and_nothing_runs() {
             *data = b"# Shiny\n\nMakes **tables** shine.\n\n<script>alert('readme')</script>\n\n[click](javascript:alert('link'))\n\n<img src=x onerror=\"alert('img')\">\n".to_vec();
         }
     }
+    files.push((
+        "doc/shiny.md".into(),
+        b"# Shiny manual\n\nCall `shine()`.<script>alert('doc')</script>\n".to_vec(),
+    ));
+    files.push((
+        "doc/notes.txt".into(),
+        b"Notes\n\n<b>not bold</b> & <script>alert('txt')</script>\n".to_vec(),
+    ));
+    files.push((
+        "doc/page.html".into(),
+        b"<h1>Page</h1><p onclick=\"alert('html')\">kept text</p><script>alert('html')</script>"
+            .to_vec(),
+    ));
     node.publish_files(&alice, &files, "shiny-1.0.0").await;
 
     let get = |path: &'static str| {
@@ -65,6 +77,38 @@ async fn every_page_type_shows_its_content_and_nothing_runs() {
             .await
             .contains("pgext install shiny@1.0.0")
     );
+    // Documents: linked from the release page, rendered by their markup, all harmless.
+    assert!(
+        dist.contains("href=\"/dist/shiny/1.0.0/doc/shiny.html\">Shiny manual</a>"),
+        "{dist}"
+    );
+    let manual = get("/dist/shiny/1.0.0/doc/shiny.html").await;
+    for want in [
+        "<title>Shiny manual · shiny 1.0.0 · ",
+        "<h1>Shiny manual</h1>",
+        "<code>shine()</code>",
+        "href=\"/dist/shiny/1.0.0/\">shiny 1.0.0</a>",
+        "href=\"/dist/shiny/1.0.0/doc/notes.html\">Notes</a>",
+        "href=\"/api/v1/dists/shiny/1.0.0/docs/doc/shiny\">doc/shiny.md</a>",
+    ] {
+        assert!(manual.contains(want), "no {want:?} in\n{manual}");
+    }
+    let notes = get("/dist/shiny/1.0.0/doc/notes.html").await;
+    assert!(
+        notes.contains("&lt;b&gt;not bold&lt;/b&gt; &amp; &lt;script&gt;"),
+        "{notes}"
+    );
+    let html = get("/dist/shiny/1.0.0/doc/page.html").await;
+    assert!(
+        html.contains("<h1>Page</h1>") && html.contains("kept text"),
+        "{html}"
+    );
+    for page in [&manual, &notes, &html] {
+        for bad in ["<script>alert", "onclick"] {
+            assert!(!page.contains(bad), "{bad:?} survived in\n{page}");
+        }
+    }
+    assert_eq!(node.get("/dist/shiny/1.0.0/doc/missing.html").await.0, 404);
     assert!(
         get("/extension/shiny_ext/")
             .await

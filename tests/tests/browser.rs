@@ -1,0 +1,235 @@
+//! The web site in a real browser (Debian's headless Chromium through chromedriver): a reader
+//! with JavaScript off finds an extension from a vague, misspelled query in the search box,
+//! reads its page and its docs, sees who published it and which witness cosigned it; every
+//! page type loads and shows what it should, on the sequencer and on a mirror; with
+//! JavaScript on, script planted in a README and a doc does not run. Each page's screenshot is
+//! kept under `test-artifacts/site/` in the target folder.
+
+use std::time::Duration;
+
+use pgext_tests::browser::{Browser, artifacts_dir};
+use pgext_tests::{TestNode, fixtures, identity};
+
+const ORIGIN: &str = "origin.pgext.test/log";
+const WITNESS: &str = "m.pgext.test/witness";
+
+/// Script planted in READMEs and docs: were any of it to run, `window.pwned` would be set.
+const PLANTED: &str = "<script>window.pwned = 'script'</script>\n\n\
+    <img src=\"x\" onerror=\"window.pwned = 'onerror'\">\n\n\
+    [a link](javascript:window.pwned='link')\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_finds_reads_and_verifies_extensions_in_chromium() {
+    let (origin, mirror, _vkey, _witness) = TestNode::witnessed(ORIGIN).await;
+    let alice = identity("alice", 1);
+    origin
+        .api()
+        .submit(&alice.account_entry(Some("Alice Liddell"), None, None))
+        .await
+        .unwrap();
+    let mut semver = fixtures::dist_about(
+        "semver",
+        "semver",
+        "A semantic version data type",
+        &format!(
+            "# semver\n\nCompare **semantic release numbers** the way humans mean them.\n\n{PLANTED}"
+        ),
+    );
+    semver.push((
+        "doc/reference.md".into(),
+        format!(
+            "# semver reference\n\nThe `semver` type sorts `1.10.0` after `1.9.0`.\n\n{PLANTED}"
+        )
+        .into_bytes(),
+    ));
+    origin.publish_files(&alice, &semver, "semver-1.0.0").await;
+    origin
+        .publish_files(
+            &alice,
+            &fixtures::dist_about(
+                "pair",
+                "pair",
+                "A key/value pair data type",
+                "# pair\n\nOrdered pairs, also of version numbers.\n",
+            ),
+            "pair-1.0.0",
+        )
+        .await;
+    let size = 3;
+    origin.wait_cosigned(size, WITNESS).await;
+    mirror.wait_size("/origins/main", size, 60).await;
+    wait_indexed(&origin, "semver").await;
+
+    let site = origin.url();
+    let b = Browser::start(false, "site").await;
+
+    // Home: a stranger arrives and types a vague query, misspelled, into the search box.
+    b.goto(&format!("{site}/")).await;
+    assert_eq!(b.text("h1").await, "PostgreSQL extensions");
+    let counts = b.text("main p.muted").await;
+    assert!(
+        counts.starts_with("2 distributions · 2 releases"),
+        "{counts}"
+    );
+    b.screenshot("home").await;
+    b.type_into("input[name=q]", "semantc version").await;
+    b.click("form.search button[type=submit]").await;
+
+    // Search results, with the match highlighted; the first is semver.
+    assert!(
+        b.url().await.contains("/search?q=semantc+version"),
+        "{}",
+        b.url().await
+    );
+    let titles = b.texts("main .card h2 a").await;
+    assert_eq!(
+        titles.first().map(String::as_str),
+        Some("semver"),
+        "{titles:?}"
+    );
+    let highlighted = b.texts("main .card strong").await;
+    assert!(
+        highlighted.iter().any(|h| h == "semantic"),
+        "{highlighted:?}"
+    );
+    b.screenshot("search").await;
+    b.click_link("semver").await;
+
+    // The dist page: README rendered, install command, provenance with the cosigning witness.
+    assert!(
+        b.url().await.ends_with("/dist/semver/"),
+        "{}",
+        b.url().await
+    );
+    assert_eq!(b.text("main h1").await, "semver 1.0.0");
+    assert!(
+        b.text("article.readme")
+            .await
+            .contains("Compare semantic release numbers"),
+        "{}",
+        b.text("article.readme").await
+    );
+    assert_eq!(
+        b.text("main pre").await,
+        "pgext install semver@1.0.0",
+        "install command"
+    );
+    let provenance = b.text("section[aria-label=Provenance]").await;
+    for want in [
+        "Published by alice",
+        "Log entry 1 of origin.pgext.test/log",
+        WITNESS,
+        "pgext verify semver@1.0.0",
+    ] {
+        assert!(provenance.contains(want), "no {want:?} in\n{provenance}");
+    }
+    b.screenshot("dist").await;
+
+    // Its docs, linked from the page.
+    b.click_link("semver reference").await;
+    assert!(
+        b.url()
+            .await
+            .ends_with("/dist/semver/1.0.0/doc/reference.html"),
+        "{}",
+        b.url().await
+    );
+    assert_eq!(b.text("article.doc h1").await, "semver reference");
+    assert!(
+        b.text("article.doc")
+            .await
+            .contains("sorts 1.10.0 after 1.9.0")
+    );
+    b.screenshot("doc").await;
+
+    // Every other page type.
+    let pages = [
+        (
+            "release",
+            format!("{site}/dist/pair/1.0.0/"),
+            "main h1",
+            "pair 1.0.0",
+        ),
+        (
+            "extension",
+            format!("{site}/extension/pair/"),
+            "main td a",
+            "pair 1.0.0",
+        ),
+        (
+            "user",
+            format!("{site}/user/alice/"),
+            "main td a",
+            "pair 1.0.0",
+        ),
+        (
+            "tag",
+            format!("{site}/tag/testing/"),
+            "main td a",
+            "pair 1.0.0",
+        ),
+        ("log", format!("{site}/log/"), "main h1", "The log"),
+        (
+            "mirrors",
+            format!("{}/mirrors/", mirror.url()),
+            "main td a",
+            "m.pgext.test/log",
+        ),
+        (
+            "mirrored-dist",
+            format!("{}/origins/main/dist/semver/", mirror.url()),
+            "main h1",
+            "semver 1.0.0",
+        ),
+    ];
+    for (name, url, css, want) in &pages {
+        b.goto(url).await;
+        let texts = b.texts(css).await;
+        assert!(
+            texts.iter().any(|t| t == want),
+            "{name}: no {want:?} in {css} of {url}: {texts:?}"
+        );
+        b.screenshot(name).await;
+    }
+    b.goto(&format!("{site}/log/")).await;
+    let log = b.text("main section.card").await;
+    assert!(
+        log.contains(WITNESS) && log.contains("pgext audit"),
+        "{log}"
+    );
+    b.close().await;
+
+    // With JavaScript on, nothing planted runs, in the README or in a doc.
+    let b = Browser::start(true, "site").await;
+    for path in ["/dist/semver/", "/dist/semver/1.0.0/doc/reference.html"] {
+        b.goto(&format!("{site}{path}")).await;
+        assert!(b.text("main").await.contains("semver"));
+        // The load event, which `goto` waits for, comes after every image has loaded or failed.
+        assert_eq!(
+            b.eval("return typeof window.pwned").await,
+            "undefined",
+            "{path}: planted script ran"
+        );
+    }
+    b.screenshot("doc-with-javascript").await;
+    b.close().await;
+    assert!(artifacts_dir().join("site/doc.png").is_file());
+    origin.node.shutdown().await;
+    mirror.node.shutdown().await;
+}
+
+/// Waits until the origin's index has `q` (it is updated after each commit of the log).
+async fn wait_indexed(node: &TestNode, q: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let doc = node.json(&format!("/api/v1/search?q={q}")).await;
+        if doc["count"].as_u64() > Some(0) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{q} not indexed: {doc}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

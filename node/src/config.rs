@@ -127,6 +127,28 @@ pub struct WebhookConfig {
     pub url: String,
     /// The shared secret the body's HMAC-SHA256 is keyed with.
     pub secret: String,
+    /// Only releases of these distributions (any case); empty: every distribution.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dists: Vec<String>,
+    /// Only releases published by these accounts; empty: every account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    /// Only releases whose META carries one of these tags (any case); empty: any tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+impl WebhookConfig {
+    /// Whether a release passes the webhook's filters: each list that is not empty must name
+    /// the release's distribution, its publisher, or one of its tags.
+    pub fn wants(&self, dist: &str, user: &str, tags: &[String]) -> bool {
+        let any = |list: &[String], v: &str| {
+            list.is_empty() || list.iter().any(|x| x.eq_ignore_ascii_case(v))
+        };
+        any(&self.dists, dist)
+            && any(&self.users, user)
+            && (self.tags.is_empty() || tags.iter().any(|t| any(&self.tags, t)))
+    }
 }
 
 impl Default for Config {

@@ -634,8 +634,11 @@ pub struct Node {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// Shortest time between two updates of an origin's search index.
+const INDEX_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Opens an origin's search index and keeps it up to date: once now (it may be behind the
-/// log, or new), then after every commit.
+/// log, or new), then after commits, at most every [`INDEX_INTERVAL`].
 fn spawn_indexer(shared: &Arc<Shared>, dir: &Path) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let index = crate::search::SearchIndex::open(dir)
         .with_context(|| format!("opening the search index of {}", shared.origin))?;
@@ -643,7 +646,15 @@ fn spawn_indexer(shared: &Arc<Shared>, dir: &Path) -> anyhow::Result<tokio::task
     let shared = shared.clone();
     Ok(tokio::spawn(async move {
         let mut changes = shared.changes.subscribe();
+        let mut last: Option<tokio::time::Instant> = None;
         loop {
+            // At most one update per interval: while the log grows fast (a mirror catching up,
+            // a burst of publishes) one commit of the index covers many commits of the log,
+            // and an idle node still indexes a publish at once.
+            if let Some(wait) = last.map(|t| INDEX_INTERVAL.saturating_sub(t.elapsed())) {
+                tokio::time::sleep(wait).await;
+            }
+            last = Some(tokio::time::Instant::now());
             let s = shared.clone();
             let done = tokio::task::spawn_blocking(move || {
                 s.search.get().map(|index| index.update(&s)).transpose()

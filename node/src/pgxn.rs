@@ -200,7 +200,8 @@ pub fn user_doc(shared: &Shared, reg: &Registry, user: &str) -> Option<Value> {
     Some(doc)
 }
 
-fn dist_tags(shared: &Shared, d: &DistState) -> Vec<String> {
+/// The tags of the dist's headline release.
+pub(crate) fn dist_tags(shared: &Shared, d: &DistState) -> Vec<String> {
     headline(d)
         .and_then(|r| shared.meta(&r.release.meta_sha256))
         .map(|m| m.tags.clone())

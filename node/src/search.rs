@@ -108,7 +108,9 @@ fn schema() -> (Schema, Fields) {
         name: b.add_text_field("name", TEXT),
         name_exact: b.add_text_field("name_exact", STRING),
         summary: b.add_text_field("summary", TEXT),
-        tags: b.add_text_field("tags", TEXT),
+        // Stored so that the tags a dist had can be read back when it changes (a tag no dist
+        // has any more leaves the index).
+        tags: b.add_text_field("tags", TEXT | STORED),
         body: b.add_text_field("body", TEXT | STORED),
         hit: b.add_text_field("hit", STORED),
     };
@@ -223,9 +225,26 @@ impl SearchIndex {
             for user in &users {
                 self.index_user(&w, &registry, user)?;
             }
+            let mut dropped = BTreeSet::new();
             for dist in &dists {
-                if let Some(d) = registry.dist(dist) {
-                    self.index_dist(&w, shared, &registry, d)?;
+                let before = self.indexed_tags(dist)?;
+                let after = match registry.dist(dist) {
+                    Some(d) => self.index_dist(&w, shared, &registry, d)?,
+                    None => Vec::new(),
+                };
+                let after: BTreeSet<String> = after.iter().map(|t| t.to_lowercase()).collect();
+                dropped.extend(before.into_iter().filter(|t| !after.contains(t)));
+            }
+            // A tag that no dist has any more: one pass over the registry, and only when a
+            // release dropped a tag.
+            if !dropped.is_empty() {
+                for d in registry.dists() {
+                    for t in pgxn::dist_tags(shared, d) {
+                        dropped.remove(&t.to_lowercase());
+                    }
+                }
+                for t in dropped {
+                    w.delete_term(Term::from_field_text(self.fields.key, &format!("tag:{t}")));
                 }
             }
         }
@@ -264,21 +283,43 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// The tags (lowercased) of the dist as the index has it now.
+    fn indexed_tags(&self, dist: &str) -> Result<Vec<String>, SearchError> {
+        let f = &self.fields;
+        let key = Term::from_field_text(f.key, &format!("dist:{}", dist.to_lowercase()));
+        let searcher = self.reader.searcher();
+        let top = searcher.search(
+            &TermQuery::new(key, IndexRecordOption::Basic),
+            &TopDocs::with_limit(1),
+        )?;
+        let Some((_, addr)) = top.first() else {
+            return Ok(Vec::new());
+        };
+        let d: TantivyDocument = searcher.doc(*addr)?;
+        let tags = d.get_first(f.tags).and_then(|v| v.as_str()).unwrap_or("");
+        Ok(tags
+            .split(" ; ")
+            .filter(|t| !t.is_empty())
+            .map(str::to_lowercase)
+            .collect())
+    }
+
+    /// Replaces the dist's documents (dist, extensions, docs) and adds its tags; returns them.
     fn index_dist(
         &self,
         w: &IndexWriter,
         shared: &Shared,
         registry: &pgext_spec::authority::Registry,
         d: &DistState,
-    ) -> Result<(), SearchError> {
+    ) -> Result<Vec<String>, SearchError> {
         let f = &self.fields;
         let lower = d.name.to_lowercase();
         w.delete_term(Term::from_field_text(f.dist, &lower));
         let Some(r) = pgxn::headline(d) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let Some(meta) = shared.meta(&r.release.meta_sha256) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let zip = shared.blobs.get(&r.release.sha256).unwrap_or_default();
         let base = format!("{}-{}", d.name, r.release.version).to_lowercase();
@@ -369,7 +410,7 @@ impl SearchIndex {
                 f.hit => json!({"tag": t}).to_string(),
             ))?;
         }
-        Ok(())
+        Ok(meta.tags.clone())
     }
 
     /// Searches `kind` for `q`: every word may match a name, abstract, tag or text, exactly

@@ -1,5 +1,5 @@
-//! Webhooks: every configured URL receives each new release of every origin the node serves,
-//! as JSON signed with HMAC-SHA256 under the webhook's secret, with bounded retries. Where each
+//! Webhooks: every configured URL receives each new release of every origin the node serves
+//! (or those its filters name), as JSON signed with HMAC-SHA256 under the webhook's secret, with bounded retries. Where each
 //! webhook got to is kept in the data folder, so a restart neither repeats nor skips releases
 //! (`spec/site.md`, Webhooks).
 
@@ -34,6 +34,17 @@ fn state_path(shared: &Shared, hook: &WebhookConfig) -> PathBuf {
         .data
         .join("webhooks")
         .join(pgext_log::hex(&id[..16]))
+}
+
+/// Writes where a webhook got to, whole or not at all (a new file renamed over the old), so a
+/// crash mid-write never leaves a number that would repeat or skip releases.
+fn save(path: &std::path::Path, done: u64) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, done.to_string())?;
+    std::fs::rename(&tmp, path)
 }
 
 /// Sends one body, up to three times; whether it was taken (a 2xx answer).
@@ -87,6 +98,13 @@ pub fn spawn(shared: Arc<Shared>, hook: WebhookConfig) -> tokio::task::JoinHandl
                     let Action::Release(r) = &e.statement.action else {
                         continue;
                     };
+                    let tags = shared
+                        .meta(&r.meta_sha256)
+                        .map(|m| m.tags.clone())
+                        .unwrap_or_default();
+                    if !hook.wants(&r.dist, &e.statement.actor, &tags) {
+                        continue;
+                    }
                     let body = json!({"event": "release", "origin": shared.origin, "index": index,
                         "dist": r.dist, "version": r.version, "status": r.status.as_str(),
                         "sha256": r.sha256, "user": e.statement.actor, "time": e.statement.time,
@@ -99,10 +117,9 @@ pub fn spawn(shared: Arc<Shared>, hook: WebhookConfig) -> tokio::task::JoinHandl
                     }
                 }
                 done = size;
-                if let Some(dir) = path.parent() {
-                    let _ = std::fs::create_dir_all(dir);
+                if let Err(e) = save(&path, done) {
+                    warn!(url = %hook.url, "webhook: keeping its progress: {e}");
                 }
-                let _ = std::fs::write(&path, done.to_string());
             }
             if changes.changed().await.is_err() {
                 break;

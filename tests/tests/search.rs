@@ -168,6 +168,26 @@ async fn search_ranks_finds_typos_pages_and_rebuilds() {
         (Some("extensions"), Some("semver"))
     );
 
+    // A tag no dist has any more leaves the index.
+    for (v, tags) in [("1.0.0", vec!["ephemeral"]), ("1.1.0", vec!["lasting"])] {
+        let mut files = fixtures::dist("fleeting", v, "fleeting", "stable");
+        let meta: &mut Vec<u8> = &mut files[0].1;
+        let mut m: Value = serde_json::from_slice(meta).unwrap();
+        m["tags"] = tags.clone().into();
+        *meta = serde_json::to_vec(&m).unwrap();
+        node.publish_files(&alice, &files, &format!("fleeting-{v}"))
+            .await;
+        let doc = search(&node, &format!("/search/tags/?q={}", tags[0]), 1).await;
+        assert_eq!(doc["hits"][0]["tag"], tags[0], "{doc}");
+    }
+    let (_, body) = get(&node, "/search/tags/?q=ephemeral").await;
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["count"], 0, "{doc}");
+    assert_eq!(
+        search(&node, "/search/tags/?q=testing", 1).await["hits"][0]["tag"],
+        "testing"
+    );
+
     // PGXN's status codes, and JSONP.
     for (path, status) in [
         ("/search/dists/", 400),

@@ -201,15 +201,17 @@ async fn every_page_type_shows_its_content_and_nothing_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_receive_signed_releases_with_retries() {
     use std::sync::{Arc, Mutex};
-    // The receiver refuses its first request, then takes everything.
-    /// What the receiver got: the signature header and the body of each request.
-    type Received = Arc<Mutex<Vec<(Option<String>, Vec<u8>)>>>;
+    /// What the receiver got: the path, the signature header and the body of each request.
+    type Received = Arc<Mutex<Vec<(String, Option<String>, Vec<u8>)>>>;
     let got: Received = Arc::default();
     let seen = got.clone();
+    // `/all` refuses its first request, then takes everything; `/filtered` takes everything.
     let app = axum::Router::new().route(
-        "/hook",
+        "/{name}",
         axum::routing::post(
-            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            move |axum::extract::Path(name): axum::extract::Path<String>,
+                  headers: axum::http::HeaderMap,
+                  body: axum::body::Bytes| {
                 let seen = seen.clone();
                 async move {
                     let mut list = seen.lock().unwrap();
@@ -217,8 +219,8 @@ async fn webhooks_receive_signed_releases_with_retries() {
                         .get("x-pgext-signature-256")
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
-                    list.push((sig, body.to_vec()));
-                    if list.len() == 1 {
+                    list.push((name.clone(), sig, body.to_vec()));
+                    if name == "all" && list.iter().filter(|(n, ..)| n == "all").count() == 1 {
                         axum::http::StatusCode::SERVICE_UNAVAILABLE
                     } else {
                         axum::http::StatusCode::OK
@@ -227,29 +229,46 @@ async fn webhooks_receive_signed_releases_with_retries() {
             },
         ),
     );
-    let url = format!("{}/hook", pgext_tests::serve(app).await);
+    let base = pgext_tests::serve(app).await;
 
-    let hook_url = url.clone();
-    let node = TestNode::start_with(move |c| {
-        c.webhooks = vec![pgext_node::config::WebhookConfig {
-            url: hook_url,
-            secret: "s3cret".into(),
-        }];
-    })
-    .await;
+    let hook = |path: &str, dists: &[&str], tags: &[&str]| pgext_node::config::WebhookConfig {
+        url: format!("{base}/{path}"),
+        secret: "s3cret".into(),
+        dists: dists.iter().map(|d| d.to_string()).collect(),
+        users: if dists.is_empty() {
+            vec![]
+        } else {
+            vec!["ALICE".into()]
+        },
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+    };
+    let hooks = vec![
+        hook("all", &[], &[]),
+        hook("filtered", &["Other"], &["testing"]),
+    ];
+    let node = TestNode::start_with(move |c| c.webhooks = hooks).await;
     let alice = identity("alice", 1);
     node.api()
         .submit(&alice.account_entry(None, None, None))
         .await
         .unwrap();
-    node.publish_files(
-        &alice,
-        &fixtures::dist("hooked", "1.0.0", "hooked", "stable"),
-        "hooked-1.0.0",
-    )
-    .await;
+    for name in ["hooked", "other"] {
+        node.publish_files(
+            &alice,
+            &fixtures::dist(name, "1.0.0", name, "stable"),
+            &format!("{name}-1.0.0"),
+        )
+        .await;
+    }
+    let count = |name: &str| {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, ..)| n == name)
+            .count()
+    };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    while got.lock().unwrap().len() < 2 {
+    while count("all") < 3 || count("filtered") < 1 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{:?}",
@@ -258,22 +277,31 @@ async fn webhooks_receive_signed_releases_with_retries() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let list = got.lock().unwrap().clone();
-    // The same delivery twice (refused, then taken), and nothing for the account entry.
-    assert_eq!(list.len(), 2, "{list:?}");
-    assert_eq!(list[0].1, list[1].1);
-    let (sig, body) = &list[1];
-    let doc: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let all: Vec<_> = list.iter().filter(|(n, ..)| n == "all").collect();
+    // The first delivery twice (refused, then taken), the second once, and nothing for the
+    // account entry.
+    assert_eq!(all.len(), 3, "{list:?}");
+    assert_eq!(all[0].2, all[1].2);
+    let doc = |body: &[u8]| -> serde_json::Value { serde_json::from_slice(body).unwrap() };
+    let first = doc(&all[1].2);
     assert_eq!(
         (
-            doc["event"].as_str(),
-            doc["dist"].as_str(),
-            doc["version"].as_str(),
-            doc["index"].as_u64()
+            first["event"].as_str(),
+            first["dist"].as_str(),
+            first["version"].as_str(),
+            first["index"].as_u64()
         ),
         (Some("release"), Some("hooked"), Some("1.0.0"), Some(1))
     );
+    assert_eq!(doc(&all[2].2)["dist"], "other");
+    // The filtered webhook delivers in log order, so by the time it has `other` it has passed
+    // over `hooked`.
+    let filtered: Vec<_> = list.iter().filter(|(n, ..)| n == "filtered").collect();
+    assert_eq!(filtered.len(), 1, "{list:?}");
+    assert_eq!(doc(&filtered[0].2)["dist"], "other");
     // The signature, recomputed here from the secret.
     use hmac::Mac as _;
+    let (_, sig, body) = all[1];
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
     mac.update(body);
     let want = format!("sha256={}", pgext_log::hex(&mac.finalize().into_bytes()));

@@ -483,18 +483,47 @@ impl SearchIndex {
         }
         // Highlights: the words as typed, and the words of these hits they matched by a typo or
         // as a prefix (the index does not say which terms a fuzzy query matched).
+        // Only words the texts do not have as typed are looked for near: a word that is there
+        // is what was meant. Then cheap tests on each word of the hits first (its length, its
+        // first bytes): bodies are long.
+        let absent = |w: &&String| -> Result<bool, SearchError> {
+            Ok(searcher.doc_freq(&Term::from_field_text(f.body, w))? == 0)
+        };
+        let mut typo_words: Vec<(&str, usize)> = Vec::new();
+        for w in &ws {
+            let n = w.chars().count();
+            if n >= 4 && absent(&w)? {
+                typo_words.push((w.as_str(), n));
+            }
+        }
+        let last = match ws.last() {
+            Some(l) if l.len() >= 2 && absent(&l)? => Some(l),
+            _ => None,
+        };
         let mut near: BTreeSet<String> = BTreeSet::new();
         for (_, d) in &docs {
             let body = d.get_first(f.body).and_then(|v| v.as_str()).unwrap_or("");
-            for t in words(body) {
+            for raw in body.split(|c: char| !c.is_alphanumeric()) {
+                let n = raw.chars().count();
+                let maybe_typo = typo_words.iter().any(|(_, m)| n + 1 >= *m && n <= m + 1);
+                let prefix = last.is_some_and(|l| {
+                    raw.len() > l.len()
+                        && raw
+                            .get(..l.len())
+                            .is_some_and(|p| p.eq_ignore_ascii_case(l))
+                });
+                if raw.is_empty() || !(maybe_typo || prefix) {
+                    continue;
+                }
+                let t = raw.to_lowercase();
                 if near.contains(&t) || ws.contains(&t) {
                     continue;
                 }
-                let typo = |w: &String| w.chars().count() >= 4 && strsim::osa_distance(w, &t) <= 1;
-                let prefix = ws
-                    .last()
-                    .is_some_and(|l| l.len() >= 2 && t.starts_with(l.as_str()));
-                if prefix || ws.iter().any(typo) {
+                if prefix
+                    || typo_words
+                        .iter()
+                        .any(|(w, _)| strsim::osa_distance(w, &t) <= 1)
+                {
                     near.insert(t);
                 }
             }

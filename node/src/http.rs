@@ -350,13 +350,27 @@ fn release_of(
 }
 
 /// A release's files: its zip, META, README and tlog-proof (PGXN's mirror paths), and its
-/// documents rendered as pages (`htmldoc`, `DOCPATH.html`).
+/// documents rendered as pages (`htmldoc`, `DOCPATH.html`). `/dist/NAME/doc/x.html`, PGXN's
+/// site path for a document of the headline release, is one too.
 async fn dist_file(
     State(s): S,
     headers: HeaderMap,
     Path((dist, version, file)): Path<(String, String, String)>,
 ) -> ApiResult {
-    let (d, r) = release_of(&s, &dist, &version)?;
+    let (d, r) = match release_of(&s, &dist, &version) {
+        Ok(found) => found,
+        Err(e) => {
+            let Some(docpath) = file.strip_suffix(".html") else {
+                return Err(e);
+            };
+            let reg = registry(&s);
+            let d = reg.dist(&dist).ok_or(e)?;
+            let r = pgxn::headline(d)
+                .or_else(|| d.releases.values().max_by_key(|r| r.index))
+                .ok_or_else(|| ApiError::not_found(format!("{dist} has no release")))?;
+            return crate::site::doc_page(&s, &headers, d, r, &format!("{version}/{docpath}"));
+        }
+    };
     let base = format!("{}-{}", d.name, r.release.version).to_ascii_lowercase();
     let lower = file.to_ascii_lowercase();
     if let Some(docpath) = file.strip_suffix(".html") {

@@ -109,6 +109,15 @@ async fn every_page_type_shows_its_content_and_nothing_runs() {
         }
     }
     assert_eq!(node.get("/dist/shiny/1.0.0/doc/missing.html").await.0, 404);
+    // PGXN's site path for the headline release's document, canonically the versioned page.
+    let headline = get("/dist/shiny/doc/shiny.html").await;
+    assert!(
+        headline.contains("<h1>Shiny manual</h1>")
+            && headline.contains("/dist/shiny/1.0.0/doc/shiny.html\">"),
+        "{headline}"
+    );
+    assert_eq!(node.get("/dist/shiny/doc/missing.html").await.0, 404);
+    assert_eq!(node.get("/dist/shiny/doc/shiny.zip").await.0, 404);
     assert!(
         get("/extension/shiny_ext/")
             .await

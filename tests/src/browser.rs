@@ -193,14 +193,15 @@ impl Browser {
     }
 
     async fn wait_url_change(&self, before: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while self.url().await == before {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "still on {before} after 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::eventually(30, || async {
+            let now = self.url().await;
+            if now == before {
+                Err(format!("still on {before}"))
+            } else {
+                Ok(())
+            }
+        })
+        .await
     }
 
     /// Saves a screenshot of the window as `{name}.png` among the artifacts; returns its path.

@@ -210,21 +210,20 @@ impl TestNode {
     /// # Panics
     /// When it does not.
     pub async fn wait_cosigned(&self, size: u64, witness: &str) -> String {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
+        eventually(60, || async {
             let (_, note) = self.get("/log/checkpoint").await;
             let note = String::from_utf8(note).expect("a UTF-8 checkpoint");
             if note.lines().nth(1) == Some(size.to_string().as_str())
                 && note.contains(&format!("— {witness} "))
             {
-                return note;
+                Ok(note)
+            } else {
+                Err(format!(
+                    "no checkpoint of size {size} cosigned by {witness}: {note}"
+                ))
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no checkpoint of size {size} cosigned by {witness}: {note}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 
     /// Base URL.
@@ -334,6 +333,46 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 }
 
 /// Fixture distributions.
+/// Polls `probe` every 50 ms until it gives `Ok`, for at most `secs` seconds: for what a node
+/// does in the background (indexing, replication, deliveries). `Err` says what the probe saw.
+///
+/// # Panics
+/// After `secs`, with the last thing the probe saw.
+pub async fn eventually<T, F: std::future::Future<Output = Result<T, String>>>(
+    secs: u64,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        match probe().await {
+            Ok(v) => return v,
+            Err(seen) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "not so after {secs} s: {seen}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// [`eventually`] for a blocking probe (a command run from a blocking thread).
+///
+/// # Panics
+/// After `secs`, with the last thing the probe saw.
+pub fn eventually_blocking<T>(secs: u64, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(seen) => assert!(
+                std::time::Instant::now() < deadline,
+                "not so after {secs} s: {seen}"
+            ),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// Serves `app` on a loopback port the OS chose, in the background; returns its base URL
 /// (`http://127.0.0.1:PORT`). For the proxies, receivers and bare tile servers of the tests.
 ///

@@ -454,20 +454,16 @@ async fn watch_reports_new_verified_entries_about_the_names() {
     }))
     .await
     .unwrap();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    let text = pgext_tests::eventually(30, || async {
         let text = std::fs::read_to_string(&seen).unwrap_or_default();
         if text.lines().count() >= 2 && hooks.lock().unwrap().len() >= 2 {
-            assert_eq!(text, "release 1.1.0\nyank 1.0.0\n");
-            break;
+            Ok(text)
+        } else {
+            Err(format!("{text:?} {:?}", hooks.lock().unwrap()))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{text:?} {:?}",
-            hooks.lock().unwrap()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    assert_eq!(text, "release 1.1.0\nyank 1.0.0\n");
     let _ = child.kill();
     let _ = child.wait();
     let received = hooks.lock().unwrap().clone();

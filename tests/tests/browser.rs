@@ -5,10 +5,8 @@
 //! JavaScript on, script planted in a README and a doc does not run. Each page's screenshot is
 //! kept under `test-artifacts/site/` in the target folder.
 
-use std::time::Duration;
-
 use pgext_tests::browser::{Browser, artifacts_dir};
-use pgext_tests::{TestNode, fixtures, identity};
+use pgext_tests::{TestNode, eventually, fixtures, identity};
 
 const ORIGIN: &str = "origin.pgext.test/log";
 const WITNESS: &str = "m.pgext.test/witness";
@@ -220,16 +218,13 @@ async fn a_reader_finds_reads_and_verifies_extensions_in_chromium() {
 
 /// Waits until the origin's index has `q` (it is updated after each commit of the log).
 async fn wait_indexed(node: &TestNode, q: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(30, || async {
         let doc = node.json(&format!("/api/v1/search?q={q}")).await;
         if doc["count"].as_u64() > Some(0) {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{q} not indexed: {doc}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{q} not indexed: {doc}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }

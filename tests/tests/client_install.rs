@@ -182,15 +182,14 @@ async fn pgext_installs_verified_releases_into_postgres() {
         assert_eq!(regs[1]["vkey"], vkey.as_str());
 
         // Search finds the dist from a word of its name with a typo (the index may lag a commit).
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
+        pgext_tests::eventually_blocking(30, || {
             let out = cli.ok(&["search", "pgext_cli_nmed"]);
             if out.contains("pgext_cli_named 0.2.5") {
-                break;
+                Ok(())
+            } else {
+                Err(out)
             }
-            assert!(std::time::Instant::now() < deadline, "{out}");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        });
         let hits = json(&cli.ok(&["search", "--in", "extensions", "pgext_cli_other", "--json"]));
         assert_eq!(hits["hits"][0]["dist"], "pgext_cli_named", "{hits}");
 

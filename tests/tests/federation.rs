@@ -3,8 +3,6 @@
 //! publishes for the sequencer, witness checkpoints, catch up when late or restarted, keep
 //! serving when the sequencer is gone, and catch peers that serve bad bytes and forked logs.
 
-use std::time::Duration;
-
 use ed25519_dalek::SigningKey;
 use pgext::api::Node as Api;
 use pgext::release::{Identity, prepare_release};
@@ -12,7 +10,7 @@ use pgext_log::{
     AddCheckpoint, Checkpoint, TileHashReader, VerifierKey, consistency_proof, open_checkpoint,
 };
 use pgext_spec::entry::Action;
-use pgext_tests::{TestNode, fixtures, identity};
+use pgext_tests::{TestNode, eventually, fixtures, identity};
 
 const ORIGIN: &str = "origin.pgext.test/log";
 
@@ -132,11 +130,17 @@ async fn wait_until<F: std::future::Future<Output = bool>>(
     secs: u64,
     mut check: impl FnMut() -> F,
 ) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(secs, || {
+        let seen = check();
+        async move {
+            if seen.await {
+                Ok(())
+            } else {
+                Err(what.to_string())
+            }
+        }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -569,18 +573,14 @@ async fn forked_origin() -> (TestNode, TestNode, String, VerifierKey) {
 
 /// The first evidence `node` serves, waiting up to 60 s for it.
 async fn first_evidence(node: &TestNode) -> serde_json::Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    eventually(60, || async {
         let doc = node.json("/api/v1/evidence").await;
-        if let Some(ev) = doc["evidence"].as_array().and_then(|a| a.first()) {
-            return ev.clone();
+        match doc["evidence"].as_array().and_then(|a| a.first()) {
+            Some(ev) => Ok(ev.clone()),
+            None => Err(format!("the node did not catch the fork: {doc}")),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the node did not catch the fork"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// The two checkpoints of a piece of evidence, each opened with the log key.

@@ -38,18 +38,14 @@ impl Pgxn<'_> {
 
     /// Runs a command until its output contains `want` (at most 30 s).
     fn eventually(&self, cmd: &str, args: &[&str], want: &str) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
+        pgext_tests::eventually_blocking(30, || {
             let out = self.ok(cmd, args);
             if out.contains(want) {
-                return out;
+                Ok(out)
+            } else {
+                Err(format!("pgxn {cmd} {args:?} never showed {want}:\n{out}"))
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "pgxn {cmd} {args:?} never showed {want}:\n{out}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        })
     }
 
     fn ok(&self, cmd: &str, args: &[&str]) -> String {

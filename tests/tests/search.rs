@@ -3,10 +3,8 @@
 //! status codes and JSONP, the native API, and an index rebuilt from the log after its folder
 //! is lost.
 
-use std::time::Duration;
-
 use pgext::release::Identity;
-use pgext_tests::{TestNode, fixtures, identity};
+use pgext_tests::{TestNode, eventually, fixtures, identity};
 use serde_json::Value;
 
 async fn publish(node: &TestNode, who: &Identity, name: &str, ext: &str, abs: &str, readme: &str) {
@@ -26,20 +24,17 @@ async fn get(node: &TestNode, path: &str) -> (u16, String) {
 
 /// Waits until the index has caught up with the log (it is updated after each commit).
 async fn search(node: &TestNode, path: &str, at_least: u64) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(30, || async {
         let (status, body) = get(node, path).await;
         assert_eq!(status, 200, "{path}: {body}");
         let doc: Value = serde_json::from_str(&body).unwrap();
         if doc["count"].as_u64().unwrap() >= at_least {
-            return doc;
+            Ok(doc)
+        } else {
+            Err(format!("{path}: {doc}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{path}: {doc} after 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 fn names(doc: &Value, field: &str) -> Vec<String> {

@@ -2,7 +2,7 @@
 //! rendered and made harmless, names are escaped, links and canonical URLs are right, and
 //! robots.txt and sitemap.xml list the site, and Atom feeds parse with Python's feedparser.
 
-use pgext_tests::{TestNode, fixtures, identity};
+use pgext_tests::{TestNode, eventually, fixtures, identity};
 
 fn page(status: u16, body: &[u8]) -> String {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(body));
@@ -137,16 +137,16 @@ async fn every_page_type_shows_its_content_and_nothing_runs() {
     );
     assert!(get("/mirrors/").await.contains("sequenced here"));
     // Search results, once the index has the release.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    let found = eventually(30, || async {
         let found = get("/search?q=shine").await;
         if found.contains("href=\"/dist/shiny/\"") {
-            assert!(found.contains("<strong>shine</strong>"), "{found}");
-            break;
+            Ok(found)
+        } else {
+            Err(found)
         }
-        assert!(tokio::time::Instant::now() < deadline, "{found}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert!(found.contains("<strong>shine</strong>"), "{found}");
     let robots = get("/robots.txt").await;
     assert!(
         robots.contains("Sitemap: http://") && robots.contains("/sitemap.xml"),
@@ -276,15 +276,14 @@ async fn webhooks_receive_signed_releases_with_retries() {
             .filter(|(n, ..)| n == name)
             .count()
     };
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    while count("all") < 3 || count("filtered") < 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{:?}",
-            got.lock().unwrap()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    eventually(30, || async {
+        if count("all") >= 3 && count("filtered") >= 1 {
+            Ok(())
+        } else {
+            Err(format!("{:?}", got.lock().unwrap()))
+        }
+    })
+    .await;
     let list = got.lock().unwrap().clone();
     let all: Vec<_> = list.iter().filter(|(n, ..)| n == "all").collect();
     // The first delivery twice (refused, then taken), the second once, and nothing for the

@@ -236,6 +236,57 @@ fn sigkill_loses_nothing_acknowledged() {
         acked.lock().unwrap().len() > 20,
         "too few publishes were acknowledged to mean anything"
     );
+
+    // The stores the kills left behind pass `pgext-node fsck`: every tile recomputes from the
+    // entries, every rule holds, every blob an entry names is there and hashes right.
+    let fsck = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_pgext-node"))
+            .arg("--data")
+            .arg(dir.path())
+            .args(["fsck", "--json"])
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.success(), report)
+    };
+    let (ok, report) = fsck();
+    assert!(ok, "{report}");
+    assert_eq!(report["violations"], serde_json::json!([]), "{report}");
+    let acked = acked.lock().unwrap();
+    let newest = acked.iter().map(|(i, _)| *i).max().unwrap();
+    assert!(
+        report["entries"].as_u64().unwrap() > newest,
+        "{report}: fewer entries than the newest acknowledged index {newest}"
+    );
+    assert!(report["blobs"].as_u64().unwrap() > 0, "{report}");
+
+    // And it is not blind: one flipped byte in a blob fails it, with exit status 1.
+    let mut folders = vec![dir.path().join("blobs")];
+    let mut blob = None;
+    while let Some(f) = folders.pop() {
+        for e in std::fs::read_dir(&f).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                folders.push(p);
+            } else if blob.is_none() && std::fs::metadata(&p).unwrap().len() > 0 {
+                blob = Some(p);
+            }
+        }
+    }
+    let blob = blob.expect("a blob");
+    let mut bytes = std::fs::read(&blob).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    let (ok, report) = fsck();
+    assert!(!ok, "{report}");
+    assert!(
+        report["violations"]
+            .as_array()
+            .is_some_and(|v| !v.is_empty()),
+        "{report}"
+    );
 }
 
 #[test]

@@ -61,8 +61,12 @@ impl Browser {
     /// # Panics
     /// When chromedriver or Chromium is missing or does not start within 30 s.
     pub async fn start(javascript: bool, shots: &str) -> Browser {
+        // Chromium's profile and the scratch files it and chromedriver leave in the temporary
+        // folder all go in one folder, removed with the session.
+        let profile = tempfile::tempdir().expect("a profile folder");
         let mut driver = tokio::process::Command::new(chromedriver())
             .arg("--port=0")
+            .env("TMPDIR", profile.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -85,7 +89,6 @@ impl Browser {
         // Keep reading, so a chatty chromedriver never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-        let profile = tempfile::tempdir().expect("a profile folder");
         // The flags keep Chromium off the network but for the pages it is sent to.
         let mut options = serde_json::json!({
             "binary": chromium(),
@@ -93,7 +96,7 @@ impl Browser {
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-quic", "--no-first-run", "--window-size=1280,1000",
-                format!("--user-data-dir={}", profile.path().display()),
+                format!("--user-data-dir={}", profile.path().join("profile").display()),
             ],
         });
         if !javascript {

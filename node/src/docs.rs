@@ -174,6 +174,12 @@ impl ReleaseDocs {
     }
 }
 
+/// The folder a release zip's members sit under: `{dist}-{version}`, lowercased as PGXN
+/// writes paths.
+pub fn base_name(dist: &str, version: &str) -> String {
+    format!("{dist}-{version}").to_lowercase()
+}
+
 /// The bytes of `{base}/{file}` in a zip, if present and no larger than [`MAX_DOC_BYTES`].
 pub fn read_member(zip: &[u8], base: &str, file: &str) -> Option<Vec<u8>> {
     let mut z = zip::ZipArchive::new(Cursor::new(zip)).ok()?;

@@ -52,7 +52,9 @@ pub fn export_pgxn(shared: &Shared, root: &Path) -> anyhow::Result<usize> {
                 .blobs
                 .get(&r.release.sha256)
                 .with_context(|| format!("blob of {name} {version}"))?;
-            if let Some(readme) = crate::docs::readme_of(&zip, &format!("{name}-{version}")) {
+            if let Some(readme) =
+                crate::docs::readme_of(&zip, &crate::docs::base_name(&name, &version))
+            {
                 put(&format!("{base}/README.txt"), &readme)?;
             }
             put(&format!("{base}/{name}-{version}.zip"), &zip)?;

@@ -365,13 +365,12 @@ async fn dist_file(
             };
             let reg = registry(&s);
             let d = reg.dist(&dist).ok_or(e)?;
-            let r = pgxn::headline(d)
-                .or_else(|| d.releases.values().max_by_key(|r| r.index))
+            let r = pgxn::shown(d)
                 .ok_or_else(|| ApiError::not_found(format!("{dist} has no release")))?;
             return crate::site::doc_page(&s, &headers, d, r, &format!("{version}/{docpath}"));
         }
     };
-    let base = format!("{}-{}", d.name, r.release.version).to_ascii_lowercase();
+    let base = crate::docs::base_name(&d.name, &r.release.version);
     let lower = file.to_ascii_lowercase();
     if let Some(docpath) = file.strip_suffix(".html") {
         return crate::site::doc_page(&s, &headers, &d, &r, docpath);
@@ -690,16 +689,7 @@ async fn api_doc(
 ) -> ApiResult {
     let (d, r) = release_of(&s, &dist, &version)?;
     let docs = s.release_docs(&d.name, &r);
-    let doc = docs.get(&docpath).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "{} {} has no document {docpath}",
-            d.name, r.release.version
-        ))
-    })?;
-    let base = format!("{}-{}", d.name, r.release.version).to_ascii_lowercase();
-    let zip = s.blobs.get(&r.release.sha256).map_err(ApiError::internal)?;
-    let bytes = crate::docs::read_member(&zip, &base, &doc.file)
-        .ok_or_else(|| ApiError::internal("document listed but unreadable"))?;
+    let (doc, bytes) = crate::site::read_doc(&s, &docs, &d, &r, &docpath)?;
     Ok((
         [(header::CONTENT_TYPE, crate::docs::content_type(&doc.file))],
         bytes,

@@ -393,7 +393,7 @@ impl Shared {
         if let Some(d) = self.docs.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
             return d.clone();
         }
-        let base = format!("{dist}-{}", r.release.version).to_ascii_lowercase();
+        let base = crate::docs::base_name(dist, &r.release.version);
         let found = match (self.blobs.get(key), self.meta(&r.release.meta_sha256)) {
             (Ok(zip), Some(meta)) => ReleaseDocs::find(&zip, &base, &meta),
             _ => ReleaseDocs::default(),

@@ -96,6 +96,11 @@ pub fn headline(d: &DistState) -> Option<&ReleaseState> {
         .copied()
 }
 
+/// The release a dist's pages show: the headline, else (every release yanked) the newest.
+pub fn shown(d: &DistState) -> Option<&ReleaseState> {
+    headline(d).or_else(|| d.releases.values().max_by_key(|r| r.index))
+}
+
 /// `/dist/{dist}.json` (API form).
 pub fn dist_doc(shared: &Shared, d: &DistState) -> Option<Value> {
     release_meta(shared, d, headline(d)?)

@@ -322,17 +322,28 @@ impl SearchIndex {
             return Ok(Vec::new());
         };
         let zip = shared.blobs.get(&r.release.sha256).unwrap_or_default();
-        let base = format!("{}-{}", d.name, r.release.version).to_lowercase();
-        // Words without markup: excerpts then read as prose, and tags never match.
-        let text = |file: &str| {
-            crate::docs::read_member(&zip, &base, file)
-                .map(|b| crate::docs::plain_text(Markup::of(file), &b))
+        let base = crate::docs::base_name(&d.name, &r.release.version);
+        let docs = shared.release_docs(&d.name, r);
+        // Each document's words without markup, read once: excerpts then read as prose, and
+        // tags never match. READMEs are read as Markdown whatever their name (`Markup::of`), as
+        // the site renders them.
+        let texts: Vec<String> = docs
+            .docs
+            .iter()
+            .map(|x| {
+                crate::docs::read_member(&zip, &base, &x.file)
+                    .map(|b| crate::docs::plain_text(Markup::of(&x.file), &b))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let text_where = |found: &dyn Fn(&crate::docs::Doc) -> bool| -> String {
+            docs.docs
+                .iter()
+                .position(found)
+                .map(|i| texts[i].clone())
                 .unwrap_or_default()
         };
-        // READMEs are read as Markdown whatever their name, as the site renders them.
-        let readme = crate::docs::readme_of(&zip, &base)
-            .map(|b| crate::docs::plain_text(Markup::Markdown, &b))
-            .unwrap_or_default();
+        let readme = text_where(&|x| x.docpath == "README");
         let user_name = registry
             .account(&r.user)
             .and_then(|a| a.name.clone())
@@ -358,12 +369,9 @@ impl SearchIndex {
             f.body => format!("{}\n{readme}", meta.description.clone().unwrap_or_default()),
             f.hit => with(json!({"abstract": meta.abstract_})),
         ))?;
-        let docs = shared.release_docs(&d.name, r);
         for (ext, p) in &meta.provides {
-            let doc = docs
-                .docs
-                .iter()
-                .find(|x| x.extension.as_deref() == Some(ext));
+            let documents = |x: &crate::docs::Doc| x.extension.as_deref() == Some(ext);
+            let doc = docs.docs.iter().find(|x| documents(x));
             let abstract_ = p
                 .abstract_
                 .clone()
@@ -376,12 +384,12 @@ impl SearchIndex {
                 f.name_exact => ext.to_lowercase(),
                 f.summary => abstract_.clone(),
                 f.tags => tags.clone(),
-                f.body => doc.map(|x| text(&x.file)).unwrap_or_default(),
+                f.body => text_where(&documents),
                 f.hit => with(json!({"extension": ext, "abstract": abstract_,
                     "docpath": doc.map(|x| x.docpath.clone()).unwrap_or_default()})),
             ))?;
         }
-        for x in &docs.docs {
+        for (x, body) in docs.docs.iter().zip(texts.iter()) {
             let abstract_ = x
                 .extension
                 .as_ref()
@@ -395,7 +403,7 @@ impl SearchIndex {
                 f.name => x.title.clone(),
                 f.name_exact => x.title.to_lowercase(),
                 f.summary => abstract_.clone(),
-                f.body => text(&x.file),
+                f.body => body.clone(),
                 f.hit => with(json!({"title": x.title, "abstract": abstract_, "docpath": x.docpath})),
             ))?;
         }

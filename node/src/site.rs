@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::Environment;
-use pgext_spec::authority::{DistState, ReleaseState};
+use pgext_spec::authority::{DistState, Registry, ReleaseState};
 use serde_json::{Value, json};
 
 use crate::docs::Markup;
@@ -143,10 +143,7 @@ fn cosigners(s: &Shared, note: &str) -> Vec<String> {
 /// `/`.
 pub async fn home(State(s): S, headers: HeaderMap) -> Page {
     let reg = s.registry.read().unwrap_or_else(|p| p.into_inner());
-    let mut all: Vec<(&DistState, &ReleaseState)> = reg
-        .dists()
-        .flat_map(|d| d.releases.values().map(move |r| (d, r)))
-        .collect();
+    let mut all: Vec<(&DistState, &ReleaseState)> = all_releases(&reg).collect();
     let releases = all.len();
     all.sort_by_key(|(_, r)| std::cmp::Reverse(r.index));
     let recent: Vec<Value> = all
@@ -230,7 +227,7 @@ fn release_page(
     path: &str,
 ) -> Page {
     let zip = s.blobs.get(&r.release.sha256).unwrap_or_default();
-    let base_name = format!("{}-{}", d.name, r.release.version).to_lowercase();
+    let base_name = crate::docs::base_name(&d.name, &r.release.version);
     let readme = crate::docs::readme_of(&zip, &base_name)
         .map(|b| render_markdown(&String::from_utf8_lossy(&b)))
         .unwrap_or_default();
@@ -288,9 +285,7 @@ pub async fn dist(State(s): S, headers: HeaderMap, Path(name): Path<String>) -> 
     let d = reg
         .dist(&name)
         .ok_or_else(|| ApiError::not_found(format!("distribution {name} not found")))?;
-    let r = pgxn::headline(d)
-        .or_else(|| d.releases.values().max_by_key(|r| r.index))
-        .ok_or_else(|| ApiError::not_found(format!("{name} has no release")))?;
+    let r = pgxn::shown(d).ok_or_else(|| ApiError::not_found(format!("{name} has no release")))?;
     release_page(
         &s,
         &headers,
@@ -323,6 +318,27 @@ pub async fn release(
     )
 }
 
+/// A document of a release, by docpath, and its source bytes.
+pub(crate) fn read_doc<'a>(
+    s: &Shared,
+    docs: &'a crate::docs::ReleaseDocs,
+    d: &DistState,
+    r: &ReleaseState,
+    docpath: &str,
+) -> Result<(&'a crate::docs::Doc, Vec<u8>), ApiError> {
+    let doc = docs.get(docpath).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "{} {} has no document {docpath}",
+            d.name, r.release.version
+        ))
+    })?;
+    let zip = s.blobs.get(&r.release.sha256).map_err(ApiError::internal)?;
+    let base = crate::docs::base_name(&d.name, &r.release.version);
+    let bytes = crate::docs::read_member(&zip, &base, &doc.file)
+        .ok_or_else(|| ApiError::internal("document listed but unreadable"))?;
+    Ok((doc, bytes))
+}
+
 /// `/dist/NAME/VERSION/DOCPATH.html`: one document of a release, rendered and sanitized.
 pub fn doc_page(
     s: &Shared,
@@ -332,16 +348,7 @@ pub fn doc_page(
     docpath: &str,
 ) -> Page {
     let docs = s.release_docs(&d.name, r);
-    let doc = docs.get(docpath).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "{} {} has no document {docpath}",
-            d.name, r.release.version
-        ))
-    })?;
-    let base_name = format!("{}-{}", d.name, r.release.version).to_lowercase();
-    let zip = s.blobs.get(&r.release.sha256).map_err(ApiError::internal)?;
-    let bytes = crate::docs::read_member(&zip, &base_name, &doc.file)
-        .ok_or_else(|| ApiError::internal("document listed but unreadable"))?;
+    let (doc, bytes) = read_doc(s, &docs, d, r, docpath)?;
     let version = r.release.version.to_lowercase();
     let path = format!(
         "/dist/{}/{version}/{}.html",
@@ -545,14 +552,21 @@ pub async fn sitemap(State(s): S, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-/// An Atom feed of releases, newest first (at most 50).
-fn feed(
+/// Every release of the registry, with its dist.
+fn all_releases(reg: &Registry) -> impl Iterator<Item = (&DistState, &ReleaseState)> {
+    reg.dists()
+        .flat_map(|d| d.releases.values().map(move |r| (d, r)))
+}
+
+/// An Atom feed of the releases that are not yanked, newest first (at most 50).
+fn feed<'a>(
     s: &Shared,
     headers: &HeaderMap,
     path: &str,
     title: &str,
-    mut rows: Vec<(&DistState, &ReleaseState)>,
+    rows: impl Iterator<Item = (&'a DistState, &'a ReleaseState)>,
 ) -> Response {
+    let mut rows: Vec<_> = rows.filter(|(_, r)| r.yanked.is_none()).collect();
     rows.sort_by_key(|(_, r)| std::cmp::Reverse(r.index));
     rows.truncate(50);
     let x = escape_html;
@@ -603,17 +617,12 @@ fn strip_xml(file: &str) -> Result<&str, ApiError> {
 /// `/feeds/recent.xml`: every recent release that is not yanked.
 pub async fn feed_recent(State(s): S, headers: HeaderMap) -> Response {
     let reg = s.registry.read().unwrap_or_else(|p| p.into_inner());
-    let rows = reg
-        .dists()
-        .flat_map(|d| d.releases.values().map(move |r| (d, r)))
-        .filter(|(_, r)| r.yanked.is_none())
-        .collect();
     feed(
         &s,
         &headers,
         "/feeds/recent.xml",
         &format!("Recent releases of {}", s.origin),
-        rows,
+        all_releases(&reg),
     )
 }
 
@@ -624,18 +633,12 @@ pub async fn feed_dist(State(s): S, headers: HeaderMap, Path(file): Path<String>
     let d = reg
         .dist(name)
         .ok_or_else(|| ApiError::not_found(format!("distribution {name} not found")))?;
-    let rows = d
-        .releases
-        .values()
-        .filter(|r| r.yanked.is_none())
-        .map(|r| (d, r))
-        .collect();
     Ok(feed(
         &s,
         &headers,
         &format!("/feeds/dist/{file}"),
         &format!("Releases of {}", d.name),
-        rows,
+        d.releases.values().map(|r| (d, r)),
     ))
 }
 
@@ -646,17 +649,12 @@ pub async fn feed_user(State(s): S, headers: HeaderMap, Path(file): Path<String>
     let a = reg
         .account(name)
         .ok_or_else(|| ApiError::not_found(format!("user {name} not found")))?;
-    let rows = reg
-        .dists()
-        .flat_map(|d| d.releases.values().map(move |r| (d, r)))
-        .filter(|(_, r)| r.user == a.user && r.yanked.is_none())
-        .collect();
     Ok(feed(
         &s,
         &headers,
         &format!("/feeds/user/{file}"),
         &format!("Releases by {}", a.user),
-        rows,
+        all_releases(&reg).filter(|(_, r)| r.user == a.user),
     ))
 }
 
@@ -665,16 +663,15 @@ pub async fn feed_tag(State(s): S, headers: HeaderMap, Path(file): Path<String>)
     let name = strip_xml(&file)?;
     let reg = s.registry.read().unwrap_or_else(|p| p.into_inner());
     let key = name.to_lowercase();
+    // Every release of the dists whose headline carries the tag, as `/tag/NAME/` lists them.
     let rows = reg
         .dists()
         .filter(|d| {
-            pgxn::headline(d)
-                .and_then(|r| s.meta(&r.release.meta_sha256))
-                .is_some_and(|m| m.tags.iter().any(|t| t.to_lowercase() == key))
+            pgxn::dist_tags(&s, d)
+                .iter()
+                .any(|t| t.to_lowercase() == key)
         })
-        .flat_map(|d| d.releases.values().map(move |r| (d, r)))
-        .filter(|(_, r)| r.yanked.is_none())
-        .collect();
+        .flat_map(|d| d.releases.values().map(move |r| (d, r)));
     Ok(feed(
         &s,
         &headers,

@@ -98,10 +98,15 @@ pub fn spawn(shared: Arc<Shared>, hook: WebhookConfig) -> tokio::task::JoinHandl
                     let Action::Release(r) = &e.statement.action else {
                         continue;
                     };
-                    let tags = shared
-                        .meta(&r.meta_sha256)
-                        .map(|m| m.tags.clone())
-                        .unwrap_or_default();
+                    // The META is read only for a webhook that filters on tags.
+                    let tags = if hook.tags.is_empty() {
+                        Vec::new()
+                    } else {
+                        shared
+                            .meta(&r.meta_sha256)
+                            .map(|m| m.tags.clone())
+                            .unwrap_or_default()
+                    };
                     if !hook.wants(&r.dist, &e.statement.actor, &tags) {
                         continue;
                     }

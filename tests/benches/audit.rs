@@ -14,16 +14,8 @@ use pgext_tests::TestNode;
 mod common;
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let n: u32 = std::env::var("PGEXT_BENCH_ENTRIES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if full { 1_000_000 } else { 2_000 });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let n = common::entries(1_000_000, 2_000);
+    let rt = common::runtime();
     rt.block_on(async {
         let node = TestNode::start_with(|c| {
             c.sequencer.batch_max = 8192;

@@ -154,16 +154,9 @@ fn remembered_size(state: &Path, size: u64) {
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let entries: u32 = std::env::var("PGEXT_BENCH_ENTRIES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if full { 1_000_000 } else { 2_000 });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let full = common::full();
+    let entries = common::entries(1_000_000, 2_000);
+    let rt = common::runtime();
     rt.block_on(async {
         install_vs_pgxn(if full { 5 } else { 1 }).await;
         verify_in_a_big_log(entries, if full { 21 } else { 3 }).await;

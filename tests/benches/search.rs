@@ -15,6 +15,8 @@ use pgext_tests::pg::Cluster;
 use pgext_tests::{TestNode, identity};
 use serde_json::Value;
 
+mod common;
+
 /// A deterministic generator (xorshift), so every run indexes the same corpus.
 struct Rng(u64);
 
@@ -252,15 +254,10 @@ fn postgres(dists: &[Dist], queries: &[String]) -> (f64, Vec<Duration>) {
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let n = if full { 10_000 } else { 300 };
+    let n = if common::full() { 10_000 } else { 300 };
     let (dists, vocab) = corpus(n);
     let queries = queries(&dists, &vocab);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let (rebuild, mut ours) = rt.block_on(async {
         let node = TestNode::start().await;
         let size = publish_all(&node, &dists).await;

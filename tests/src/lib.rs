@@ -236,6 +236,35 @@ impl TestNode {
         pgext::api::Node::new(&self.url())
     }
 
+    /// Registers `who`'s account with an optional full name.
+    ///
+    /// # Panics
+    /// When the node refuses it.
+    pub async fn register(&self, who: &Identity, name: Option<&str>) -> pgext::api::Receipt {
+        self.api()
+            .submit(&who.account_entry(name, None, None))
+            .await
+            .expect("the node takes the account")
+    }
+
+    /// Publishes [`fixtures::dist`] `name` `version`, providing `ext`, with `status`, signed by
+    /// `who`.
+    ///
+    /// # Panics
+    /// When the node refuses it.
+    pub async fn publish_dist(
+        &self,
+        who: &Identity,
+        name: &str,
+        version: &str,
+        ext: &str,
+        status: &str,
+    ) -> pgext::api::Receipt {
+        let files = fixtures::dist(name, version, ext, status);
+        self.publish_files(who, &files, &format!("{name}-{version}"))
+            .await
+    }
+
     /// Publishes `files` as the archive `{prefix}.tar.gz` (members under `prefix/`), signed by
     /// `who`.
     ///

@@ -90,18 +90,10 @@ async fn proxy(target: String, tamper: Arc<Mutex<Tamper>>) -> String {
 async fn audits_pass_a_clean_log_and_name_every_planted_violation() {
     let (origin, mirror, vkey, witness) = TestNode::witnessed(ORIGIN).await;
     let alice = identity("alice", 1);
-    origin
-        .api()
-        .submit(&alice.account_entry(None, None, None))
-        .await
-        .unwrap();
+    origin.register(&alice, None).await;
     for v in ["1.0.0", "1.1.0"] {
         origin
-            .publish_files(
-                &alice,
-                &fixtures::dist("audited", v, "audited", "stable"),
-                &format!("audited-{v}"),
-            )
+            .publish_dist(&alice, "audited", v, "audited", "stable")
             .await;
     }
     // Wait for the mirror's cosignature on the origin's newest checkpoint.
@@ -279,16 +271,9 @@ async fn an_entry_signed_by_a_non_owner_is_named() {
 async fn fsck_checks_a_nodes_own_stores() {
     let node = TestNode::start().await;
     let alice = identity("alice", 1);
-    node.api()
-        .submit(&alice.account_entry(None, None, None))
-        .await
-        .unwrap();
-    node.publish_files(
-        &alice,
-        &fixtures::dist("checked", "1.0.0", "checked", "stable"),
-        "checked-1.0.0",
-    )
-    .await;
+    node.register(&alice, None).await;
+    node.publish_dist(&alice, "checked", "1.0.0", "checked", "stable")
+        .await;
     let (dir, config) = node.stop().await;
     let report = pgext_node::fsck::fsck(&config).unwrap();
     assert!(report.violations.is_empty(), "{report:?}");
@@ -355,22 +340,12 @@ async fn watch_reports_new_verified_entries_about_the_names() {
     let api = node.api();
     let (alice, bob) = (identity("alice", 1), identity("bob", 2));
     for who in [&alice, &bob] {
-        api.submit(&who.account_entry(None, None, None))
-            .await
-            .unwrap();
+        node.register(who, None).await;
     }
-    node.publish_files(
-        &alice,
-        &fixtures::dist("watched", "1.0.0", "watched", "stable"),
-        "watched-1.0.0",
-    )
-    .await;
-    node.publish_files(
-        &bob,
-        &fixtures::dist("other", "1.0.0", "other", "stable"),
-        "other-1.0.0",
-    )
-    .await;
+    node.publish_dist(&alice, "watched", "1.0.0", "watched", "stable")
+        .await;
+    node.publish_dist(&bob, "other", "1.0.0", "other", "stable")
+        .await;
     // A webhook receiver.
     let hooks = Arc::new(Mutex::new(Vec::<Value>::new()));
     let got = hooks.clone();
@@ -441,12 +416,8 @@ async fn watch_reports_new_verified_entries_about_the_names() {
     .stdout(std::process::Stdio::null())
     .spawn()
     .unwrap();
-    node.publish_files(
-        &alice,
-        &fixtures::dist("watched", "1.1.0", "watched", "stable"),
-        "watched-1.1.0",
-    )
-    .await;
+    node.publish_dist(&alice, "watched", "1.1.0", "watched", "stable")
+        .await;
     api.submit(&alice.sign(Action::Yank {
         dist: "watched".into(),
         version: "1.0.0".into(),

@@ -62,14 +62,8 @@ fn tar_gz_raw(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
 async fn bad_archives_are_refused_and_change_nothing() {
     let node = TestNode::start().await;
     let (alice, bob) = (identity("alice", 1), identity("bob", 2));
-    node.api()
-        .submit(&alice.account_entry(None, None, None))
-        .await
-        .unwrap();
-    node.api()
-        .submit(&bob.account_entry(None, None, None))
-        .await
-        .unwrap();
+    node.register(&alice, None).await;
+    node.register(&bob, None).await;
     let good_files = fixtures::dist("pair", "1.0.0", "pair", "stable");
     let good = fixtures::tar_gz("pair-1.0.0", &good_files);
     let release = prepare_release(&good, None).unwrap().release;

@@ -20,11 +20,7 @@ const PLANTED: &str = "<script>window.pwned = 'script'</script>\n\n\
 async fn a_reader_finds_reads_and_verifies_extensions_in_chromium() {
     let (origin, mirror, _vkey, _witness) = TestNode::witnessed(ORIGIN).await;
     let alice = identity("alice", 1);
-    origin
-        .api()
-        .submit(&alice.account_entry(Some("Alice Liddell"), None, None))
-        .await
-        .unwrap();
+    origin.register(&alice, Some("Alice Liddell")).await;
     let mut semver = fixtures::dist_about(
         "semver",
         "semver",

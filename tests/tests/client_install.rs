@@ -101,9 +101,7 @@ async fn pgext_installs_verified_releases_into_postgres() {
     let api = node.api();
     let (alice, bob) = (identity("alice", 1), identity("bob", 2));
     for who in [&alice, &bob] {
-        api.submit(&who.account_entry(None, None, None))
-            .await
-            .unwrap();
+        node.register(who, None).await;
     }
     let sql = "pgext_cli_sql";
     for (version, from, status) in [
@@ -126,10 +124,12 @@ async fn pgext_installs_verified_releases_into_postgres() {
     }))
     .await
     .unwrap();
-    node.publish_files(
+    node.publish_dist(
         &bob,
-        &fixtures::dist("pgext_cli_named", "0.2.5", "pgext_cli_other", "stable"),
-        "pgext_cli_named-0.2.5",
+        "pgext_cli_named",
+        "0.2.5",
+        "pgext_cli_other",
+        "stable",
     )
     .await;
     node.publish_files(

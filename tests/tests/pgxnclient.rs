@@ -59,32 +59,14 @@ impl Pgxn<'_> {
 async fn pgxnclient_end_to_end() {
     let node = TestNode::start().await;
     let (alice, bob) = (identity("alice", 1), identity("bob", 2));
-    node.api()
-        .submit(&alice.account_entry(Some("Alice"), None, None))
-        .await
-        .unwrap();
-    node.api()
-        .submit(&bob.account_entry(Some("Bob"), None, None))
-        .await
-        .unwrap();
-    node.publish_files(
-        &alice,
-        &fixtures::dist("pgext_pair", "1.0.0", "pgext_pair", "stable"),
-        "pgext_pair-1.0.0",
-    )
-    .await;
-    node.publish_files(
-        &alice,
-        &fixtures::dist("pgext_pair", "1.1.0", "pgext_pair", "testing"),
-        "pgext_pair-1.1.0",
-    )
-    .await;
-    node.publish_files(
-        &bob,
-        &fixtures::dist("pgext_widget", "0.2.5", "pgext_gizmo", "stable"),
-        "pgext_widget-0.2.5",
-    )
-    .await;
+    node.register(&alice, Some("Alice")).await;
+    node.register(&bob, Some("Bob")).await;
+    node.publish_dist(&alice, "pgext_pair", "1.0.0", "pgext_pair", "stable")
+        .await;
+    node.publish_dist(&alice, "pgext_pair", "1.1.0", "pgext_pair", "testing")
+        .await;
+    node.publish_dist(&bob, "pgext_widget", "0.2.5", "pgext_gizmo", "stable")
+        .await;
     node.publish_files(
         &bob,
         &fixtures::c_dist("pgext_hello_c", "1.0.0"),
@@ -223,17 +205,15 @@ async fn pgxnclient_installs_from_a_mirror_with_the_sequencer_stopped() {
     )
     .await;
     let carol = identity("carol", 3);
-    let receipt = origin
-        .api()
-        .submit(&carol.account_entry(Some("Carol"), None, None))
-        .await
-        .unwrap();
+    let receipt = origin.register(&carol, Some("Carol")).await;
     assert_eq!(receipt.index, 0);
     origin
-        .publish_files(
+        .publish_dist(
             &carol,
-            &fixtures::dist("pgext_mirrored", "1.2.0", "pgext_mirrored", "stable"),
-            "pgext_mirrored-1.2.0",
+            "pgext_mirrored",
+            "1.2.0",
+            "pgext_mirrored",
+            "stable",
         )
         .await;
     mirror.wait_size("/origins/main", 2, 60).await;

@@ -263,11 +263,7 @@ async fn restart_replays_the_log() {
     assert_eq!(node.json("/dist/pair.json").await, dist);
     // And it keeps sequencing after the restart.
     let carol = identity("carol", 3);
-    let r = node
-        .api()
-        .submit(&carol.account_entry(None, None, None))
-        .await
-        .unwrap();
+    let r = node.register(&carol, None).await;
     assert_eq!(r.index, 5);
     node.node.shutdown().await;
 }

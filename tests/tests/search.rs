@@ -50,10 +50,7 @@ fn names(doc: &Value, field: &str) -> Vec<String> {
 async fn search_ranks_finds_typos_pages_and_rebuilds() {
     let node = TestNode::start().await;
     let alice = identity("alice", 1);
-    node.api()
-        .submit(&alice.account_entry(Some("Alice Liddell"), None, None))
-        .await
-        .unwrap();
+    node.register(&alice, Some("Alice Liddell")).await;
     publish(
         &node,
         &alice,

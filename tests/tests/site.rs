@@ -13,10 +13,8 @@ fn page(status: u16, body: &[u8]) -> String {
 async fn every_page_type_shows_its_content_and_nothing_runs() {
     let node = TestNode::start().await;
     let alice = identity("alice", 1);
-    node.api()
-        .submit(&alice.account_entry(Some("Alice <script>alert('name')</script>"), None, None))
-        .await
-        .unwrap();
+    node.register(&alice, Some("Alice <script>alert('name')</script>"))
+        .await;
     let mut files = fixtures::dist("shiny", "1.0.0", "shiny_ext", "stable");
     for (path, data) in &mut files {
         if path == "README.md" {
@@ -257,17 +255,10 @@ async fn webhooks_receive_signed_releases_with_retries() {
     ];
     let node = TestNode::start_with(move |c| c.webhooks = hooks).await;
     let alice = identity("alice", 1);
-    node.api()
-        .submit(&alice.account_entry(None, None, None))
-        .await
-        .unwrap();
+    node.register(&alice, None).await;
     for name in ["hooked", "other"] {
-        node.publish_files(
-            &alice,
-            &fixtures::dist(name, "1.0.0", name, "stable"),
-            &format!("{name}-1.0.0"),
-        )
-        .await;
+        node.publish_dist(&alice, name, "1.0.0", name, "stable")
+            .await;
     }
     let count = |name: &str| {
         got.lock()

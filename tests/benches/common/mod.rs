@@ -7,6 +7,29 @@ use ed25519_dalek::SigningKey;
 use pgext::release::Identity;
 use pgext_tests::{TestNode, fixtures};
 
+/// Whether cargo runs the benchmark for its figures (`cargo bench`) rather than once in quick
+/// mode (`cargo test --bench`).
+pub(crate) fn full() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// `PGEXT_BENCH_ENTRIES` if set, else `full` for a full run and `quick` for a quick one.
+pub(crate) fn entries(full_default: u32, quick: u32) -> u32 {
+    std::env::var("PGEXT_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full() { full_default } else { quick })
+}
+
+/// The two-worker runtime every benchmark runs its nodes on, as the machine has two cores.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// Account `i`, with a key of its own.
 pub(crate) fn account(i: u32) -> Identity {
     let mut seed = [7u8; 32];

@@ -1,21 +1,10 @@
 //! A node's HTTP API.
 
+pub use pgext_spec::api::Receipt;
 use pgext_spec::entry::Entry;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::ClientError;
-
-/// What a node answers once an entry is in the log.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Receipt {
-    /// Log index.
-    pub index: u64,
-    /// The signed checkpoint that includes the entry.
-    pub checkpoint: String,
-    /// The C2SP tlog-proof file.
-    pub proof: String,
-}
 
 /// A node, by base URL.
 #[derive(Debug, Clone)]

@@ -165,13 +165,8 @@ impl Fetcher {
     /// Keeps a full bundle of a node.
     fn keep(&self, base: &str, t: &Tile, bytes: &[u8]) {
         if let Some(p) = self.cache_path(base, t).filter(|_| t.is_full()) {
-            if let Some(dir) = p.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            let tmp = p.with_extension("part");
-            if std::fs::write(&tmp, bytes).is_ok() {
-                let _ = std::fs::rename(tmp, p);
-            }
+            // A cache: a bundle that cannot be kept is fetched again next time.
+            let _ = crate::trust::write_atomically(&p, bytes);
         }
     }
 

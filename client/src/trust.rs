@@ -156,14 +156,24 @@ impl Config {
     }
 }
 
+/// Writes a small state file whole or not at all, and durably.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+    use std::io::Write as _;
     let io = |e: std::io::Error| ClientError::Config(format!("{}: {e}", path.display()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    // Durable before it replaces the old file, and the rename durable before returning: a
+    // remembered checkpoint (rollback protection), a pin or an install record survives a crash
+    // whole, old or new.
+    f.sync_all().map_err(io)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io)?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)
 }
 
 /// What the client remembers: `PGEXT_STATE_DIR`, else `$XDG_STATE_HOME/pgext`

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{account, pct, release_with_data};
 use pgext_node::config::MirrorConfig;
-use pgext_node::node::Shared;
+use pgext_node::origin::Origin;
 use pgext_node::{Config, Node};
 use pgext_spec::entry::Action;
 
@@ -39,11 +39,11 @@ fn config(dir: &Path, origin: &str, peers: Vec<String>, mirror: Option<&str>) ->
 }
 
 fn p2p_addr(node: &Node) -> String {
-    node.shared().node.p2p_addrs.get().unwrap()[0].clone()
+    node.info().p2p_addrs[0].clone()
 }
 
-async fn wait_size(s: &Arc<Shared>, size: u64, secs: u64) {
-    let mut rx = s.changes.subscribe();
+async fn wait_size(s: &Arc<Origin>, size: u64, secs: u64) {
+    let mut rx = s.subscribe();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while *rx.borrow_and_update() < size {
         if tokio::time::timeout_at(deadline, rx.changed())
@@ -86,7 +86,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Publishes `n` releases of `kb` KB each to the node, 32 at a time, straight into its publish
 /// path (the setup, not what is measured). Returns the log size.
 async fn fill(node: &Node, n: u32, kb: usize) -> u64 {
-    let shared = node.shared().clone();
+    let shared = node.origin().clone();
     let (id, e) = account(0);
     shared.sequence(e).await.unwrap();
     let sem = Arc::new(tokio::sync::Semaphore::new(32));
@@ -97,7 +97,7 @@ async fn fill(node: &Node, n: u32, kb: usize) -> u64 {
             let _p = sem.acquire().await.unwrap();
             let (r, zip) = release_with_data(&format!("rep{i}"), kb);
             let entry = id.sign(Action::Release(r));
-            pgext_node::publish::publish_release(s, zip, entry)
+            pgext_node::origin::publish::publish_release(s, zip, entry)
                 .await
                 .unwrap()
                 .index
@@ -117,7 +117,7 @@ async fn replicate(origin: &Node, size: u64, blobs: Option<&Path>) -> f64 {
     if let Some(b) = blobs {
         copy_dir(b, &dir.path().join("blobs"));
     }
-    let vkey = origin.shared().vkey.to_string();
+    let vkey = origin.origin().vkey.to_string();
     let t = Instant::now();
     let m = Node::spawn(config(
         dir.path(),
@@ -163,8 +163,8 @@ fn main() {
         let size = fill(&origin, n, 20).await;
         let blob_bytes = dir_bytes(&odir.path().join("blobs"));
         let entry_bytes: u64 = origin
-            .shared()
-            .store
+            .origin()
+            .store()
             .entries(0, size)
             .unwrap()
             .iter()
@@ -173,7 +173,7 @@ fn main() {
         let mb = (blob_bytes + entry_bytes) as f64 / 1e6;
 
         let tree = odir.path().join("export");
-        pgext_node::export::export_pgxn(origin.shared(), &tree).unwrap();
+        pgext_node::tools::export::export_origin(origin.origin(), origin.http_addr(), &tree).unwrap();
         let tree_mb = dir_bytes(&tree) as f64 / 1e6;
         let rsync = Command::new("rsync").arg("--version").output().is_ok().then(|| {
             let to = tempfile::tempdir().unwrap();
@@ -218,7 +218,7 @@ fn main() {
         let seq = Node::spawn(config(&pdir.path().join("o"), "prop.bench/log", vec![], None))
             .await
             .unwrap();
-        let vkey = seq.shared().vkey.to_string();
+        let vkey = seq.origin().vkey.to_string();
         let mut mirrors: Vec<Node> = Vec::new();
         for i in 1..nodes {
             let mut peers = vec![p2p_addr(&seq)];
@@ -236,7 +236,7 @@ fn main() {
             mirrors.push(m);
         }
         let (id, e) = account(0);
-        let first = seq.shared().sequence(e).await.unwrap().index + 1;
+        let first = seq.origin().sequence(e).await.unwrap().index + 1;
         for m in &mirrors {
             wait_size(&m.mirrors()[0], first, 60).await;
         }
@@ -245,7 +245,7 @@ fn main() {
             let (rel, zip) = release_with_data(&format!("prop{r}"), 20);
             let entry = id.sign(Action::Release(rel));
             let t = Instant::now();
-            let size = pgext_node::publish::publish_release(seq.shared().clone(), zip, entry)
+            let size = pgext_node::origin::publish::publish_release(seq.origin().clone(), zip, entry)
                 .await
                 .unwrap()
                 .index

@@ -49,7 +49,7 @@ fn main() {
     let mut config = Config::for_tests(dir.path());
     config.sequencer.batch_interval_ms = 10;
     let node = rt.block_on(Node::spawn(config)).unwrap();
-    let shared = node.shared().clone();
+    let shared = node.origin().clone();
     println!("| benchmark | result | notes |\n|---|---|---|");
 
     // 1. Sequencer: pre-built, signed account entries straight into the queue.
@@ -115,7 +115,7 @@ fn main() {
 
     // 3. Reads: the node and nginx over the export-pgxn tree of the same registry.
     let tree = dir.path().join("export");
-    pgext_node::export::export_pgxn(&shared, &tree).unwrap();
+    pgext_node::tools::export::export_origin(&shared, node.http_addr(), &tree).unwrap();
     let has = |p: &str| Command::new(p).arg("-v").output().is_ok();
     if !has("wrk") || !has("nginx") {
         println!("| reads | not measured | wrk or nginx missing: run scripts/bench-node |");

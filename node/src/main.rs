@@ -41,7 +41,8 @@ struct Cli {
 enum Command {
     /// Start the node (creates the data folder and log key on first start).
     Run,
-    /// Print the log's C2SP verifier key, which clients and mirrors pin.
+    /// Print the log's C2SP verifier key, which clients and mirrors pin (read-only: a folder
+    /// without a log key is an error).
     Vkey,
     /// Replay the whole log, re-checking every entry, and report what it holds.
     Reindex,
@@ -110,15 +111,15 @@ fn main() -> anyhow::Result<()> {
     }
     let config = config(&cli)?;
     match cli.command {
-        Command::Vkey => println!("{}", pgext_node::node::vkey(&config)?),
+        Command::Vkey => println!("{}", pgext_node::tools::vkey(&config)?),
         Command::Reindex => {
-            let (size, accounts, dists) = pgext_node::node::reindex(&config)?;
+            let (size, accounts, dists) = pgext_node::tools::reindex(&config)?;
             println!(
                 "log size {size}: {accounts} accounts, {dists} distributions; every entry re-checked"
             );
         }
         Command::Fsck { json } => {
-            let report = pgext_node::fsck::fsck(&config)?;
+            let report = pgext_node::tools::fsck::fsck(&config)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -146,8 +147,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::ExportPgxn { dir } => {
-            let (shared, _key, _rx) = pgext_node::node::Shared::open(config)?;
-            let n = pgext_node::export::export_pgxn(&shared, &dir)?;
+            let n = pgext_node::tools::export::export_pgxn(&config, &dir)?;
             println!("wrote {n} files to {}", dir.display());
         }
         Command::Run => {
@@ -177,18 +177,18 @@ fn print_started(node: &Node) {
     let _ = writeln!(
         out,
         "pgext-node serving {} on {}",
-        node.shared().origin,
+        node.origin().name,
         node.url()
     );
-    let _ = writeln!(out, "vkey {}", node.shared().vkey);
+    let _ = writeln!(out, "vkey {}", node.origin().vkey);
     for m in node.mirrors() {
-        let _ = writeln!(out, "mirroring {} at {}{}/", m.origin, node.url(), m.prefix);
+        let _ = writeln!(out, "mirroring {} at {}{}/", m.name, node.url(), m.prefix);
     }
-    let view = &node.shared().node;
-    for a in view.p2p_addrs.get().into_iter().flatten() {
+    let info = node.info();
+    for a in &info.p2p_addrs {
         let _ = writeln!(out, "p2p {a}");
     }
-    if let Some(w) = view.witness.get() {
+    if let Some(w) = &info.witness {
         let _ = writeln!(out, "witness {w}");
     }
     let _ = out.flush();

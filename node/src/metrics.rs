@@ -23,6 +23,8 @@ pub struct Metrics {
     pub split_views: AtomicU64,
     /// Verified mirror commits since start.
     pub mirror_commits: AtomicU64,
+    /// Blobs found missing or damaged when read, since start.
+    pub blob_faults: AtomicU64,
 }
 
 impl Metrics {
@@ -85,6 +87,12 @@ impl Metrics {
             "counter",
             "Mirrored checkpoints verified, committed and cosigned.",
             get(&self.mirror_commits),
+        );
+        metric(
+            "pgext_blob_faults_total",
+            "counter",
+            "Blobs the log names found missing or damaged when read (run pgext-node fsck).",
+            get(&self.blob_faults),
         );
         s
     }

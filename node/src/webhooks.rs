@@ -3,7 +3,7 @@
 //! webhook got to is kept in the data folder, so a restart neither repeats nor skips releases
 //! (`spec/site.md`, Webhooks).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use sha2::Sha256;
 use tracing::{info, warn};
 
 use crate::config::WebhookConfig;
-use crate::node::Shared;
+use crate::origin::{self, Origin};
 
 /// Attempts per delivery, and the wait before each retry.
 const BACKOFF_MS: [u64; 3] = [0, 500, 2000];
@@ -27,24 +27,43 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", pgext_log::hex(&mac.finalize().into_bytes()))
 }
 
-fn state_path(shared: &Shared, hook: &WebhookConfig) -> PathBuf {
-    let id = pgext_log::sha256(format!("{}\n{}", shared.origin, hook.url).as_bytes());
-    shared
-        .config
-        .data
-        .join("webhooks")
-        .join(pgext_log::hex(&id[..16]))
+fn state_path(data: &Path, origin: &Origin, hook: &WebhookConfig) -> PathBuf {
+    let id = pgext_log::sha256(format!("{}\n{}", origin.name, hook.url).as_bytes());
+    data.join("webhooks").join(pgext_log::hex(&id[..16]))
 }
 
-/// Writes where a webhook got to, whole or not at all (a new file renamed over the old), so a
-/// crash mid-write never leaves a number that would repeat or skip releases.
-fn save(path: &std::path::Path, done: u64) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// One release to tell of, read from the log.
+struct Event {
+    index: u64,
+    body: String,
+}
+
+/// The release events of entries `from..to` that `hook` wants. Blocks.
+fn events(origin: &Origin, hook: &WebhookConfig, from: u64, to: u64) -> origin::Result<Vec<Event>> {
+    let mut out = Vec::new();
+    for (k, bytes) in origin.entries(from, to)?.iter().enumerate() {
+        let index = from + k as u64;
+        let Ok(e) = Entry::parse(bytes) else { continue };
+        let Action::Release(r) = &e.statement.action else {
+            continue;
+        };
+        // The META is read only for a webhook that filters on tags.
+        let tags = if hook.tags.is_empty() {
+            Vec::new()
+        } else {
+            origin.content().meta(&r.meta_sha256)?.tags.clone()
+        };
+        if !hook.wants(&r.dist, &e.statement.actor, &tags) {
+            continue;
+        }
+        let body = json!({"event": "release", "origin": origin.name, "index": index,
+            "dist": r.dist, "version": r.version, "status": r.status.as_str(),
+            "sha256": r.sha256, "user": e.statement.actor, "time": e.statement.time,
+            "path": format!("{}/dist/{}/{}/", origin.prefix, r.dist.to_lowercase(), r.version.to_lowercase())})
+        .to_string();
+        out.push(Event { index, body });
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, done.to_string())?;
-    std::fs::rename(&tmp, path)
+    Ok(out)
 }
 
 /// Sends one body, up to three times; whether it was taken (a 2xx answer).
@@ -67,21 +86,33 @@ async fn deliver(http: &reqwest::Client, hook: &WebhookConfig, body: &[u8]) -> b
     false
 }
 
-/// Follows an origin's commits and delivers its new releases to one webhook.
-pub fn spawn(shared: Arc<Shared>, hook: WebhookConfig) -> tokio::task::JoinHandle<()> {
+/// Follows an origin's commits and delivers its new releases to one webhook. Where it got to
+/// is kept in `{data}/webhooks/`.
+pub fn spawn(
+    data: PathBuf,
+    origin: Arc<Origin>,
+    hook: WebhookConfig,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let http = reqwest::Client::new();
-        let path = state_path(&shared, &hook);
+        let path = state_path(&data, &origin, &hook);
         // First start: only what comes after it.
-        let mut done: u64 = std::fs::read_to_string(&path)
-            .ok()
+        let saved = {
+            let path = path.clone();
+            origin::blocking(move || Ok::<_, origin::Error>(std::fs::read_to_string(path).ok()))
+                .await
+                .ok()
+                .flatten()
+        };
+        let mut done: u64 = saved
             .and_then(|s| s.trim().parse().ok())
-            .unwrap_or_else(|| shared.size());
-        let mut changes = shared.changes.subscribe();
+            .unwrap_or_else(|| origin.size());
+        let mut changes = origin.subscribe();
         loop {
-            let size = shared.size();
+            let size = origin.size();
             if size > done {
-                let entries = match shared.store.entries(done, size) {
+                let (o, h) = (origin.clone(), hook.clone());
+                let events = match origin::blocking(move || events(&o, &h, done, size)).await {
                     Ok(e) => e,
                     Err(e) => {
                         // Not skipped: the next commit tries these entries again.
@@ -92,37 +123,23 @@ pub fn spawn(shared: Arc<Shared>, hook: WebhookConfig) -> tokio::task::JoinHandl
                         continue;
                     }
                 };
-                for (k, bytes) in entries.iter().enumerate() {
-                    let index = done + k as u64;
-                    let Ok(e) = Entry::parse(bytes) else { continue };
-                    let Action::Release(r) = &e.statement.action else {
-                        continue;
-                    };
-                    // The META is read only for a webhook that filters on tags.
-                    let tags = if hook.tags.is_empty() {
-                        Vec::new()
+                for ev in events {
+                    if deliver(&http, &hook, ev.body.as_bytes()).await {
+                        info!(url = %hook.url, index = ev.index, "webhook delivered");
                     } else {
-                        shared
-                            .meta(&r.meta_sha256)
-                            .map(|m| m.tags.clone())
-                            .unwrap_or_default()
-                    };
-                    if !hook.wants(&r.dist, &e.statement.actor, &tags) {
-                        continue;
-                    }
-                    let body = json!({"event": "release", "origin": shared.origin, "index": index,
-                        "dist": r.dist, "version": r.version, "status": r.status.as_str(),
-                        "sha256": r.sha256, "user": e.statement.actor, "time": e.statement.time,
-                        "path": format!("{}/dist/{}/{}/", shared.prefix, r.dist.to_lowercase(), r.version.to_lowercase())})
-                    .to_string();
-                    if deliver(&http, &hook, body.as_bytes()).await {
-                        info!(url = %hook.url, index, "webhook delivered");
-                    } else {
-                        warn!(url = %hook.url, index, "webhook not taken after {} attempts", BACKOFF_MS.len());
+                        warn!(url = %hook.url, index = ev.index, "webhook not taken after {} attempts", BACKOFF_MS.len());
                     }
                 }
                 done = size;
-                if let Err(e) = save(&path, done) {
+                // Whole or not at all, and durable: a crash never leaves a number that would
+                // repeat or skip releases.
+                let p = path.clone();
+                let saved = origin::blocking(move || {
+                    crate::durable::write_durably(&p, done.to_string().as_bytes(), 0o644)
+                        .map_err(|e| origin::Error::internal(format!("{e:#}")))
+                })
+                .await;
+                if let Err(e) = saved {
                     warn!(url = %hook.url, "webhook: keeping its progress: {e}");
                 }
             }

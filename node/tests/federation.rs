@@ -263,7 +263,7 @@ fn a_federation_of_processes_converges_and_survives_restarts() {
             .unwrap()["sha256"]
             .clone();
         assert_eq!(
-            pgext_node::blobs::hex(&pgext_log::sha256(&zip)),
+            pgext_log::hex(&pgext_log::sha256(&zip)),
             sha.as_str().unwrap()
         );
     }

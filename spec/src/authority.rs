@@ -2,7 +2,9 @@
 //! the sequencer, every mirror, every client and every auditor reach the same verdict on every
 //! entry. `spec/entries.md` states the rules in prose.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use imbl::{HashMap, OrdMap};
 
 use base64::Engine as _;
 use ed25519_dalek::VerifyingKey;
@@ -151,12 +153,16 @@ pub struct DistState {
 }
 
 /// The state the log's entries build, entry by entry.
+///
+/// Its maps are persistent (`imbl`): a clone costs a few reference counts, and changing a
+/// clone copies only the paths it touches. A node publishes the state as an immutable snapshot
+/// and applies the next round of entries to a clone, so readers never wait on a round.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    accounts: BTreeMap<String, AccountState>,
+    accounts: OrdMap<String, AccountState>,
     key_owner: HashMap<String, String>,
-    dists: BTreeMap<String, DistState>,
-    extensions: BTreeMap<String, String>,
+    dists: OrdMap<String, DistState>,
+    extensions: OrdMap<String, String>,
     size: u64,
 }
 

@@ -27,6 +27,9 @@ pub enum EntryError {
     /// Valid JSON, but not in canonical form (key order, spacing, escapes, nulls, unknown fields).
     #[error("entry is not in canonical form")]
     NotCanonical,
+    /// Longer than the log holds.
+    #[error("the entry is {0} bytes; the log holds entries of at most 65,535 bytes")]
+    TooLarge(usize),
     /// The signature does not verify with the named key.
     #[error("bad signature by {actor} with key {key_id}")]
     BadSignature {
@@ -36,6 +39,10 @@ pub enum EntryError {
         key_id: String,
     },
 }
+
+/// Largest entry a log holds, in bytes (C2SP tlog-tiles entry bundles prefix each entry with
+/// a 16-bit length).
+pub const MAX_ENTRY_BYTES: usize = 65_535;
 
 /// Release status, as PGXN knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -260,6 +267,9 @@ impl Entry {
     /// # Errors
     /// [`EntryError::Malformed`] or [`EntryError::NotCanonical`].
     pub fn parse(bytes: &[u8]) -> Result<Entry, EntryError> {
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(bytes.len()));
+        }
         let entry: Entry =
             serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed(e.to_string()))?;
         if entry.statement.v != ENTRY_VERSION {
@@ -272,6 +282,30 @@ impl Entry {
             return Err(EntryError::NotCanonical);
         }
         Ok(entry)
+    }
+
+    /// Parses an entry as a client submits it (any JSON spacing) into canonical form, refusing
+    /// one whose canonical bytes the log could not hold. Every way into a log (HTTP, a
+    /// forwarded submission) goes through here, so no entry reaches a sequencing round that a
+    /// round could not integrate.
+    ///
+    /// # Errors
+    /// [`EntryError::TooLarge`], [`EntryError::Malformed`].
+    pub fn from_submitted(bytes: &[u8]) -> Result<Entry, EntryError> {
+        // Canonical form is never longer than the submitted JSON but for escapes; bound the
+        // parse by what a generous submission can be.
+        if bytes.len() > 4 * MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(bytes.len()));
+        }
+        let entry: Entry =
+            serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed(e.to_string()))?;
+        let canonical = entry.to_bytes();
+        Entry::parse(&canonical).map_err(|e| match e {
+            EntryError::NotCanonical => {
+                EntryError::Malformed("the entry has no canonical form".into())
+            }
+            e => e,
+        })
     }
 
     /// Verifies the signature with `key`.

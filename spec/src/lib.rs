@@ -3,6 +3,7 @@
 //! auditors), and shared wire types. The prose specs live next to this crate (`spec/*.md`);
 //! published test vectors live in `spec/vectors/`.
 
+pub mod api;
 pub mod archive;
 pub mod authority;
 pub mod canonical;

@@ -40,7 +40,7 @@ fn main() {
             rows.push((what.to_string(), secs, r.entries, r.bundles_fetched));
         }
         // 1,000 more entries, then the re-audit.
-        let shared = node.node.shared().clone();
+        let shared = node.node.origin().clone();
         for i in 0..1000u32 {
             shared
                 .sequence(account(n + 10 + i).account_entry(None, None, None))

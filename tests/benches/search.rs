@@ -135,7 +135,7 @@ fn queries(dists: &[Dist], vocab: &[String]) -> Vec<String> {
 }
 
 async fn publish_all(node: &TestNode, dists: &[Dist]) -> u64 {
-    let shared = node.node.shared().clone();
+    let shared = node.node.origin().clone();
     let who = identity("bench", 9);
     shared
         .sequence(who.account_entry(None, None, None))
@@ -162,7 +162,7 @@ async fn publish_all(node: &TestNode, dists: &[Dist]) -> u64 {
         let entry = who.sign(Action::Release(p.release));
         let (s, permit) = (shared.clone(), sem.clone().acquire_owned().await.unwrap());
         tasks.push(tokio::spawn(async move {
-            let r = pgext_node::publish::publish_release(s, p.zip, entry)
+            let r = pgext_node::origin::publish::publish_release(s, p.zip, entry)
                 .await
                 .unwrap();
             drop(permit);
@@ -261,7 +261,7 @@ fn main() {
     let (rebuild, mut ours) = rt.block_on(async {
         let node = TestNode::start().await;
         let size = publish_all(&node, &dists).await;
-        let shared = node.node.shared().clone();
+        let shared = node.node.origin().clone();
         // The rebuild from the log, into a fresh folder, as a node with a lost index does.
         let dir = tempfile::tempdir().unwrap();
         let start = Instant::now();

@@ -109,17 +109,16 @@ impl TestNode {
     /// When the node has no libp2p side.
     pub fn p2p_addr(&self) -> String {
         self.node
-            .shared()
-            .node
+            .info()
             .p2p_addrs
-            .get()
-            .expect("p2p enabled")[0]
+            .first()
+            .expect("p2p enabled")
             .clone()
     }
 
     /// The node's log verifier key.
     pub fn vkey(&self) -> String {
-        self.node.shared().vkey.to_string()
+        self.node.origin().vkey.to_string()
     }
 
     /// Waits until the log served below `prefix` (`""` for the node's own) reaches `size`.
@@ -127,17 +126,12 @@ impl TestNode {
     /// # Panics
     /// When it does not within `secs` seconds.
     pub async fn wait_size(&self, prefix: &str, size: u64, secs: u64) {
-        let shared = if prefix.is_empty() {
-            self.node.shared().clone()
-        } else {
-            self.node
-                .mirrors()
-                .iter()
-                .find(|m| m.prefix == prefix)
-                .expect("mirror prefix")
-                .clone()
-        };
-        let mut rx = shared.changes.subscribe();
+        let shared = self
+            .node
+            .served(prefix)
+            .expect("an origin served there")
+            .clone();
+        let mut rx = shared.subscribe();
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
         while *rx.borrow_and_update() < size {
             if tokio::time::timeout_at(deadline, rx.changed())

@@ -275,7 +275,7 @@ async fn fsck_checks_a_nodes_own_stores() {
     node.publish_dist(&alice, "checked", "1.0.0", "checked", "stable")
         .await;
     let (dir, config) = node.stop().await;
-    let report = pgext_node::fsck::fsck(&config).unwrap();
+    let report = pgext_node::tools::fsck::fsck(&config).unwrap();
     assert!(report.violations.is_empty(), "{report:?}");
     assert_eq!((report.entries, report.blobs), (2, 2));
 
@@ -294,14 +294,14 @@ async fn fsck_checks_a_nodes_own_stores() {
             }
         }
     }
-    let report = pgext_node::fsck::fsck(&config).unwrap();
+    let report = pgext_node::tools::fsck::fsck(&config).unwrap();
     let rules: Vec<&str> = report.violations.iter().map(|v| v.rule.as_str()).collect();
     assert_eq!(rules, ["artifact-hash"], "{report:?}");
     assert_eq!(report.violations[0].index, Some(1));
 
     // A level-0 hash tile changes in the store.
     {
-        let store = pgext_node::store::Store::open(&dir.path().join("db")).unwrap();
+        let store = pgext_node::origin::store::Store::open(&dir.path().join("db")).unwrap();
         let mut tile = store
             .tile(pgext_log::TileKind::Hashes(0), 0)
             .unwrap()
@@ -322,7 +322,7 @@ async fn fsck_checks_a_nodes_own_stores() {
             )
             .unwrap();
     }
-    let report = pgext_node::fsck::fsck(&config).unwrap();
+    let report = pgext_node::tools::fsck::fsck(&config).unwrap();
     assert!(
         report
             .violations

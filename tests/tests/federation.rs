@@ -72,14 +72,7 @@ async fn snapshot(node: &TestNode, prefix: &str, paths: &[String]) -> Vec<(u16, 
 }
 
 fn witness_of(node: &TestNode) -> VerifierKey {
-    node.node
-        .shared()
-        .node
-        .witness
-        .get()
-        .unwrap()
-        .parse()
-        .unwrap()
+    node.node.info().witness.as_ref().unwrap().parse().unwrap()
 }
 
 /// `note` with `line` as the signature of its signer, in place of any it had.
@@ -234,7 +227,7 @@ async fn three_mirrors_converge_on_two_hundred_releases() {
             .unwrap()["sha256"]
             .clone();
         assert_eq!(
-            pgext_node::blobs::hex(&pgext_log::sha256(&zip.1)),
+            pgext_log::hex(&pgext_log::sha256(&zip.1)),
             want.as_str().unwrap()
         );
     }
@@ -374,9 +367,13 @@ async fn a_mirror_is_a_tlog_witness() {
         if old == new_size {
             continue;
         }
-        let store = &origin.node.shared().store;
-        let mut proof =
-            consistency_proof(old, new_size, &TileHashReader::new(new_size, store)).unwrap();
+        let store = origin.node.origin().store().clone();
+        let mut proof = consistency_proof(
+            old,
+            new_size,
+            &TileHashReader::new(new_size, store.as_ref()),
+        )
+        .unwrap();
         let good = proof.clone();
         proof[0] = pgext_log::Hash::empty_root();
         let (bent, _, why) = add_checkpoint(&m, req(old, proof, new_note.clone())).await;
@@ -402,15 +399,24 @@ async fn a_mirror_is_a_tlog_witness() {
 
     // Over libp2p the same request gets the same answer.
     let fed = origin.node.federation().unwrap();
-    let peer: pgext_node::p2p::PeerId =
-        m.node.shared().node.peer_id.get().unwrap().parse().unwrap();
+    let peer: pgext_node::p2p::PeerId = m.node.info().peer_id.as_ref().unwrap().parse().unwrap();
     let resp = fed
         .p2p()
-        .request(pgext_node::p2p::Proto::Witness, peer, req(0, vec![], note))
+        .witness(
+            peer,
+            pgext_node::p2p::wire::WitnessRequest {
+                body: req(0, vec![], note).into(),
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(resp[0], 0);
-    assert_eq!(u16::from_be_bytes([resp[1], resp[2]]), 409);
+    assert!(
+        matches!(
+            resp,
+            pgext_node::p2p::wire::WitnessResponse::Answer { status: 409, .. }
+        ),
+        "{resp:?}"
+    );
     for n in [origin, m, stranger] {
         n.node.shutdown().await;
     }
@@ -449,7 +455,7 @@ fn score_of(info: &serde_json::Value, peer: &str) -> i64 {
 }
 
 fn peer_id(node: &TestNode) -> String {
-    node.node.shared().node.peer_id.get().unwrap().clone()
+    node.node.info().peer_id.as_ref().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,7 +483,7 @@ async fn peers_serving_tampered_bytes_are_caught_and_demoted() {
     b.wait_size("/origins/main", size, 60).await;
 
     // A's disk goes bad under it: one byte of every entry bundle and of a level-0 hash tile.
-    let store = &a.node.mirrors()[0].store;
+    let store = a.node.mirrors()[0].store().clone();
     let mut bad = Vec::new();
     for index in 0..size.div_ceil(256) {
         let mut data = store

@@ -6,6 +6,7 @@ mod bad_input;
 mod browser;
 mod client_install;
 mod client_verify;
+mod faults;
 mod federation;
 mod pgxnclient;
 mod proof_file;

@@ -4,7 +4,7 @@ use pgext_log::{
     Checkpoint, KeyType, ProofFile, SignerKey, TileHashReader, inclusion_proof, integrate, sha256,
     sign,
 };
-use pgext_node::store::Store;
+use pgext_node::origin::store::Store;
 
 #[test]
 fn node_store_proofs_verify_in_the_client() {

@@ -222,7 +222,7 @@ async fn zip_readme_proofs_and_log() {
     let (_, cp) = node.get("/log/checkpoint").await;
     let signed = open_checkpoint(&cp, &vkey, &[]).unwrap();
     assert_eq!(signed.checkpoint.size, 5);
-    let store = &node.node.shared().store;
+    let store = node.node.origin().store().as_ref();
     assert_eq!(
         tree_hash(5, &TileHashReader::new(5, store)).unwrap(),
         signed.checkpoint.root
@@ -272,7 +272,12 @@ async fn restart_replays_the_log() {
 async fn export_pgxn_tree_matches_http() {
     let node = populated().await;
     let out = tempfile::tempdir().unwrap();
-    let n = pgext_node::export::export_pgxn(node.node.shared(), out.path()).unwrap();
+    let n = pgext_node::tools::export::export_origin(
+        node.node.origin(),
+        node.node.http_addr(),
+        out.path(),
+    )
+    .unwrap();
     let mut files = Vec::new();
     fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap().flatten() {

@@ -43,7 +43,7 @@ pub(crate) fn account(i: u32) -> Identity {
 /// Fills the node's log with `n` account entries (signed on every core, sequenced in rounds),
 /// then publishes one release; returns the log size.
 pub(crate) async fn fill(node: &TestNode, n: u32) -> u64 {
-    let shared = node.node.shared().clone();
+    let shared = node.node.origin().clone();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
     let per = n.div_ceil(threads);
     let signers: Vec<_> = (0..threads)

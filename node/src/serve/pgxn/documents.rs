@@ -1,9 +1,7 @@
-//! PGXN documents, derived from the registry state and the stored METAs, in the shapes PGXN's
-//! API serves and `pgxnclient` reads.
-//!
-//! Compatibility view: yanked releases, and versions `pgxnclient` cannot parse (SemVer 2
-//! prereleases with dots, build metadata), are left out of every `releases`/`versions` list, so
-//! PGXN clients never choose them; their META and zip stay downloadable by exact URL.
+//! PGXN documents, derived from a registry snapshot and the stored METAs, in the shapes PGXN's
+//! API serves and `pgxnclient` reads. Reading a META blocks on the disk (the first time), so
+//! these run on the blocking pool; a META that cannot be read is an error, never a document
+//! with holes.
 
 use std::collections::BTreeMap;
 
@@ -11,53 +9,11 @@ use pgext_spec::authority::{DistState, Registry, ReleaseState};
 use pgext_spec::entry::Status;
 use serde_json::{Map, Value, json};
 
-use crate::node::Shared;
+use crate::origin::Content;
+use crate::origin::blobs::BlobError;
+use crate::origin::releases::{abstract_of, by_version_desc, date, dist_tags, headline, visible};
 
-/// UTC time as PGXN writes it: `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn date(secs: u64) -> String {
-    chrono::DateTime::from_timestamp(secs as i64, 0)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
-}
-
-/// Whether pgxnclient can parse the version: `MAJ.MIN.PATCH` plus an optional `-` and a
-/// prerelease of `[a-z][a-z0-9-]*`.
-pub fn pgxn_compatible(version: &str) -> bool {
-    let v = version.to_ascii_lowercase();
-    let (core, pre) = match v.find(|c: char| c.is_ascii_alphabetic() || c == '-') {
-        Some(i) => (&v[..i], Some(v[i..].strip_prefix('-').unwrap_or(&v[i..]))),
-        None => (v.as_str(), None),
-    };
-    let nums: Vec<&str> = core.split('.').collect();
-    let nums_ok = nums.len() == 3
-        && nums
-            .iter()
-            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    let pre_ok = pre.is_none_or(|p| {
-        p.starts_with(|c: char| c.is_ascii_lowercase())
-            && p.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    });
-    nums_ok && pre_ok
-}
-
-/// Releases PGXN clients may see.
-pub fn visible(r: &ReleaseState) -> bool {
-    r.yanked.is_none() && pgxn_compatible(&r.release.version)
-}
-
-fn by_version_desc(d: &DistState) -> Vec<&ReleaseState> {
-    let mut v: Vec<&ReleaseState> = d.releases.values().filter(|r| visible(r)).collect();
-    v.sort_by(|a, b| {
-        let pa = semver::Version::parse(&a.release.version.to_ascii_lowercase()).ok();
-        let pb = semver::Version::parse(&b.release.version.to_ascii_lowercase()).ok();
-        match (pa, pb) {
-            (Some(x), Some(y)) => y.cmp_precedence(&x),
-            _ => b.index.cmp(&a.index),
-        }
-    });
-    v
-}
+type Result<T> = std::result::Result<T, BlobError>;
 
 /// `{"stable": [{"version","date"}…], "testing": …}`, newest first, empty statuses omitted.
 pub fn releases_map(d: &DistState) -> Value {
@@ -76,45 +32,36 @@ pub fn releases_map(d: &DistState) -> Value {
 }
 
 /// The release META document of one release.
-pub fn release_meta(shared: &Shared, d: &DistState, r: &ReleaseState) -> Option<Value> {
-    let meta = shared.meta(&r.release.meta_sha256)?;
+///
+/// # Errors
+/// When its META or zip cannot be read.
+pub fn release_meta(content: &Content, d: &DistState, r: &ReleaseState) -> Result<Value> {
+    let meta = content.meta(&r.release.meta_sha256)?;
     let mut doc = meta.release_meta(r.release.status, &r.user, &r.release.sha1, &date(r.time));
-    shared.release_docs(&d.name, r).annotate(&mut doc);
+    content.docs(&d.name, r)?.annotate(&mut doc);
     if let Some(o) = doc.as_object_mut() {
         o.insert("releases".into(), releases_map(d));
     }
-    Some(doc)
+    Ok(doc)
 }
 
-/// The release a dist's document shows: newest stable, else newest testing, else newest.
-pub fn headline(d: &DistState) -> Option<&ReleaseState> {
-    let all = by_version_desc(d);
-    all.iter()
-        .find(|r| r.release.status == Status::Stable)
-        .or_else(|| all.iter().find(|r| r.release.status == Status::Testing))
-        .or_else(|| all.first())
-        .copied()
+/// `/dist/{dist}.json` (API form); `None` when no release is visible.
+///
+/// # Errors
+/// When a META cannot be read.
+pub fn dist_doc(content: &Content, d: &DistState) -> Result<Option<Value>> {
+    headline(d).map(|r| release_meta(content, d, r)).transpose()
 }
 
-/// The release a dist's pages show: the headline, else (every release yanked) the newest.
-pub fn shown(d: &DistState) -> Option<&ReleaseState> {
-    headline(d).or_else(|| d.releases.values().max_by_key(|r| r.index))
-}
-
-/// `/dist/{dist}.json` (API form).
-pub fn dist_doc(shared: &Shared, d: &DistState) -> Option<Value> {
-    release_meta(shared, d, headline(d)?)
-}
-
-fn abstract_of(shared: &Shared, d: &DistState) -> String {
-    headline(d)
-        .and_then(|r| shared.meta(&r.release.meta_sha256))
-        .map(|m| m.abstract_.clone())
-        .unwrap_or_default()
+fn dist_abstract(content: &Content, d: &DistState) -> Result<String> {
+    headline(d).map_or(Ok(String::new()), |r| abstract_of(content, r))
 }
 
 /// `/extension/{extension}.json`.
-pub fn extension_doc(shared: &Shared, reg: &Registry, ext: &str) -> Option<Value> {
+///
+/// # Errors
+/// When a META cannot be read.
+pub fn extension_doc(content: &Content, reg: &Registry, ext: &str) -> Result<Option<Value>> {
     let key = ext.to_ascii_lowercase();
     let mut hits: Vec<(&DistState, &ReleaseState, String, String)> = Vec::new();
     for d in reg.dists() {
@@ -130,7 +77,7 @@ pub fn extension_doc(shared: &Shared, reg: &Registry, ext: &str) -> Option<Value
         }
     }
     if hits.is_empty() {
-        return None;
+        return Ok(None);
     }
     hits.sort_by_key(|h| std::cmp::Reverse(h.1.index));
     let name = hits[0].2.clone();
@@ -139,23 +86,20 @@ pub fn extension_doc(shared: &Shared, reg: &Registry, ext: &str) -> Option<Value
     doc.insert("latest".into(), json!(hits[0].1.release.status.as_str()));
     for status in [Status::Stable, Status::Testing, Status::Unstable] {
         if let Some((d, r, _, _)) = hits.iter().find(|h| h.1.release.status == status) {
-            let meta = shared.meta(&r.release.meta_sha256);
-            let p = meta.as_ref().and_then(|m| {
-                m.provides
-                    .iter()
-                    .find(|(n, _)| n.to_ascii_lowercase() == key)
-                    .map(|(_, p)| p.clone())
-            });
+            let meta = content.meta(&r.release.meta_sha256)?;
+            let provided = meta
+                .provides
+                .iter()
+                .find(|(n, _)| n.to_ascii_lowercase() == key)
+                .map(|(_, p)| p.clone());
             let mut s =
                 json!({"dist": d.name, "version": r.release.version, "sha1": r.release.sha1});
-            if let Some(a) = p
+            let a = provided
                 .as_ref()
                 .and_then(|p| p.abstract_.clone())
-                .or_else(|| meta.as_ref().map(|m| m.abstract_.clone()))
-            {
-                s["abstract"] = json!(a);
-            }
-            let docs = shared.release_docs(&d.name, r);
+                .unwrap_or_else(|| meta.abstract_.clone());
+            s["abstract"] = json!(a);
+            let docs = content.docs(&d.name, r)?;
             if let Some(dp) = docs
                 .docs
                 .iter()
@@ -175,24 +119,29 @@ pub fn extension_doc(shared: &Shared, reg: &Registry, ext: &str) -> Option<Value
         versions.entry(ext_version.clone()).or_default().push(v);
     }
     doc.insert("versions".into(), json!(versions));
-    Some(Value::Object(doc))
+    Ok(Some(Value::Object(doc)))
 }
 
-fn dist_release_summary(shared: &Shared, d: &DistState) -> Value {
+fn dist_release_summary(content: &Content, d: &DistState) -> Result<Value> {
     let mut v = releases_map(d);
     if let Some(o) = v.as_object_mut() {
-        o.insert("abstract".into(), json!(abstract_of(shared, d)));
+        o.insert("abstract".into(), json!(dist_abstract(content, d)?));
     }
-    v
+    Ok(v)
 }
 
 /// `/user/{user}.json`.
-pub fn user_doc(shared: &Shared, reg: &Registry, user: &str) -> Option<Value> {
-    let a = reg.account(user)?;
+///
+/// # Errors
+/// When a META cannot be read.
+pub fn user_doc(content: &Content, reg: &Registry, user: &str) -> Result<Option<Value>> {
+    let Some(a) = reg.account(user) else {
+        return Ok(None);
+    };
     let mut releases = Map::new();
     for d in reg.dists() {
         if d.releases.values().any(|r| r.user == a.user && visible(r)) {
-            releases.insert(d.name.clone(), dist_release_summary(shared, d));
+            releases.insert(d.name.clone(), dist_release_summary(content, d)?);
         }
     }
     let mut doc = json!({"nickname": a.user, "name": a.name.clone().unwrap_or_default(), "releases": releases});
@@ -202,36 +151,34 @@ pub fn user_doc(shared: &Shared, reg: &Registry, user: &str) -> Option<Value> {
     if let Some(u) = &a.uri {
         doc["uri"] = json!(u);
     }
-    Some(doc)
+    Ok(Some(doc))
 }
 
-/// The tags of the dist's headline release.
-pub(crate) fn dist_tags(shared: &Shared, d: &DistState) -> Vec<String> {
-    headline(d)
-        .and_then(|r| shared.meta(&r.release.meta_sha256))
-        .map(|m| m.tags.clone())
-        .unwrap_or_default()
-}
-
-/// `/tag/{tag}.json`.
-pub fn tag_doc(shared: &Shared, reg: &Registry, tag: &str) -> Option<Value> {
+/// `/tag/{tag}.json`: the dists whose headline release carries the tag, by name.
+///
+/// # Errors
+/// When a META cannot be read.
+pub fn tag_doc(content: &Content, reg: &Registry, tag: &str) -> Result<Option<Value>> {
     let key = tag.to_lowercase();
     let mut releases = Map::new();
     let mut name = None;
     for d in reg.dists() {
-        if let Some(t) = dist_tags(shared, d)
+        if let Some(t) = dist_tags(content, d)?
             .into_iter()
             .find(|t| t.to_lowercase() == key)
         {
             name.get_or_insert(t);
-            releases.insert(d.name.clone(), dist_release_summary(shared, d));
+            releases.insert(d.name.clone(), dist_release_summary(content, d)?);
         }
     }
-    Some(json!({"tag": name?, "releases": releases}))
+    Ok(name.map(|name| json!({"tag": name, "releases": releases})))
 }
 
 /// `/stats/{kind}.json`.
-pub fn stats_doc(shared: &Shared, reg: &Registry, kind: &str) -> Option<Value> {
+///
+/// # Errors
+/// When a META cannot be read.
+pub fn stats_doc(content: &Content, reg: &Registry, kind: &str) -> Result<Option<Value>> {
     let dists: Vec<&DistState> = reg.dists().filter(|d| headline(d).is_some()).collect();
     let releases: Vec<(&DistState, &ReleaseState)> = dists
         .iter()
@@ -251,9 +198,11 @@ pub fn stats_doc(shared: &Shared, reg: &Registry, kind: &str) -> Option<Value> {
             .unwrap_or_default()
     };
     let mut tags: BTreeMap<String, usize> = BTreeMap::new();
-    for d in &dists {
-        for t in dist_tags(shared, d) {
-            *tags.entry(t.to_lowercase()).or_default() += 1;
+    if matches!(kind, "summary" | "tag") {
+        for d in &dists {
+            for t in dist_tags(content, d)? {
+                *tags.entry(t.to_lowercase()).or_default() += 1;
+            }
         }
     }
     let mut extensions: BTreeMap<String, (&DistState, &ReleaseState, String)> = BTreeMap::new();
@@ -267,21 +216,29 @@ pub fn stats_doc(shared: &Shared, reg: &Registry, kind: &str) -> Option<Value> {
             }
         }
     }
-    Some(match kind {
+    Ok(Some(match kind {
         "summary" => {
             json!({"dists": dists.len(), "releases": releases.len(), "extensions": extensions.len(), "users": reg.accounts().count(), "tags": tags.len(), "mirrors": 1})
         }
         "dist" => {
-            json!({"count": dists.len(), "releases": releases.len(), "recent": recent.iter().map(|(d, r)| json!({
-            "dist": d.name, "version": r.release.version, "abstract": abstract_of(shared, d), "date": date(r.time), "user": r.user, "user_name": user_name(&r.user)})).collect::<Vec<_>>()})
+            let mut list = Vec::new();
+            for (d, r) in &recent {
+                list.push(json!({"dist": d.name, "version": r.release.version, "abstract": dist_abstract(content, d)?,
+                    "date": date(r.time), "user": r.user, "user_name": user_name(&r.user)}));
+            }
+            json!({"count": dists.len(), "releases": releases.len(), "recent": list})
         }
         "extension" => {
-            let mut list: Vec<_> = extensions.iter().collect();
-            list.sort_by_key(|(_, (_, r, _))| std::cmp::Reverse(r.index));
-            list.truncate(56);
-            json!({"count": extensions.len(), "recent": list.iter().map(|(e, (d, r, v))| json!({
-                "extension": e, "abstract": abstract_of(shared, d), "ext_version": v, "dist": d.name, "version": r.release.version,
-                "date": date(r.time), "user": r.user, "user_name": user_name(&r.user)})).collect::<Vec<_>>()})
+            let mut by_index: Vec<_> = extensions.iter().collect();
+            by_index.sort_by_key(|(_, (_, r, _))| std::cmp::Reverse(r.index));
+            by_index.truncate(56);
+            let mut list = Vec::new();
+            for (e, (d, r, v)) in by_index {
+                list.push(json!({"extension": e, "abstract": dist_abstract(content, d)?, "ext_version": v,
+                    "dist": d.name, "version": r.release.version, "date": date(r.time), "user": r.user,
+                    "user_name": user_name(&r.user)}));
+            }
+            json!({"count": extensions.len(), "recent": list})
         }
         "user" => {
             let mut users: Vec<(String, usize, usize)> = reg
@@ -307,8 +264,8 @@ pub fn stats_doc(shared: &Shared, reg: &Registry, kind: &str) -> Option<Value> {
             list.truncate(56);
             json!({"count": tags.len(), "popular": list.iter().map(|(t, n)| json!({"tag": t, "dists": n})).collect::<Vec<_>>()})
         }
-        _ => return None,
-    })
+        _ => return Ok(None),
+    }))
 }
 
 /// `/users/{char}.json`.
@@ -326,12 +283,12 @@ pub fn userlist_doc(reg: &Registry, letter: &str) -> Option<Value> {
 }
 
 /// `/meta/mirrors.json`: this node.
-pub fn mirrors_doc(shared: &Shared) -> Value {
+pub fn mirrors_doc(http: std::net::SocketAddr, origin: &str) -> Value {
     json!([{
-        "uri": format!("http://{}/", shared.config.http),
+        "uri": format!("http://{http}/"),
         "frequency": "realtime",
         "location": "",
-        "organization": shared.origin,
+        "organization": origin,
         "timezone": "UTC",
         "email": "",
         "bandwidth": "",
@@ -360,24 +317,4 @@ pub fn index_doc() -> Value {
         "userlist": "/users/{char}.json",
         "htmldoc": "/dist/{dist}/{version}/{+docpath}.html"
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pgxnclient_versions() {
-        for ok in ["1.0.0", "0.1.2", "1.0.0-beta1", "1.0.0beta1", "2.3.4-rc-1"] {
-            assert!(pgxn_compatible(ok), "{ok}");
-        }
-        for bad in ["1.0.0-rc.1", "1.0.0+build5", "1.0", "1.0.0-1", "v1.0.0"] {
-            assert!(!pgxn_compatible(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(date(1_288_392_282), "2010-10-29T22:44:42Z");
-    }
 }

@@ -8,8 +8,13 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::Value;
 
-use crate::node::Shared;
-use crate::pgxn;
+use crate::config::Config;
+use crate::origin::blobs::Blobs;
+use crate::origin::keys::load_log_key;
+use crate::origin::releases::headline;
+use crate::origin::store::Store;
+use crate::origin::{Content, docs, replay};
+use crate::serve::pgxn::documents as pgxn;
 
 fn write(root: &Path, rel: &str, bytes: &[u8]) -> anyhow::Result<()> {
     let path = root.join(rel);
@@ -23,12 +28,47 @@ fn json(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
-/// Writes the tree; returns the number of files written.
+/// Writes the tree of the node's own log, reading the data folder read-only; returns the number
+/// of files written.
+///
+/// # Errors
+/// When the folder is not a data folder, a file cannot be written or a blob is missing.
+pub fn export_pgxn(config: &Config, root: &Path) -> anyhow::Result<usize> {
+    let key = load_log_key(config)?;
+    let store = Store::open_read_only(&config.data.join("db"))?;
+    let (reg, _, _) = replay(&store, key.verifier())?;
+    let content = Content::new(
+        Blobs::open_read_only(&config.data.join("blobs"))?,
+        std::sync::Arc::default(),
+    );
+    export_registry(&reg, &content, config.http, key.name(), root)
+}
+
+/// Writes the tree of a running node's origin, from its current snapshot. Blocks.
 ///
 /// # Errors
 /// When a file cannot be written or a blob is missing.
-pub fn export_pgxn(shared: &Shared, root: &Path) -> anyhow::Result<usize> {
-    let reg = shared.registry.read().unwrap_or_else(|p| p.into_inner());
+pub fn export_origin(
+    origin: &crate::origin::Origin,
+    http: std::net::SocketAddr,
+    root: &Path,
+) -> anyhow::Result<usize> {
+    let snap = origin.snapshot();
+    export_registry(&snap.registry, origin.content(), http, &origin.name, root)
+}
+
+/// Writes the tree of a registry state; returns the number of files written.
+///
+/// # Errors
+/// When a file cannot be written or a blob is missing.
+pub fn export_registry(
+    reg: &pgext_spec::authority::Registry,
+    content: &Content,
+    http: std::net::SocketAddr,
+    origin: &str,
+    root: &Path,
+) -> anyhow::Result<usize> {
+    let shared = content;
     let mut n = 0;
     let mut put = |rel: &str, bytes: &[u8]| -> anyhow::Result<()> {
         n += 1;
@@ -39,59 +79,58 @@ pub fn export_pgxn(shared: &Shared, root: &Path) -> anyhow::Result<usize> {
     let mut tags = std::collections::BTreeSet::new();
     for d in reg.dists() {
         let name = d.name.to_ascii_lowercase();
-        if let Some(doc) = pgxn::dist_doc(shared, d) {
+        if let Some(doc) = pgxn::dist_doc(shared, d)? {
             put(&format!("dist/{name}.json"), &json(&doc))?;
         }
         for r in d.releases.values() {
             let version = r.release.version.to_ascii_lowercase();
             let base = format!("dist/{name}/{version}");
-            if let Some(meta) = pgxn::release_meta(shared, d, r) {
-                put(&format!("{base}/META.json"), &json(&meta))?;
-            }
+            put(
+                &format!("{base}/META.json"),
+                &json(&pgxn::release_meta(shared, d, r)?),
+            )?;
             let zip = shared
-                .blobs
                 .get(&r.release.sha256)
                 .with_context(|| format!("blob of {name} {version}"))?;
-            if let Some(readme) =
-                crate::docs::readme_of(&zip, &crate::docs::base_name(&name, &version))
-            {
+            if let Some(readme) = docs::readme_of(&zip, &docs::base_name(&name, &version)) {
                 put(&format!("{base}/README.txt"), &readme)?;
             }
             put(&format!("{base}/{name}-{version}.zip"), &zip)?;
             extensions.extend(r.release.provides.keys().map(|e| e.to_ascii_lowercase()));
         }
-        if let Some(m) = pgxn::headline(d).and_then(|r| shared.meta(&r.release.meta_sha256)) {
+        if let Some(r) = headline(d) {
+            let m = shared.meta(&r.release.meta_sha256)?;
             tags.extend(m.tags.iter().map(|t| t.to_lowercase()));
         }
     }
     for e in &extensions {
-        if let Some(doc) = pgxn::extension_doc(shared, &reg, e) {
+        if let Some(doc) = pgxn::extension_doc(shared, reg, e)? {
             put(&format!("extension/{e}.json"), &json(&doc))?;
         }
     }
     for t in &tags {
-        if let Some(doc) = pgxn::tag_doc(shared, &reg, t) {
+        if let Some(doc) = pgxn::tag_doc(shared, reg, t)? {
             put(&format!("tag/{t}.json"), &json(&doc))?;
         }
     }
     let mut letters = std::collections::BTreeSet::new();
     for a in reg.accounts() {
-        if let Some(doc) = pgxn::user_doc(shared, &reg, &a.user) {
+        if let Some(doc) = pgxn::user_doc(shared, reg, &a.user)? {
             put(&format!("user/{}.json", a.user), &json(&doc))?;
         }
         letters.extend(a.user.chars().next());
     }
     for c in letters {
-        if let Some(doc) = pgxn::userlist_doc(&reg, &c.to_string()) {
+        if let Some(doc) = pgxn::userlist_doc(reg, &c.to_string()) {
             put(&format!("users/{c}.json"), &json(&doc))?;
         }
     }
     for kind in ["summary", "dist", "extension", "user", "tag"] {
-        if let Some(doc) = pgxn::stats_doc(shared, &reg, kind) {
+        if let Some(doc) = pgxn::stats_doc(shared, reg, kind)? {
             put(&format!("stats/{kind}.json"), &json(&doc))?;
         }
     }
-    put("meta/mirrors.json", &json(&pgxn::mirrors_doc(shared)))?;
+    put("meta/mirrors.json", &json(&pgxn::mirrors_doc(http, origin)))?;
     put("meta/spec.txt", pgxn::SPEC_TXT.as_bytes())?;
     Ok(n)
 }

@@ -1,7 +1,8 @@
 //! The node's durable store: RocksDB column families for tiles and entry bundles (each kept
 //! under its full-width coordinates at its widest state) and small metadata such as the latest
 //! checkpoint. Everything one sequencing round produces is written in one synced batch, so a
-//! crash leaves either all of it or none of it.
+//! crash leaves either all of it or none of it. Everything here blocks on the disk: the origin
+//! calls it from the blocking pool.
 
 use std::path::Path;
 
@@ -21,6 +22,9 @@ pub enum StoreError {
     /// A column family is missing (a store from another program).
     #[error("column family {0} is missing")]
     MissingColumnFamily(&'static str),
+    /// No store in a folder opened read-only.
+    #[error("no store in {0}")]
+    NoStore(String),
 }
 
 /// The RocksDB-backed store of one node.
@@ -52,6 +56,20 @@ impl Store {
         opts.create_missing_column_families(true);
         let cfs = [CF_TILES, CF_META].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
         let db = DB::open_cf_descriptors(&opts, dir, cfs)?;
+        Ok(Store { db })
+    }
+
+    /// Opens an existing store read-only (`fsck`, `reindex`, `export-pgxn`): nothing is
+    /// created or changed, and a running node may hold the store meanwhile.
+    ///
+    /// # Errors
+    /// When there is no store in `dir`, or RocksDB cannot read it.
+    pub fn open_read_only(dir: &Path) -> Result<Store, StoreError> {
+        if !dir.join("CURRENT").is_file() {
+            return Err(StoreError::NoStore(dir.display().to_string()));
+        }
+        let opts = Options::default();
+        let db = DB::open_cf_for_read_only(&opts, dir, [CF_TILES, CF_META], false)?;
         Ok(Store { db })
     }
 

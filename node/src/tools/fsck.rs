@@ -12,9 +12,10 @@ use pgext_log::{MemoryTiles, VerifierKey, integrate, open_checkpoint};
 use pgext_spec::authority::replay_log;
 use serde::Serialize;
 
-use crate::blobs::Blobs;
 use crate::config::Config;
-use crate::store::Store;
+use crate::origin::blobs::{BlobError, Blobs};
+use crate::origin::keys::load_log_key;
+use crate::origin::store::Store;
 
 /// Something wrong in a store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,13 +43,16 @@ pub struct Report {
     pub violations: Vec<Finding>,
 }
 
-/// Checks the node's own log and every mirrored one.
+/// Checks the node's own log and every mirrored one. Read-only: stores are opened read-only,
+/// no key is created, nothing is deleted (not even what a crash left in the blob store's
+/// staging folder).
 ///
 /// # Errors
-/// When a store cannot be opened (a running node holds it: stop it first).
+/// When the folder is not a data folder, or a store cannot be read.
 pub fn fsck(config: &Config) -> anyhow::Result<Report> {
-    let blobs = Blobs::open(&config.data.join("blobs")).context("opening the blob store")?;
-    let key = crate::node::load_or_create_key(config)?;
+    let key = load_log_key(config)?;
+    let blobs =
+        Blobs::open_read_only(&config.data.join("blobs")).context("opening the blob store")?;
     let mut report = Report::default();
     check_log(&config.data.join("db"), key.verifier(), &blobs, &mut report)?;
     for m in &config.mirrors {
@@ -71,12 +75,8 @@ fn check_log(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let origin = vkey.name().to_string();
-    let store = Store::open(dir).with_context(|| {
-        format!(
-            "opening {} (is the node running? stop it first)",
-            dir.display()
-        )
-    })?;
+    let store = Store::open_read_only(dir)
+        .with_context(|| format!("opening {} read-only", dir.display()))?;
     let mut find = |index: Option<u64>, rule: &str, detail: String| {
         report.violations.push(Finding {
             origin: origin.clone(),
@@ -170,18 +170,12 @@ fn report_blob(
     find: &mut impl FnMut(Option<u64>, &str, String),
 ) {
     match blobs.get(sha) {
-        Ok(bytes) => {
-            let got = pgext_log::hex(&pgext_log::sha256(&bytes));
-            if got != sha {
-                find(
-                    Some(index),
-                    "artifact-hash",
-                    format!(
-                        "the {what} of {dist} {version} hashes to {got}, its entry names {sha}"
-                    ),
-                );
-            }
-        }
+        Ok(_) => {}
+        Err(BlobError::Damaged(_, got)) => find(
+            Some(index),
+            "artifact-hash",
+            format!("the {what} of {dist} {version} hashes to {got}, its entry names {sha}"),
+        ),
         Err(e) => find(
             Some(index),
             "artifact-missing",

@@ -19,9 +19,9 @@ use tantivy::schema::{
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{Index, IndexReader, IndexWriter, Term, doc};
 
-use crate::docs::Markup;
-use crate::node::Shared;
-use crate::pgxn;
+use crate::origin::docs::{self as docs, Markup};
+use crate::origin::releases::{self, date, headline};
+use crate::origin::{Content, Origin, Snapshot};
 
 /// What can be searched, named as PGXN's `/search/{in}/` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +69,12 @@ pub struct SearchError(String);
 
 impl From<tantivy::TantivyError> for SearchError {
     fn from(e: tantivy::TantivyError) -> SearchError {
+        SearchError(e.to_string())
+    }
+}
+
+impl From<crate::origin::blobs::BlobError> for SearchError {
+    fn from(e: crate::origin::blobs::BlobError) -> SearchError {
         SearchError(e.to_string())
     }
 }
@@ -140,6 +146,9 @@ impl std::fmt::Debug for SearchIndex {
     }
 }
 
+/// Most words of a query that are searched.
+pub const MAX_QUERY_WORDS: usize = 16;
+
 /// The words of a query or a text, as the default tokenizer cuts them.
 fn words(q: &str) -> Vec<String> {
     q.split(|c: char| !c.is_alphanumeric())
@@ -188,18 +197,20 @@ impl SearchIndex {
     }
 
     /// Indexes what the entries from the covered size up to the log's size changed, and
-    /// commits with the new size. Returns it.
+    /// commits with the new size. Returns it. Works on one snapshot of the origin, holding no
+    /// lock; blocks on the disk.
     ///
     /// # Errors
-    /// When entries cannot be read or the index cannot be written.
-    pub fn update(&self, shared: &Shared) -> Result<u64, SearchError> {
+    /// When entries or release content cannot be read (a missing blob stops indexing: the
+    /// index never covers a release it could not read), or the index cannot be written.
+    pub fn update(&self, origin: &Origin) -> Result<u64, SearchError> {
         let from = self.covered();
-        let size = shared.size();
+        let snap = origin.snapshot();
+        let size = snap.size;
         if from >= size {
             return Ok(from);
         }
-        let entries = shared
-            .store
+        let entries = origin
             .entries(from, size)
             .map_err(|e| SearchError(e.to_string()))?;
         let (mut dists, mut users) = (BTreeSet::new(), BTreeSet::new());
@@ -219,17 +230,18 @@ impl SearchIndex {
                 _ => {}
             }
         }
+        let content = origin.content();
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         {
-            let registry = shared.registry.read().unwrap_or_else(|p| p.into_inner());
+            let registry = &snap.registry;
             for user in &users {
-                self.index_user(&w, &registry, user)?;
+                self.index_user(&w, registry, user)?;
             }
             let mut dropped = BTreeSet::new();
             for dist in &dists {
                 let before = self.indexed_tags(dist)?;
                 let after = match registry.dist(dist) {
-                    Some(d) => self.index_dist(&w, shared, &registry, d)?,
+                    Some(d) => self.index_dist(&w, content, &snap, d)?,
                     None => Vec::new(),
                 };
                 let after: BTreeSet<String> = after.iter().map(|t| t.to_lowercase()).collect();
@@ -239,7 +251,7 @@ impl SearchIndex {
             // release dropped a tag.
             if !dropped.is_empty() {
                 for d in registry.dists() {
-                    for t in pgxn::dist_tags(shared, d) {
+                    for t in releases::dist_tags(content, d)? {
                         dropped.remove(&t.to_lowercase());
                     }
                 }
@@ -308,22 +320,21 @@ impl SearchIndex {
     fn index_dist(
         &self,
         w: &IndexWriter,
-        shared: &Shared,
-        registry: &pgext_spec::authority::Registry,
+        content: &Content,
+        snap: &Snapshot,
         d: &DistState,
     ) -> Result<Vec<String>, SearchError> {
+        let registry = &snap.registry;
         let f = &self.fields;
         let lower = d.name.to_lowercase();
         w.delete_term(Term::from_field_text(f.dist, &lower));
-        let Some(r) = pgxn::headline(d) else {
+        let Some(r) = headline(d) else {
             return Ok(Vec::new());
         };
-        let Some(meta) = shared.meta(&r.release.meta_sha256) else {
-            return Ok(Vec::new());
-        };
-        let zip = shared.blobs.get(&r.release.sha256).unwrap_or_default();
-        let base = crate::docs::base_name(&d.name, &r.release.version);
-        let docs = shared.release_docs(&d.name, r);
+        let meta = content.meta(&r.release.meta_sha256)?;
+        let zip = content.get(&r.release.sha256)?;
+        let base = docs::base_name(&d.name, &r.release.version);
+        let docs = content.docs(&d.name, r)?;
         // Each document's words without markup, read once: excerpts then read as prose, and
         // tags never match. READMEs are read as Markdown whatever their name (`Markup::of`), as
         // the site renders them.
@@ -331,12 +342,12 @@ impl SearchIndex {
             .docs
             .iter()
             .map(|x| {
-                crate::docs::read_member(&zip, &base, &x.file)
-                    .map(|b| crate::docs::plain_text(Markup::of(&x.file), &b))
+                docs::read_member(&zip, &base, &x.file)
+                    .map(|b| docs::plain_text(Markup::of(&x.file), &b))
                     .unwrap_or_default()
             })
             .collect();
-        let text_where = |found: &dyn Fn(&crate::docs::Doc) -> bool| -> String {
+        let text_where = |found: &dyn Fn(&docs::Doc) -> bool| -> String {
             docs.docs
                 .iter()
                 .position(found)
@@ -348,7 +359,7 @@ impl SearchIndex {
             .account(&r.user)
             .and_then(|a| a.name.clone())
             .unwrap_or_default();
-        let common = json!({"dist": d.name, "version": r.release.version, "date": pgxn::date(r.time),
+        let common = json!({"dist": d.name, "version": r.release.version, "date": date(r.time),
             "user": r.user, "user_name": user_name});
         let with = |extra: Value| {
             let mut h = common.clone();
@@ -370,7 +381,7 @@ impl SearchIndex {
             f.hit => with(json!({"abstract": meta.abstract_})),
         ))?;
         for (ext, p) in &meta.provides {
-            let documents = |x: &crate::docs::Doc| x.extension.as_deref() == Some(ext);
+            let documents = |x: &docs::Doc| x.extension.as_deref() == Some(ext);
             let doc = docs.docs.iter().find(|x| documents(x));
             let abstract_ = p
                 .abstract_
@@ -435,7 +446,8 @@ impl SearchIndex {
         limit: usize,
     ) -> Result<Page, SearchError> {
         let f = &self.fields;
-        let ws = words(q);
+        // Each word costs fuzzy and prefix queries on four fields: a query is its first words.
+        let ws: Vec<String> = words(q).into_iter().take(MAX_QUERY_WORDS).collect();
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut exact_terms: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let boosted = |q: Box<dyn Query>, b: f32| -> (Occur, Box<dyn Query>) {
@@ -559,7 +571,7 @@ impl SearchIndex {
                 s.set_snippet_prefix_postfix("<strong>", "</strong>");
                 let excerpt = if s.is_empty() {
                     let body = d.get_first(f.body).and_then(|v| v.as_str()).unwrap_or("");
-                    crate::site::escape_html(&body.chars().take(200).collect::<String>())
+                    crate::html::escape_html(&body.chars().take(200).collect::<String>())
                 } else {
                     s.to_html()
                 };

@@ -6,6 +6,10 @@
 //! place and flushes the names. A few blobs (a publish) are flushed file by file; a mirror's
 //! batch with two `syncfs` calls, two flushes instead of two per blob. A crash in between
 //! leaves only files in `.staging/`, which [`Blobs::open`] empties.
+//!
+//! Reads fail closed: a blob that is missing, or whose bytes no longer hash to its name, is an
+//! error ([`BlobError`]), never empty content. Everything here blocks on the disk: callers run
+//! it on the blocking pool.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -41,6 +45,31 @@ impl Drop for Staged {
     }
 }
 
+/// Why a blob could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlobError {
+    /// The name is not a SHA-256 in lowercase hex.
+    #[error("{0:?} is not a SHA-256")]
+    BadName(String),
+    /// No blob of that name: an entry names bytes this node does not hold.
+    #[error("blob {0} is missing")]
+    Missing(String),
+    /// The stored bytes do not hash to the blob's name.
+    #[error("blob {0} is damaged: its bytes hash to {1}")]
+    Damaged(String, String),
+    /// The disk failed.
+    #[error("blob {0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+impl BlobError {
+    /// Whether this is the node's fault (anything but a malformed name).
+    pub fn is_fault(&self) -> bool {
+        !matches!(self, BlobError::BadName(_))
+    }
+}
+
 /// The blob store.
 #[derive(Debug, Clone)]
 pub struct Blobs {
@@ -64,11 +93,42 @@ impl Blobs {
         })
     }
 
-    fn path(&self, sha256_hex: &str) -> Option<PathBuf> {
-        if sha256_hex.len() != 64 || !sha256_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
+    /// Opens an existing store without changing anything in it (`fsck`, `export-pgxn`): a
+    /// running node's staging folder is left alone.
+    ///
+    /// # Errors
+    /// When the folder does not exist.
+    pub fn open_read_only(dir: &Path) -> std::io::Result<Blobs> {
+        if !dir.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no blob store at {}", dir.display()),
+            ));
         }
-        Some(self.dir.join(&sha256_hex[..2]).join(sha256_hex))
+        Ok(Blobs {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn path(&self, sha256_hex: &str) -> Option<PathBuf> {
+        let ok = sha256_hex.len() == 64
+            && sha256_hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| self.dir.join(&sha256_hex[..2]).join(sha256_hex))
+    }
+
+    fn checked_path(&self, sha256_hex: &str) -> Result<PathBuf, BlobError> {
+        self.path(sha256_hex)
+            .ok_or_else(|| BlobError::BadName(sha256_hex.chars().take(80).collect()))
+    }
+
+    fn io(sha256_hex: &str, e: std::io::Error) -> BlobError {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            BlobError::Missing(sha256_hex.to_string())
+        } else {
+            BlobError::Io(sha256_hex.to_string(), e)
+        }
     }
 
     /// Stores `data` durably; returns its SHA-256 hex.
@@ -149,15 +209,30 @@ impl Blobs {
         }
     }
 
-    /// Reads a blob.
+    /// Reads a blob whole and checks that its bytes hash to its name.
     ///
     /// # Errors
-    /// When it is missing or unreadable.
-    pub fn get(&self, sha256_hex: &str) -> std::io::Result<Vec<u8>> {
-        let path = self.path(sha256_hex).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a SHA-256")
-        })?;
-        fs::read(path)
+    /// [`BlobError::Missing`], [`BlobError::Damaged`], or the disk's error.
+    pub fn get(&self, sha256_hex: &str) -> Result<Vec<u8>, BlobError> {
+        let path = self.checked_path(sha256_hex)?;
+        let bytes = fs::read(path).map_err(|e| Blobs::io(sha256_hex, e))?;
+        let got = hex(&sha256(&bytes));
+        if got != sha256_hex {
+            return Err(BlobError::Damaged(sha256_hex.to_string(), got));
+        }
+        Ok(bytes)
+    }
+
+    /// Opens a blob for streaming, with its length; the reader checks the hash as it goes
+    /// (`serve`'s download stream).
+    ///
+    /// # Errors
+    /// [`BlobError::Missing`] or the disk's error.
+    pub fn open_file(&self, sha256_hex: &str) -> Result<(File, u64), BlobError> {
+        let path = self.checked_path(sha256_hex)?;
+        let f = File::open(path).map_err(|e| Blobs::io(sha256_hex, e))?;
+        let len = f.metadata().map_err(|e| Blobs::io(sha256_hex, e))?.len();
+        Ok((f, len))
     }
 
     /// Whether a blob is stored.
@@ -166,6 +241,7 @@ impl Blobs {
     }
 
     /// Reads up to `max` bytes of a blob from `offset`; returns its total size and the bytes.
+    /// Peers check what they fetch against the hash, so chunks are not verified here.
     ///
     /// # Errors
     /// When it is missing or unreadable.
@@ -174,16 +250,13 @@ impl Blobs {
         sha256_hex: &str,
         offset: u64,
         max: usize,
-    ) -> std::io::Result<(u64, Vec<u8>)> {
+    ) -> Result<(u64, Vec<u8>), BlobError> {
         use std::io::{Read, Seek, SeekFrom};
-        let path = self.path(sha256_hex).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a SHA-256")
-        })?;
-        let mut f = File::open(path)?;
-        let total = f.metadata()?.len();
-        f.seek(SeekFrom::Start(offset.min(total)))?;
+        let io = |e| Blobs::io(sha256_hex, e);
+        let (mut f, total) = self.open_file(sha256_hex)?;
+        f.seek(SeekFrom::Start(offset.min(total))).map_err(io)?;
         let mut buf = Vec::with_capacity(max.min((total - offset.min(total)) as usize));
-        f.take(max as u64).read_to_end(&mut buf)?;
+        f.take(max as u64).read_to_end(&mut buf).map_err(io)?;
         Ok((total, buf))
     }
 }
@@ -207,6 +280,7 @@ mod tests {
         let tmp = b.tmp.clone();
         drop(b);
         assert!(!tmp.exists() && !blobs.has(&hb));
+        assert!(matches!(blobs.get(&hb), Err(BlobError::Missing(_))));
         // A crash between staging and publishing leaves a temporary file; opening sweeps it.
         let c = blobs.stage(b"third").unwrap().unwrap();
         let tmp = c.tmp.clone();
@@ -216,6 +290,14 @@ mod tests {
         assert!(!tmp.exists());
         assert!(!reopened.has(&hex(&sha256(b"third"))));
         assert_eq!(reopened.get(&ha).unwrap(), b"first");
+        // A damaged blob is an error, never other bytes.
+        fs::write(dir.path().join(&ha[..2]).join(&ha), b"firsT").unwrap();
+        assert!(matches!(reopened.get(&ha), Err(BlobError::Damaged(..))));
+        // Opening read-only leaves a running node's staging folder alone.
+        let d = blobs.stage(b"fourth").unwrap().unwrap();
+        Blobs::open_read_only(dir.path()).unwrap();
+        assert!(d.tmp.exists());
+        assert!(Blobs::open_read_only(&dir.path().join("nowhere")).is_err());
     }
 
     #[test]

@@ -1,0 +1,180 @@
+//! The publish pipeline for releases: read the upload safely, validate META.json against the
+//! signed release statement, build the PGXN-style zip, check the digests the author signed, check
+//! authority, store the blobs durably, and only then hand the entry to the sequencer.
+
+use std::sync::Arc;
+
+use pgext_log::{hex, sha256};
+use pgext_spec::api::Receipt;
+use pgext_spec::archive::{Limits, pgxn_zip, read_archive};
+use pgext_spec::entry::{Action, Entry, Release};
+use pgext_spec::meta::parse_meta;
+use sha1::{Digest, Sha1};
+
+use super::error::{Error, Refusal, Result};
+use super::sequencer::check_policy;
+use super::{Origin, blocking};
+
+/// The bytes to store for a release, once checked.
+#[derive(Debug)]
+pub struct PreparedRelease {
+    /// The release zip as served.
+    pub zip: Vec<u8>,
+    /// META.json as uploaded.
+    pub meta: Vec<u8>,
+}
+
+/// Checks an upload against its release statement. Pure CPU work: nothing is stored.
+///
+/// # Errors
+/// A refusal saying what is wrong and how to fix it.
+pub fn prepare(limits: &Limits, archive: &[u8], release: &Release) -> Result<PreparedRelease> {
+    let files =
+        read_archive(archive, limits).map_err(|e| Error::invalid("bad-archive", e.to_string()))?;
+    let meta_bytes = files
+        .get("META.json")
+        .ok_or_else(|| {
+            Error::invalid(
+                "missing-meta",
+                "the archive has no META.json at its top level",
+            )
+        })?
+        .to_vec();
+    let meta =
+        parse_meta(&meta_bytes).map_err(|e| Error::invalid("invalid-meta", e.to_string()))?;
+    if meta.name != release.dist || meta.version != release.version {
+        return Err(Error::invalid(
+            "meta-mismatch",
+            format!(
+                "META.json describes {}@{}, the statement {}@{}",
+                meta.name, meta.version, release.dist, release.version
+            ),
+        ));
+    }
+    let meta_provides: std::collections::BTreeMap<String, String> = meta
+        .provides
+        .iter()
+        .map(|(k, p)| (k.clone(), p.version.clone()))
+        .collect();
+    if meta_provides != release.provides {
+        return Err(Error::invalid(
+            "meta-mismatch",
+            format!(
+                "META.json provides {meta_provides:?}, the statement {:?}",
+                release.provides
+            ),
+        ));
+    }
+    if let Some(s) = meta.status {
+        if s != release.status {
+            return Err(Error::invalid(
+                "meta-mismatch",
+                format!(
+                    "META.json release_status is {}, the statement says {}",
+                    s.as_str(),
+                    release.status.as_str()
+                ),
+            ));
+        }
+    }
+    if hex(&sha256(&meta_bytes)) != release.meta_sha256 {
+        return Err(Error::invalid(
+            "digest-mismatch",
+            "meta_sha256 is not the SHA-256 of the archive's META.json",
+        ));
+    }
+    // The zip served is always the one this node builds from the files it read and checked,
+    // deterministically, as the author's client did before signing; an uploaded zip is never
+    // stored as uploaded (its local headers, extra fields or comments could differ from what
+    // was checked).
+    let zip = pgxn_zip(&release.dist, &release.version, &files).map_err(Error::internal)?;
+    let sha1 = hex(&Sha1::digest(&zip));
+    if hex(&sha256(&zip)) != release.sha256
+        || sha1 != release.sha1
+        || zip.len() as u64 != release.size
+    {
+        return Err(Error::invalid(
+            "digest-mismatch",
+            format!(
+                "the statement signs sha256 {} ({} bytes) but the release zip is sha256 {} ({} bytes); sign the zip `pgext bundle` builds",
+                release.sha256,
+                release.size,
+                hex(&sha256(&zip)),
+                zip.len()
+            ),
+        ));
+    }
+    Ok(PreparedRelease {
+        zip,
+        meta: meta_bytes,
+    })
+}
+
+/// Publishes a release end to end.
+///
+/// # Errors
+/// Any refusal; nothing is stored unless every check before sequencing passed.
+pub async fn publish_release(
+    origin: Arc<Origin>,
+    archive: Vec<u8>,
+    entry: Entry,
+) -> Result<Receipt> {
+    let Action::Release(release) = entry.statement.action.clone() else {
+        return Err(Error::bad_request("the statement is not a release"));
+    };
+    let Some(seq) = origin.sequencer() else {
+        return Err(Error::refused(
+            Refusal::NotSequencer,
+            "not-sequencer",
+            format!("this node mirrors {}; submit to its sequencer", origin.name),
+        ));
+    };
+    check_policy(&seq.policy, &entry)?;
+    let snap = origin.snapshot();
+    // A retry of a release already in the log (same archive bytes, however often re-signed)
+    // gets the answer the first upload got: its index, with a proof to today's checkpoint.
+    // Other bytes for that version are refused below as a duplicate version.
+    let published = snap
+        .registry
+        .dist(&release.dist)
+        .and_then(|d| d.releases.get(&release.version.to_ascii_lowercase()))
+        .filter(|r| r.release.sha256 == release.sha256)
+        .filter(|_| snap.registry.check_publisher(&entry).is_ok())
+        .map(|r| r.index);
+    if let Some(index) = published {
+        let o = origin.clone();
+        return blocking(move || o.receipt(index)).await;
+    }
+    // Authority first: an unauthorized upload costs no unpacking.
+    snap.registry.check(&entry)?;
+    drop(snap);
+    let (o, limits) = (origin.clone(), seq.policy.limits);
+    blocking(move || {
+        let p = prepare(&limits, &archive, &release)?;
+        let blobs = o.content().blobs();
+        blobs.put(&p.zip).map_err(Error::internal)?;
+        blobs.put(&p.meta).map_err(Error::internal)?;
+        Ok::<_, Error>(())
+    })
+    .await?;
+    origin.sequence(entry).await
+}
+
+/// Takes a submission for an origin this node sequences: a release with its archive, or any
+/// other entry.
+///
+/// # Errors
+/// Any refusal, as for [`publish_release`] and [`Origin::sequence`].
+pub async fn submit(
+    origin: Arc<Origin>,
+    entry: Entry,
+    archive: Option<Vec<u8>>,
+) -> Result<Receipt> {
+    match archive {
+        Some(archive) => publish_release(origin, archive, entry).await,
+        None if matches!(entry.statement.action, Action::Release(_)) => Err(Error::bad_request(
+            "releases go to /api/v1/releases with their archive",
+        )),
+        None => origin.sequence(entry).await,
+    }
+}

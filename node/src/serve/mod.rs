@@ -1,0 +1,240 @@
+//! The HTTP interface: PGXN's mirror+API layout ([`pgxn`]), the log as C2SP tlog-tiles and the
+//! native JSON API under `/api/v1/` ([`api`]), search ([`search`]), the web site and feeds
+//! ([`site`]), and `/metrics`. Built once at start-up on an [`AppState`]; each origin the node
+//! serves gets the same routes (its own at `/`, each mirror below `/origins/{name}/`), with a
+//! [`Ctx`] naming it. Handlers read the origin's current snapshot and never wait on a commit;
+//! what reads a disk runs on the blocking pool.
+
+pub mod api;
+pub mod cache;
+pub mod error;
+pub mod pgxn;
+pub mod search;
+pub mod site;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+use crate::federation::Federation;
+use crate::metrics::Metrics;
+use crate::origin::Origin;
+use crate::search::SearchIndex;
+
+/// What the node as a whole shows: its peer identity, addresses and cosigner key.
+#[derive(Debug, Clone, Default)]
+pub struct NodeInfo {
+    /// libp2p peer id.
+    pub peer_id: Option<String>,
+    /// libp2p listen addresses, each with `/p2p/<peer id>`.
+    pub p2p_addrs: Vec<String>,
+    /// The cosigner key this node cosigns mirrored checkpoints with.
+    pub witness: Option<String>,
+}
+
+/// One origin as the HTTP side serves it.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The log.
+    pub origin: Arc<Origin>,
+    /// Its search index, once open.
+    pub search: Option<Arc<SearchIndex>>,
+}
+
+/// Everything the HTTP side reads, made once at start-up.
+#[derive(Debug)]
+pub struct AppState {
+    /// Every origin the node serves: its own first, then mirrors in configuration order.
+    pub origins: Vec<Served>,
+    /// The federation, when the node joined one.
+    pub federation: Option<Arc<Federation>>,
+    /// Node-wide facts.
+    pub info: NodeInfo,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The bound HTTP address (PGXN's `mirrors.json`).
+    pub http: SocketAddr,
+    /// Largest release archive taken.
+    pub max_archive_bytes: u64,
+}
+
+/// A request's view: the node, and the origin the path names.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The node.
+    pub app: Arc<AppState>,
+    /// The origin.
+    pub origin: Arc<Origin>,
+    /// Its search index.
+    pub search: Option<Arc<SearchIndex>>,
+}
+
+impl Ctx {
+    /// Runs `f` on the blocking pool with this view.
+    ///
+    /// # Errors
+    /// What `f` returns.
+    pub async fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ctx) -> Result<R, ApiError> + Send + 'static,
+    ) -> Result<R, ApiError> {
+        let c = self.clone();
+        crate::origin::blocking(move || f(&c)).await
+    }
+}
+
+/// The route table, recorded as it is built so tests can hold it against `spec/openapi.json`.
+struct Routes {
+    router: Router<Ctx>,
+    table: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    fn get<H: axum::handler::Handler<T, Ctx>, T: 'static>(
+        mut self,
+        path: &'static str,
+        h: H,
+    ) -> Routes {
+        self.router = self.router.route(path, get(h));
+        self.table.push(("get", path));
+        self
+    }
+
+    fn post<H: axum::handler::Handler<T, Ctx>, T: 'static>(
+        mut self,
+        path: &'static str,
+        h: H,
+    ) -> Routes {
+        self.router = self.router.route(path, post(h));
+        self.table.push(("post", path));
+        self
+    }
+}
+
+fn routes() -> Routes {
+    Routes {
+        router: Router::new(),
+        table: Vec::new(),
+    }
+    .get("/", site::pages::home)
+    .get("/search", site::pages::search)
+    .get("/dist/{name}/", site::pages::dist)
+    .get("/dist/{name}/{version}/", site::pages::release)
+    .get("/extension/{name}/", site::pages::extension)
+    .get("/user/{name}/", site::pages::user)
+    .get("/tag/{name}/", site::pages::tag)
+    .get("/log/", site::pages::log)
+    .get("/mirrors/", site::pages::mirrors)
+    .get("/feeds/recent.xml", site::feeds::recent)
+    .get("/feeds/dist/{file}", site::feeds::dist)
+    .get("/feeds/user/{file}", site::feeds::user)
+    .get("/feeds/tag/{file}", site::feeds::tag)
+    .get("/robots.txt", site::feeds::robots)
+    .get("/sitemap.xml", site::feeds::sitemap)
+    .get("/index.json", pgxn::index_json)
+    .get("/dist/{file}", pgxn::dist_json)
+    .get("/dist/{dist}/{version}/{*file}", pgxn::dist_file)
+    .get("/extension/{file}", pgxn::extension_json)
+    .get("/user/{file}", pgxn::user_json)
+    .get("/tag/{file}", pgxn::tag_json)
+    .get("/stats/{file}", pgxn::stats_json)
+    .get("/users/{file}", pgxn::userlist_json)
+    .get("/meta/mirrors.json", pgxn::mirrors_json)
+    .get("/meta/spec.txt", pgxn::spec_txt)
+    .get("/log/checkpoint", api::checkpoint)
+    .get("/log/tile/{*path}", api::tile)
+    .get("/search/{kind}", search::pgxn_search)
+    .get("/search/{kind}/", search::pgxn_search)
+    .get("/api/v1/search", search::api_search)
+    .get("/api/v1/log", api::log_info)
+    .post("/api/v1/entries", api::post_entry)
+    .get("/api/v1/entries/{index}", api::get_entry)
+    .get("/api/v1/proofs/inclusion/{index}/{size}", api::inclusion)
+    .get("/api/v1/proofs/consistency/{from}/{to}", api::consistency)
+    .post("/api/v1/releases", api::post_release)
+    .get("/api/v1/dists/{dist}", api::dist)
+    .get("/api/v1/dists/{dist}/{version}/docs", api::docs)
+    .get("/api/v1/dists/{dist}/{version}/docs/{*docpath}", api::doc)
+    .get("/api/v1/accounts/{user}", api::account)
+    .get("/api/v1/origins", api::origins)
+    .get("/api/v1/evidence", api::evidence)
+    .post("/add-checkpoint", api::add_checkpoint)
+    .get("/metrics", api::metrics)
+}
+
+/// Every (method, path) the node serves, in axum's syntax.
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    routes().table
+}
+
+/// The node's HTTP service: a span per request, the JSON error shape for every refusal, then
+/// each origin's request counting and document cache, then routing. The node's own origin is
+/// served at `/`, each mirrored origin below its prefix with the same routes.
+pub fn router(app: Arc<AppState>) -> Router {
+    let mut router = Router::new();
+    let mut own = None;
+    for served in &app.origins {
+        let ctx = Ctx {
+            app: app.clone(),
+            origin: served.origin.clone(),
+            search: served.search.clone(),
+        };
+        if served.origin.prefix.is_empty() {
+            own = Some(ctx);
+        } else {
+            let prefix = served.origin.prefix.clone();
+            router = router.nest_service(&prefix, origin_service(ctx));
+        }
+    }
+    if let Some(ctx) = own {
+        router = router.fallback_service(origin_service(ctx));
+    }
+    router
+        .layer(axum::middleware::from_fn(error::json_rejections))
+        .layer(TraceLayer::new_for_http())
+}
+
+fn origin_service(ctx: Ctx) -> cache::CacheService<Router> {
+    let body_limit = ctx.app.max_archive_bytes as usize + (1 << 20);
+    let origin = ctx.origin.clone();
+    let metrics = ctx.app.metrics.clone();
+    let routed = routes()
+        .router
+        .fallback(|| async { ApiError::not_found("no such resource") })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(ctx);
+    cache::CacheService::new(origin, metrics, routed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn openapi_document_lists_exactly_the_routes() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/openapi.json");
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(p, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |m| (m.clone(), p.clone()))
+            })
+            .collect();
+        let served: BTreeSet<(String, String)> = super::route_table()
+            .into_iter()
+            .map(|(m, p)| (m.to_string(), p.replace("{*", "{")))
+            .collect();
+        assert_eq!(documented, served);
+    }
+}

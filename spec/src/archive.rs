@@ -47,9 +47,13 @@ pub enum ArchiveError {
         "member {0:?} is a link or special file; only regular files and directories are accepted"
     )]
     SpecialFile(String),
-    /// Two members with one path.
+    /// Two members with one path (or paths that differ only in case, which no case-insensitive
+    /// file system can hold apart).
     #[error("duplicate member {0:?}")]
     Duplicate(String),
+    /// A zip whose central directory and local headers disagree, or that uses Zip64.
+    #[error("inconsistent zip: {0}")]
+    Inconsistent(String),
     /// Over a size or count limit.
     #[error("archive too large: {0}")]
     TooLarge(String),
@@ -96,7 +100,15 @@ impl Reader<'_> {
                 self.limits.max_members
             )));
         }
-        let remaining = self.limits.max_unpacked_bytes - self.total;
+        // Never read past what the limits allow: the total, and the ratio to the packed size
+        // (checked past 1 MiB), so a small bomb costs at most a little memory.
+        let by_ratio = self
+            .packed
+            .max(1)
+            .saturating_mul(self.limits.max_ratio)
+            .max(1 << 20);
+        let cap = self.limits.max_unpacked_bytes.min(by_ratio);
+        let remaining = cap.saturating_sub(self.total);
         let mut buf = Vec::new();
         // Count real bytes: declared sizes in headers can lie.
         data.take(remaining + 1)
@@ -109,14 +121,11 @@ impl Reader<'_> {
                 self.limits.max_unpacked_bytes
             )));
         }
-        if self.total > 1 << 20 {
-            let ratio = self.total / self.packed.max(1);
-            if ratio > self.limits.max_ratio {
-                return Err(ArchiveError::Bomb {
-                    ratio,
-                    limit: self.limits.max_ratio,
-                });
-            }
+        if self.total > cap || (self.total > 1 << 20 && self.total > by_ratio) {
+            return Err(ArchiveError::Bomb {
+                ratio: self.total / self.packed.max(1),
+                limit: self.limits.max_ratio,
+            });
         }
         if let Some(p) = path {
             self.raw.push((p, buf, executable));
@@ -125,13 +134,21 @@ impl Reader<'_> {
     }
 }
 
+/// Longest member path accepted, in bytes.
+pub const MAX_PATH_BYTES: usize = 1024;
+/// Longest path component accepted, in bytes (what file systems hold).
+pub const MAX_NAME_BYTES: usize = 255;
+
 /// Returns the normalized relative path, `None` for an entry that names the archive root.
-fn safe_path(name: &str) -> Result<Option<String>, ArchiveError> {
-    let unsafe_path = || ArchiveError::UnsafePath(name.to_string());
+/// Refuses absolute paths, `..`, drive letters and backslashes, control characters, and names
+/// no file system can hold (a component over 255 bytes, a path over 1024).
+pub fn safe_path(name: &str) -> Result<Option<String>, ArchiveError> {
+    let unsafe_path = || ArchiveError::UnsafePath(name.chars().take(300).collect());
     if name.starts_with('/')
         || name.contains('\\')
-        || name.contains('\0')
+        || name.chars().any(char::is_control)
         || name.as_bytes().get(1) == Some(&b':')
+        || name.len() > MAX_PATH_BYTES
     {
         return Err(unsafe_path());
     }
@@ -140,6 +157,7 @@ fn safe_path(name: &str) -> Result<Option<String>, ArchiveError> {
         match part {
             "" | "." => {}
             ".." => return Err(unsafe_path()),
+            p if p.len() > MAX_NAME_BYTES => return Err(unsafe_path()),
             p => parts.push(p),
         }
     }
@@ -186,12 +204,15 @@ pub fn read_archive(bytes: &[u8], limits: &Limits) -> Result<Files, ArchiveError
             .all(|(p, _, _)| p.starts_with(&format!("{t}/")))
     });
     let mut files = Files::default();
+    let mut folded = std::collections::HashSet::new();
     for (path, data, exec) in r.raw {
         let rel = match &strip {
             Some(t) => path[t.len() + 1..].to_string(),
             None => path,
         };
-        if files.files.insert(rel.clone(), (data, exec)).is_some() {
+        if !folded.insert(rel.to_lowercase())
+            || files.files.insert(rel.clone(), (data, exec)).is_some()
+        {
             return Err(ArchiveError::Duplicate(rel));
         }
     }
@@ -214,6 +235,7 @@ pub fn read_archive(bytes: &[u8], limits: &Limits) -> Result<Files, ArchiveError
 fn read_zip(bytes: &[u8], r: &mut Reader<'_>) -> Result<(), ArchiveError> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| ArchiveError::Unreadable(e.to_string()))?;
+    check_zip_structure(bytes, &mut zip)?;
     for i in 0..zip.len() {
         let file = zip
             .by_index(i)
@@ -232,6 +254,71 @@ fn read_zip(bytes: &[u8], r: &mut Reader<'_>) -> Result<(), ArchiveError> {
             continue;
         }
         r.add(&name, file, mode & 0o111 != 0)?;
+    }
+    Ok(())
+}
+
+/// Checks what the zip reader does not: one central directory record per member (the reader
+/// keeps one of several records of one name without a word), each pointing at a local header
+/// of its own that names the same path (tools that unpack from local headers would otherwise
+/// write other files than were checked), and no Zip64 (release archives are far below its
+/// sizes, and its extra records are more ways to disagree).
+fn check_zip_structure(
+    bytes: &[u8],
+    zip: &mut zip::ZipArchive<Cursor<&[u8]>>,
+) -> Result<(), ArchiveError> {
+    let inconsistent = |s: String| ArchiveError::Inconsistent(s);
+    let u16_at = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    // The end-of-central-directory record: the last one within the largest comment's reach.
+    let floor = bytes.len().saturating_sub(22 + 65_535);
+    let eocd = (floor..bytes.len().saturating_sub(21))
+        .rev()
+        .find(|&i| bytes[i..].starts_with(b"PK\x05\x06"))
+        .ok_or_else(|| inconsistent("no end of central directory".into()))?;
+    let records = u16_at(eocd + 10).unwrap_or(0);
+    let zip64 = records == 0xffff
+        || eocd
+            .checked_sub(20)
+            .is_some_and(|at| bytes[at..].starts_with(b"PK\x06\x07"));
+    if zip64 {
+        return Err(inconsistent("Zip64 archives are not accepted".into()));
+    }
+    if usize::from(records) != zip.len() {
+        return Err(ArchiveError::Duplicate(format!(
+            "the central directory holds {records} records for {} distinct names",
+            zip.len()
+        )));
+    }
+    let mut starts = std::collections::HashSet::new();
+    for i in 0..zip.len() {
+        let f = zip
+            .by_index_raw(i)
+            .map_err(|e| ArchiveError::Unreadable(e.to_string()))?;
+        let name = f.name_raw().to_vec();
+        let shown = String::from_utf8_lossy(&name).into_owned();
+        let start = usize::try_from(f.header_start()).unwrap_or(usize::MAX);
+        if !starts.insert(start) {
+            return Err(ArchiveError::Duplicate(shown));
+        }
+        let local = bytes
+            .get(start..)
+            .filter(|b| b.starts_with(b"PK\x03\x04"))
+            .ok_or_else(|| inconsistent(format!("member {shown:?} has no local header")))?;
+        let len = usize::from(u16_at(start + 26).unwrap_or(0));
+        if local.get(30..30 + len) != Some(name.as_slice()) {
+            let other = String::from_utf8_lossy(
+                local
+                    .get(30..(30 + len).min(local.len()))
+                    .unwrap_or_default(),
+            );
+            return Err(inconsistent(format!(
+                "member {shown:?} is named {other:?} in its local header"
+            )));
+        }
     }
     Ok(())
 }
@@ -320,6 +407,153 @@ mod tests {
         assert_eq!(back, f);
         let zip = zip::ZipArchive::new(Cursor::new(&a)).unwrap();
         assert!(zip.file_names().all(|n| n.starts_with("pair-1.0.0/")));
+    }
+
+    /// A stored (uncompressed) zip written by hand: each member's central name, local name and
+    /// data, so tests can make the archives no zip writer makes.
+    fn raw_zip(members: &[(&str, &str, &[u8])], central_of: &[usize]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut offsets = Vec::new();
+        for (_, local, data) in members {
+            offsets.push(out.len() as u32);
+            let crc = crc32(data);
+            out.extend(b"PK\x03\x04");
+            out.extend(20u16.to_le_bytes()); // version
+            out.extend([0u8; 4]); // flags, method (stored)
+            out.extend([0u8; 4]); // time, date
+            out.extend(crc.to_le_bytes());
+            out.extend((data.len() as u32).to_le_bytes());
+            out.extend((data.len() as u32).to_le_bytes());
+            out.extend((local.len() as u16).to_le_bytes());
+            out.extend(0u16.to_le_bytes());
+            out.extend(local.as_bytes());
+            out.extend(*data);
+        }
+        let cd = out.len() as u32;
+        for &k in central_of {
+            let (central, _, data) = members[k];
+            out.extend(b"PK\x01\x02");
+            out.extend(20u16.to_le_bytes());
+            out.extend(20u16.to_le_bytes());
+            out.extend([0u8; 8]);
+            out.extend(crc32(data).to_le_bytes());
+            out.extend((data.len() as u32).to_le_bytes());
+            out.extend((data.len() as u32).to_le_bytes());
+            out.extend((central.len() as u16).to_le_bytes());
+            out.extend([0u8; 8]); // extra, comment, disk, internal attrs
+            out.extend([0u8; 4]); // external attrs
+            out.extend(offsets[k].to_le_bytes());
+            out.extend(central.as_bytes());
+        }
+        let size = out.len() as u32 - cd;
+        out.extend(b"PK\x05\x06");
+        out.extend([0u8; 4]);
+        out.extend((central_of.len() as u16).to_le_bytes());
+        out.extend((central_of.len() as u16).to_le_bytes());
+        out.extend(size.to_le_bytes());
+        out.extend(cd.to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+        out
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffffu32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn zips_the_reader_would_misread_are_refused() {
+        let limits = Limits::default();
+        // The hand-made zip is read when it is consistent.
+        let ok = raw_zip(
+            &[
+                ("p/META.json", "p/META.json", b"{}"),
+                ("p/a.sql", "p/a.sql", b"x"),
+            ],
+            &[0, 1],
+        );
+        assert_eq!(
+            read_archive(&ok, &limits).unwrap().get("a.sql"),
+            Some(&b"x"[..])
+        );
+        // Two central records of one name: the reader would keep one of them silently.
+        let dup = raw_zip(
+            &[
+                ("p/a.sql", "p/a.sql", b"one"),
+                ("p/a.sql", "p/a.sql", b"two"),
+            ],
+            &[0, 1],
+        );
+        assert!(matches!(
+            read_archive(&dup, &limits),
+            Err(ArchiveError::Duplicate(_))
+        ));
+        // Two records pointing at one local header.
+        let twice = raw_zip(
+            &[
+                ("p/a.sql", "p/a.sql", b"one"),
+                ("p/b.sql", "p/b.sql", b"two"),
+            ],
+            &[0, 0],
+        );
+        assert!(read_archive(&twice, &limits).is_err());
+        // A local header naming another path than the central directory.
+        let lie = raw_zip(&[("p/a.sql", "p/../../etc/x", b"one")], &[0]);
+        let e = read_archive(&lie, &limits).unwrap_err();
+        assert!(matches!(e, ArchiveError::Inconsistent(_)), "{e}");
+        // Names that differ only in case, a control character, an over-long component.
+        let case = raw_zip(
+            &[
+                ("p/README", "p/README", b"a"),
+                ("p/readme", "p/readme", b"b"),
+            ],
+            &[0, 1],
+        );
+        assert!(matches!(
+            read_archive(&case, &limits),
+            Err(ArchiveError::Duplicate(_))
+        ));
+        let ctl = raw_zip(&[("p/a\u{1b}[31m.sql", "p/a\u{1b}[31m.sql", b"a")], &[0]);
+        assert!(matches!(
+            read_archive(&ctl, &limits),
+            Err(ArchiveError::UnsafePath(_))
+        ));
+        let long = format!("p/{}", "n".repeat(256));
+        let long_zip = raw_zip(&[(&long, &long, b"a")], &[0]);
+        assert!(matches!(
+            read_archive(&long_zip, &limits),
+            Err(ArchiveError::UnsafePath(_))
+        ));
+    }
+
+    #[test]
+    fn a_bomb_is_refused_before_it_is_unpacked_whole() {
+        // 64 MiB of zeros packs into about 64 KiB: within the total limit, over the ratio.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        {
+            let mut tar = tar::Builder::new(&mut gz);
+            let zeros = vec![0u8; 64 << 20];
+            let mut h = tar::Header::new_gnu();
+            h.set_size(zeros.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, "p/zeros", zeros.as_slice())
+                .unwrap();
+            tar.finish().unwrap();
+        }
+        let bytes = gz.finish().unwrap();
+        let got = read_archive(&bytes, &Limits::default()).map(|f| f.files.len());
+        assert!(matches!(got, Err(ArchiveError::Bomb { .. })), "{got:?}");
     }
 
     #[test]

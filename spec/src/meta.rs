@@ -108,7 +108,36 @@ pub fn parse_meta(bytes: &[u8]) -> Result<Meta, MetaError> {
                 .unwrap_or(0) as u8,
             detail: e.to_string(),
         })?;
-    read_meta(raw)
+    let meta = read_meta(raw)?;
+    check_paths(&meta)?;
+    Ok(meta)
+}
+
+/// The files a META names (each extension's SQL file and documentation) must be paths inside
+/// the distribution: relative, without `..`, as archive members are (`archive::safe_path`).
+/// Clients and the site open them below the release folder.
+fn check_paths(meta: &Meta) -> Result<(), MetaError> {
+    let (file_key, doc_key, base) = if meta.spec == 1 {
+        ("file", "docfile", "provides")
+    } else {
+        ("sql", "doc", "contents.extensions")
+    };
+    for (ext, p) in &meta.provides {
+        for (key, path) in [(file_key, &p.file), (doc_key, &p.docfile)] {
+            let Some(path) = path else { continue };
+            let ok = matches!(crate::archive::safe_path(path), Ok(Some(_)));
+            if !ok {
+                return Err(MetaError::Field {
+                    field: format!("{base}.{ext}.{key}"),
+                    detail: format!(
+                        "{:?} must be a path inside the distribution: relative, without `..`",
+                        path.chars().take(100).collect::<String>()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads the fields of a META.json that was validated before (a stored blob).
@@ -328,5 +357,32 @@ mod tests {
             parse_meta(no_version),
             Err(MetaError::Invalid { version: 1, .. })
         ));
+    }
+
+    #[test]
+    fn files_named_outside_the_distribution_are_refused() {
+        for (key, path) in [
+            ("file", "/etc/passwd"),
+            ("file", "../../x.sql"),
+            ("docfile", "/usr/share/doc/x"),
+            ("docfile", "doc/\\u001b[2J.md"),
+        ] {
+            let file = if key == "file" { path } else { "sql/pair.sql" };
+            let doc = if key == "docfile" {
+                format!(r#","docfile":"{path}""#)
+            } else {
+                String::new()
+            };
+            let meta = format!(
+                r#"{{"name":"pair","version":"0.1.0","abstract":"A key/value pair","maintainer":"s","license":"postgresql","provides":{{"pair":{{"version":"0.1.0","file":"{file}"{doc}}}}}}}"#
+            );
+            let e = parse_meta(meta.as_bytes()).unwrap_err().to_string();
+            // The META schema refuses some of these itself; either way the field is named.
+            assert!(
+                e.contains(&format!("provides.pair.{key}"))
+                    || e.contains(&format!("/provides/pair/{key}")),
+                "{path}: {e}"
+            );
+        }
     }
 }

@@ -70,11 +70,16 @@ async fn a_missing_or_damaged_blob_is_an_error_and_an_alarm() {
     let node = TestNode::start().await;
     let alice = identity("alice", 1);
     node.register(&alice, None).await;
-    let r = node.publish_dist(&alice, "pair", "1.0.0", "pair", "stable").await;
+    let r = node
+        .publish_dist(&alice, "pair", "1.0.0", "pair", "stable")
+        .await;
     assert_eq!(r.index, 1);
     let d = node.json("/api/v1/dists/pair").await;
     let zip_sha = d["releases"][0]["sha256"].as_str().unwrap().to_string();
-    let meta_sha = d["releases"][0]["meta_sha256"].as_str().unwrap().to_string();
+    let meta_sha = d["releases"][0]["meta_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let blob = |sha: &str| node.dir.path().join("blobs").join(&sha[..2]).join(sha);
     assert_eq!(metric(&node, "pgext_blob_faults_total").await, 0.0);
 
@@ -84,16 +89,22 @@ async fn a_missing_or_damaged_blob_is_an_error_and_an_alarm() {
     let n = zip.len() - 10;
     zip[n] ^= 0xff;
     std::fs::write(blob(&zip_sha), &zip).unwrap();
-    let resp = reqwest::get(format!("{}/dist/pair/1.0.0/pair-1.0.0.zip", node.url()))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "the stream starts before the end is read");
-    assert!(resp.bytes().await.is_err(), "a damaged zip must not arrive whole");
+    // Whether the connection ends before the headers or after part of the body depends on
+    // how the server's writes fall; either way the bytes never arrive whole.
+    let url = format!("{}/dist/pair/1.0.0/pair-1.0.0.zip", node.url());
+    let got = match reqwest::get(url).await {
+        Ok(resp) => resp.bytes().await.map(|b| b.len()),
+        Err(e) => Err(e),
+    };
+    assert!(got.is_err(), "a damaged zip arrived whole: {got:?}");
     // Pages and documents that read it fail with the blob's name.
     let (status, body) = node.get("/dist/pair/1.0.0/README.txt").await;
     let body = String::from_utf8_lossy(&body);
     assert_eq!(status, 500, "{body}");
-    assert!(body.contains("blob-unavailable") && body.contains("damaged"), "{body}");
+    assert!(
+        body.contains("blob-unavailable") && body.contains("damaged"),
+        "{body}"
+    );
     assert!(metric(&node, "pgext_blob_faults_total").await >= 2.0);
 
     // A missing META: no document is made with holes.

@@ -8,8 +8,13 @@ mod client_install;
 mod client_verify;
 mod faults;
 mod federation;
+mod fuzz;
 mod pgxnclient;
 mod proof_file;
 mod publish;
 mod search;
 mod site;
+
+/// Counts the heap, so the fuzzers can hold each decoder to a bound (`fuzz.rs`).
+#[global_allocator]
+static PEAK: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;

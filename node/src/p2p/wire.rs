@@ -214,6 +214,76 @@ pub fn witness_codec() -> Codec<WitnessRequest, WitnessResponse> {
     codec(MAX_WITNESS_MESSAGE, MAX_WITNESS_MESSAGE)
 }
 
+/// What a wire message is: encodable and decodable by serde, sendable between tasks.
+pub trait Message: Serialize + serde::de::DeserializeOwned + Send {}
+
+impl<T: Serialize + serde::de::DeserializeOwned + Send> Message for T {}
+
+/// Encodes a request as the swarm writes it to a stream (tests, fuzzers).
+///
+/// # Errors
+/// When the message cannot be encoded.
+pub fn encode_request<Req, Resp>(codec: &mut Codec<Req, Resp>, msg: Req) -> io::Result<Vec<u8>>
+where
+    Req: Message,
+    Resp: Message,
+{
+    use request_response::Codec as _;
+    let mut w = futures::io::Cursor::new(Vec::new());
+    futures::executor::block_on(codec.write_request(&protocol(), &mut w, msg))?;
+    Ok(w.into_inner())
+}
+
+/// Encodes a response as the swarm writes it to a stream (tests, fuzzers).
+///
+/// # Errors
+/// When the message cannot be encoded.
+pub fn encode_response<Req, Resp>(codec: &mut Codec<Req, Resp>, msg: Resp) -> io::Result<Vec<u8>>
+where
+    Req: Message,
+    Resp: Message,
+{
+    use request_response::Codec as _;
+    let mut w = futures::io::Cursor::new(Vec::new());
+    futures::executor::block_on(codec.write_response(&protocol(), &mut w, msg))?;
+    Ok(w.into_inner())
+}
+
+/// Decodes the bytes of a stream as a request, exactly as the swarm does (tests, fuzzers).
+///
+/// # Errors
+/// When they are over the bound or not the protocol's request.
+pub fn decode_request<Req, Resp>(codec: &mut Codec<Req, Resp>, bytes: &[u8]) -> io::Result<Req>
+where
+    Req: Message,
+    Resp: Message,
+{
+    use request_response::Codec as _;
+    futures::executor::block_on(
+        codec.read_request(&protocol(), &mut futures::io::Cursor::new(bytes)),
+    )
+}
+
+/// Decodes the bytes of a stream as a response, exactly as the swarm does (tests, fuzzers).
+///
+/// # Errors
+/// When they are over the bound or not the protocol's response.
+pub fn decode_response<Req, Resp>(codec: &mut Codec<Req, Resp>, bytes: &[u8]) -> io::Result<Resp>
+where
+    Req: Message,
+    Resp: Message,
+{
+    use request_response::Codec as _;
+    futures::executor::block_on(
+        codec.read_response(&protocol(), &mut futures::io::Cursor::new(bytes)),
+    )
+}
+
+/// The codec ignores the protocol name; any will do outside a swarm.
+fn protocol() -> libp2p::StreamProtocol {
+    libp2p::StreamProtocol::new(TILES_PROTOCOL)
+}
+
 /// Why a request to a peer got no usable answer. Each kind costs the peer a different amount
 /// of standing (`federation::peers`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,0 +1,394 @@
+//! Every decoder of bytes a node takes from outside, fed arbitrary bytes and mutations of valid
+//! messages (bytes flipped, inserted, deleted, cut, repeated): tile paths, entry bundles, signed
+//! notes, checkpoints and cosignatures, tlog-proof files, witness requests, log entries,
+//! release archives, each protocol's peer messages, and gossip. None may panic, and none may
+//! allocate more than a bound proportional to its input (the test binary counts the heap's
+//! peak around each case).
+//!
+//! `PGEXT_FUZZ_CASES` sets the cases per decoder: 100,000 by default (CI); the long run in
+//! `docs/benchmarks.md` uses 10,000,000. Each test runs in its own process (nextest), so the
+//! peak counter sees one decoder at a time.
+
+use std::sync::OnceLock;
+
+use pgext_log::{
+    AddCheckpoint, Checkpoint, Hash, KeyType, Note, ProofFile, SignerKey, Tile, VerifierKey,
+    leaf_hash, open, open_checkpoint, parse_bundle, push_entry, sign,
+};
+use pgext_node::federation::gossip::Gossip;
+use pgext_node::p2p::wire;
+use pgext_spec::archive::{Limits, read_archive};
+use pgext_spec::entry::{Action, Entry};
+use pgext_tests::{fixtures, identity};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+use crate::PEAK;
+
+/// Cases per decoder.
+fn cases() -> u32 {
+    std::env::var("PGEXT_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
+
+/// Bytes of arbitrary length and content, or one of `samples` mutated.
+fn inputs(samples: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+    let mutated = (
+        0..samples.len(),
+        prop::collection::vec((0u8..5, any::<usize>(), any::<u8>()), 1..8),
+    )
+        .prop_map(move |(i, edits)| {
+            let mut b = samples[i].clone();
+            for (kind, pos, byte) in edits {
+                let at = pos % (b.len() + 1);
+                match kind {
+                    0 if at < b.len() => b[at] ^= byte.max(1),
+                    1 => b.insert(at, byte),
+                    2 if at < b.len() => {
+                        b.remove(at);
+                    }
+                    3 => b.truncate(at),
+                    _ => {
+                        let end = (at + usize::from(byte)).min(b.len());
+                        let copy = b[at..end].to_vec();
+                        b.splice(at..at, copy);
+                    }
+                }
+            }
+            b
+        });
+    prop_oneof![
+        1 => prop::collection::vec(any::<u8>(), 0..512),
+        3 => mutated,
+    ]
+}
+
+/// Runs `decode` on every input, failing on a panic or on a heap peak above
+/// `factor` × the input's size plus 4 MiB.
+fn fuzz(samples: Vec<Vec<u8>>, factor: usize, decode: impl Fn(&[u8])) {
+    for s in &samples {
+        decode(s);
+    }
+    let config = Config {
+        cases: cases(),
+        failure_persistence: None,
+        max_shrink_iters: 2_000,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    runner
+        .run(&inputs(samples), |input| {
+            let before = PEAK.current_usage();
+            PEAK.reset_peak_usage();
+            decode(&input);
+            let peak = PEAK.peak_usage().saturating_sub(before);
+            let bound = factor * input.len() + (4 << 20);
+            if peak > bound {
+                return Err(TestCaseError::fail(format!(
+                    "{peak} bytes of heap for {} bytes of input (bound {bound})",
+                    input.len()
+                )));
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn log_key() -> &'static SignerKey {
+    static K: OnceLock<SignerKey> = OnceLock::new();
+    K.get_or_init(|| {
+        SignerKey::from_seed("fuzz.pgext.test/log", KeyType::Ed25519, &[3; 32]).unwrap()
+    })
+}
+
+fn cosigner() -> &'static SignerKey {
+    static K: OnceLock<SignerKey> = OnceLock::new();
+    K.get_or_init(|| {
+        SignerKey::from_seed("fuzz.pgext.test/witness", KeyType::Cosignature, &[4; 32]).unwrap()
+    })
+}
+
+fn notes() -> Vec<Vec<u8>> {
+    let text = Checkpoint::new("fuzz.pgext.test/log", 1234, leaf_hash(b"x")).to_text();
+    vec![
+        sign(&text, &[log_key()], 0).unwrap().into_bytes(),
+        sign(&text, &[log_key(), cosigner()], 1_700_000_000)
+            .unwrap()
+            .into_bytes(),
+    ]
+}
+
+#[test]
+fn tile_paths() {
+    let samples = [
+        "tile/0/000",
+        "tile/1/x001/234.p/5",
+        "tile/entries/x123/456.p/255",
+        "tile/3/000.p/1",
+    ]
+    .map(|s| s.as_bytes().to_vec())
+    .to_vec();
+    fuzz(samples, 16, |b| {
+        let _ = Tile::parse_path(&String::from_utf8_lossy(b));
+    });
+}
+
+#[test]
+fn bundles() {
+    let mut big = Vec::new();
+    for i in 0..256u32 {
+        push_entry(&mut big, format!("entry {i}").as_bytes()).unwrap();
+    }
+    let mut small = Vec::new();
+    push_entry(&mut small, &[7; 300]).unwrap();
+    fuzz(vec![big, small], 16, |b| {
+        let _ = parse_bundle(b);
+    });
+}
+
+#[test]
+fn notes_and_checkpoints() {
+    let vkey = log_key().verifier().clone();
+    fuzz(notes(), 16, |b| {
+        if let Ok(n) = Note::parse(b) {
+            let _ = Checkpoint::parse(&n.text);
+        }
+        let _ = open_checkpoint(b, &vkey, &[]);
+        let _ = Checkpoint::parse(&String::from_utf8_lossy(b));
+    });
+}
+
+#[test]
+fn cosignatures_and_keys() {
+    let keys: Vec<VerifierKey> = vec![log_key().verifier().clone(), cosigner().verifier().clone()];
+    let mut samples = notes();
+    samples.extend(keys.iter().map(|k| k.to_string().into_bytes()));
+    fuzz(samples, 16, |b| {
+        let _ = open(b, &keys);
+        let _ = String::from_utf8_lossy(b).parse::<VerifierKey>();
+    });
+}
+
+#[test]
+fn proof_files_and_witness_requests() {
+    let proof = vec![leaf_hash(b"a"), leaf_hash(b"b"), Hash::empty_root()];
+    let note = notes().remove(0);
+    let samples = vec![
+        ProofFile {
+            extra: Some(b"{\"entry\":1}".to_vec()),
+            index: 17,
+            proof: proof.clone(),
+            checkpoint: note.clone(),
+        }
+        .to_bytes(),
+        AddCheckpoint {
+            old: 12,
+            proof,
+            checkpoint: note,
+        }
+        .to_bytes(),
+    ];
+    fuzz(samples, 16, |b| {
+        let _ = ProofFile::parse(b);
+        if let Ok(req) = AddCheckpoint::parse(b) {
+            let _ = req.origin();
+        }
+    });
+}
+
+#[test]
+fn entries() {
+    let alice = identity("alice", 1);
+    let files = fixtures::dist("pair", "1.0.0", "pair", "stable");
+    let tgz = fixtures::tar_gz("pair-1.0.0", &files);
+    let release = pgext::release::prepare_release(&tgz, None).unwrap().release;
+    let samples = vec![
+        alice.account_entry(Some("Alice"), None, None).to_bytes(),
+        alice.sign(Action::Release(release)).to_bytes(),
+        alice
+            .sign(Action::Yank {
+                dist: "pair".into(),
+                version: "1.0.0".into(),
+                reason: Some("broken".into()),
+            })
+            .to_bytes(),
+    ];
+    fuzz(samples, 32, |b| {
+        let _ = Entry::parse(b);
+        let _ = Entry::from_submitted(b);
+    });
+}
+
+#[test]
+fn archives() {
+    let files = fixtures::dist("pair", "1.0.0", "pair", "stable");
+    let tgz = fixtures::tar_gz("pair-1.0.0", &files);
+    let parsed = read_archive(&tgz, &Limits::default()).unwrap();
+    let zip = pgext_spec::archive::pgxn_zip("pair", "1.0.0", &parsed).unwrap();
+    let raw_zip = fixtures::zip_raw(&files);
+    let bz2 = {
+        use std::io::Write as _;
+        let tar = flate2::read::GzDecoder::new(tgz.as_slice());
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut { tar }, &mut plain).unwrap();
+        let mut w = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        w.write_all(&plain).unwrap();
+        w.finish().unwrap()
+    };
+    let limits = Limits::default();
+    // Unpacking may grow an input up to the ratio limit (200×) past its first MiB.
+    fuzz(vec![tgz, zip, raw_zip, bz2], 256 * 3, |b| {
+        let _ = read_archive(b, &limits);
+    });
+}
+
+/// Encodes `msg` as a request of its protocol, as a peer would send it.
+fn encoded_request<Req, Resp>(mut codec: wire::Codec<Req, Resp>, msg: Req) -> Vec<u8>
+where
+    Req: wire::Message,
+    Resp: wire::Message,
+{
+    wire::encode_request(&mut codec, msg).unwrap()
+}
+
+fn encoded_response<Req, Resp>(mut codec: wire::Codec<Req, Resp>, msg: Resp) -> Vec<u8>
+where
+    Req: wire::Message,
+    Resp: wire::Message,
+{
+    wire::encode_response(&mut codec, msg).unwrap()
+}
+
+/// Decodes `b` as a request and as a response with `codec`, as the swarm does.
+fn decode_both<Req, Resp>(mut codec: wire::Codec<Req, Resp>, b: &[u8])
+where
+    Req: wire::Message,
+    Resp: wire::Message,
+{
+    let _ = wire::decode_request(&mut codec, b);
+    let _ = wire::decode_response(&mut codec, b);
+}
+
+#[test]
+fn wire_tiles() {
+    let samples = vec![
+        encoded_request(
+            wire::tiles_codec(),
+            wire::TileRequest {
+                origin: "fuzz.pgext.test/log".into(),
+                path: "tile/entries/000.p/7".into(),
+            },
+        ),
+        encoded_response(
+            wire::tiles_codec(),
+            wire::TileResponse::Found(vec![1; 200].into()),
+        ),
+        encoded_response(
+            wire::tiles_codec(),
+            wire::TileResponse::NotFound("no".into()),
+        ),
+        encoded_response(wire::tiles_codec(), wire::TileResponse::Busy),
+    ];
+    fuzz(samples, 16, |b| decode_both(wire::tiles_codec(), b));
+}
+
+#[test]
+fn wire_blobs() {
+    let sha = "ab".repeat(32);
+    let samples = vec![
+        encoded_request(
+            wire::blobs_codec(),
+            wire::BlobRequest {
+                sha256: sha.clone(),
+                offset: 1 << 20,
+                more: vec![sha.clone(), sha.clone()],
+            },
+        ),
+        encoded_response(
+            wire::blobs_codec(),
+            wire::BlobResponse::Found {
+                total: 300,
+                chunk: vec![5; 100].into(),
+                more: vec![wire::WholeBlob {
+                    sha256: sha,
+                    bytes: vec![6; 50].into(),
+                }],
+            },
+        ),
+    ];
+    fuzz(samples, 16, |b| decode_both(wire::blobs_codec(), b));
+}
+
+#[test]
+fn wire_submissions() {
+    let alice = identity("alice", 1);
+    let entry = alice.account_entry(None, None, None).to_bytes();
+    let samples = vec![
+        encoded_request(
+            wire::submit_codec(1 << 20),
+            wire::SubmitRequest {
+                origin: "fuzz.pgext.test/log".into(),
+                entry: entry.into(),
+                archive: Some(vec![1; 64].into()),
+            },
+        ),
+        encoded_response(
+            wire::submit_codec(1 << 20),
+            wire::SubmitResponse::Receipt(pgext_spec::api::Receipt {
+                index: 3,
+                checkpoint: "c".into(),
+                proof: "p".into(),
+            }),
+        ),
+        encoded_response(
+            wire::submit_codec(1 << 20),
+            wire::SubmitResponse::Refused {
+                kind: wire::Refusal::Conflict,
+                code: "duplicate-version".into(),
+                detail: "d".into(),
+            },
+        ),
+    ];
+    fuzz(samples, 16, |b| {
+        decode_both(wire::submit_codec(1 << 20), b);
+        let _ = Entry::from_submitted(b);
+    });
+}
+
+#[test]
+fn wire_witness_and_gossip() {
+    let note = String::from_utf8(notes().remove(1)).unwrap();
+    let samples = vec![
+        encoded_request(
+            wire::witness_codec(),
+            wire::WitnessRequest {
+                body: note.clone().into_bytes().into(),
+            },
+        ),
+        encoded_response(
+            wire::witness_codec(),
+            wire::WitnessResponse::Answer {
+                status: 409,
+                body: b"12\n".to_vec().into(),
+            },
+        ),
+        serde_json::to_vec(&Gossip::Checkpoint {
+            note: note.clone(),
+            cosigner: Some(cosigner().verifier().to_string()),
+        })
+        .unwrap(),
+        serde_json::to_vec(&Gossip::Evidence(pgext_node::origin::Evidence {
+            origin: "fuzz.pgext.test/log".into(),
+            reason: "r".into(),
+            notes: [note.clone(), note],
+            detected: 1,
+        }))
+        .unwrap(),
+    ];
+    fuzz(samples, 16, |b| {
+        decode_both(wire::witness_codec(), b);
+        let _ = Gossip::decode(b);
+    });
+}

@@ -51,6 +51,9 @@ pub enum Rule {
     NoChange,
     /// The change would leave a distribution without owners or an account without keys.
     WouldOrphan,
+    /// A free-text field (an account's name, email or home page, a yank reason) is too long or
+    /// holds control characters.
+    InvalidText,
 }
 
 impl Rule {
@@ -73,6 +76,7 @@ impl Rule {
             Rule::UnknownRelease => "unknown-release",
             Rule::NoChange => "no-change",
             Rule::WouldOrphan => "would-orphan",
+            Rule::InvalidText => "invalid-text",
         }
     }
 }
@@ -182,6 +186,28 @@ pub fn valid_term(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_graphic() && !b"/\\:".contains(&b))
+}
+
+/// Longest free-text field of an entry, in bytes.
+pub const MAX_TEXT_BYTES: usize = 256;
+
+/// A free-text field: at most [`MAX_TEXT_BYTES`], no control characters (text is shown on
+/// terminals and pages, where control characters could pass for something else).
+fn check_text(field: &str, value: Option<&String>) -> Result<(), Violation> {
+    let Some(v) = value else { return Ok(()) };
+    if v.len() > MAX_TEXT_BYTES {
+        return Err(violation(
+            Rule::InvalidText,
+            format!("{field} is {} bytes; at most {MAX_TEXT_BYTES}", v.len()),
+        ));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(violation(
+            Rule::InvalidText,
+            format!("{field} holds control characters"),
+        ));
+    }
+    Ok(())
 }
 
 fn is_reserved(name: &str) -> bool {
@@ -424,7 +450,13 @@ impl Registry {
 
     fn check_action(&self, actor: &str, key_id: &str, action: &Action) -> Result<(), Violation> {
         match action {
-            Action::Account { .. } => Ok(()),
+            Action::Account {
+                name, email, uri, ..
+            } => {
+                check_text("name", name.as_ref())?;
+                check_text("email", email.as_ref())?;
+                check_text("uri", uri.as_ref())
+            }
             Action::KeyAdd { key: new_key } | Action::KeyRotate { new_key } => {
                 let k = decode_public_key(new_key).ok_or_else(|| {
                     violation(Rule::InvalidName, "new key is not an Ed25519 public key")
@@ -484,6 +516,9 @@ impl Registry {
                 Ok(())
             }
             Action::Yank { dist, version, .. } | Action::Unyank { dist, version } => {
+                if let Action::Yank { reason, .. } = action {
+                    check_text("reason", reason.as_ref())?;
+                }
                 let d = self.owned_dist(actor, dist)?;
                 let r = d
                     .releases

@@ -297,9 +297,18 @@ impl Entry {
         if bytes.len() > 4 * MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(bytes.len()));
         }
-        let entry: Entry =
+        let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed(e.to_string()))?;
+        let entry: Entry = serde_json::from_value(value.clone())
+            .map_err(|e| EntryError::Malformed(e.to_string()))?;
         let canonical = entry.to_bytes();
+        // What was submitted, canonicalized, must be the entry: a field the format does not
+        // know (or a null) would otherwise vanish from what the author signed and sent.
+        if to_canonical(&value).ok().as_deref() != Some(canonical.as_slice()) {
+            return Err(EntryError::Malformed(
+                "the entry has fields the entry format does not have, or null values".into(),
+            ));
+        }
         Entry::parse(&canonical).map_err(|e| match e {
             EntryError::NotCanonical => {
                 EntryError::Malformed("the entry has no canonical form".into())

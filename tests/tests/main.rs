@@ -9,6 +9,7 @@ mod client_verify;
 mod faults;
 mod federation;
 mod fuzz;
+mod hostile;
 mod pgxnclient;
 mod proof_file;
 mod publish;

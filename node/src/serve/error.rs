@@ -129,7 +129,8 @@ pub async fn json_rejections(
     next: axum::middleware::Next,
 ) -> Response {
     // C2SP tlog-witness answers are plain text by that spec.
-    let witness = req.uri().path().ends_with("/add-checkpoint");
+    let witness =
+        req.method() == axum::http::Method::POST && req.uri().path().ends_with("/add-checkpoint");
     let resp = next.run(req).await;
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {

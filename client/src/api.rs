@@ -2,9 +2,8 @@
 
 pub use pgext_spec::api::Receipt;
 use pgext_spec::entry::Entry;
-use serde_json::Value;
 
-use crate::ClientError;
+use crate::Error;
 
 /// A node, by base URL.
 #[derive(Debug, Clone)]
@@ -13,26 +12,17 @@ pub struct Node {
     http: reqwest::Client,
 }
 
-/// The `code` and `detail` of a node's JSON error answer (`spec/openapi.json`).
-pub(crate) fn error_of(body: &Value) -> (&str, &str) {
-    let e = &body["errors"][0];
-    (
-        e["code"].as_str().unwrap_or("error"),
-        e["detail"].as_str().unwrap_or("no detail"),
-    )
-}
-
-async fn answer(resp: reqwest::Response) -> Result<Receipt, ClientError> {
+async fn answer(resp: reqwest::Response) -> Result<Receipt, Error> {
     let status = resp.status();
-    let body: Value = resp
-        .json()
+    let body = resp
+        .bytes()
         .await
-        .map_err(|e| ClientError::Api(format!("unreadable answer ({status}): {e}")))?;
+        .map_err(|e| Error::Api(format!("unreadable answer ({status}): {e}")))?;
     if !status.is_success() {
-        let (code, detail) = error_of(&body);
-        return Err(ClientError::Api(format!("{status} {code}: {detail}")));
+        let (code, detail) = crate::http::error_of(&body);
+        return Err(Error::Api(format!("{status} {code}: {detail}")));
     }
-    serde_json::from_value(body).map_err(|e| ClientError::Api(e.to_string()))
+    serde_json::from_slice(&body).map_err(|e| Error::Api(format!("not a receipt: {e}")))
 }
 
 impl Node {
@@ -40,7 +30,7 @@ impl Node {
     pub fn new(base: &str) -> Node {
         Node {
             base: base.trim_end_matches('/').to_string(),
-            http: reqwest::Client::new(),
+            http: crate::http::client(),
         }
     }
 
@@ -48,7 +38,7 @@ impl Node {
     ///
     /// # Errors
     /// The node's refusal, or a transport error.
-    pub async fn submit(&self, entry: &Entry) -> Result<Receipt, ClientError> {
+    pub async fn submit(&self, entry: &Entry) -> Result<Receipt, Error> {
         let resp = self
             .http
             .post(format!("{}/api/v1/entries", self.base))
@@ -56,7 +46,7 @@ impl Node {
             .body(entry.to_bytes())
             .send()
             .await
-            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+            .map_err(|e| Error::Unreachable(e.to_string()))?;
         answer(resp).await
     }
 
@@ -69,13 +59,13 @@ impl Node {
         entry: &Entry,
         archive: Vec<u8>,
         file_name: &str,
-    ) -> Result<Receipt, ClientError> {
+    ) -> Result<Receipt, Error> {
         let form = reqwest::multipart::Form::new()
             .part(
                 "entry",
                 reqwest::multipart::Part::bytes(entry.to_bytes())
                     .mime_str("application/json")
-                    .map_err(|e| ClientError::Api(e.to_string()))?,
+                    .map_err(|e| Error::Api(e.to_string()))?,
             )
             .part(
                 "archive",
@@ -87,7 +77,7 @@ impl Node {
             .multipart(form)
             .send()
             .await
-            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
+            .map_err(|e| Error::Unreachable(e.to_string()))?;
         answer(resp).await
     }
 }

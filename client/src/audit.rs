@@ -16,7 +16,7 @@ use pgext_log::{
 use pgext_spec::authority::replay_log;
 use serde::Serialize;
 
-use crate::ClientError;
+use crate::Error;
 
 /// What to audit.
 #[derive(Debug, Clone)]
@@ -207,9 +207,9 @@ fn root_of(entries: &[Vec<u8>]) -> Result<(MemoryTiles, Hash), String> {
 ///
 /// # Errors
 /// Only when no node gives a checkpoint the log key signed (everything else is a finding).
-pub async fn audit(cfg: &AuditConfig) -> Result<Report, ClientError> {
+pub async fn audit(cfg: &AuditConfig) -> Result<Report, Error> {
     let fetch = Fetcher {
-        http: reqwest::Client::new(),
+        http: crate::http::client(),
         cache: cfg.cache.clone(),
     };
     let mut violations = Vec::new();
@@ -342,7 +342,7 @@ pub async fn audit(cfg: &AuditConfig) -> Result<Report, ClientError> {
         .filter_map(|l| l.tree.as_ref().map(|t| (l, t)))
         .max_by_key(|(l, _)| l.size)
     else {
-        return Err(ClientError::Api(format!(
+        return Err(Error::Api(format!(
             "no node served a log that matches a checkpoint signed by {}: {}",
             cfg.log_key,
             violations

@@ -8,15 +8,15 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::SigningKey;
-use pgext_spec::archive::Files;
 use pgext_spec::authority::encode_public_key;
 use pgext_spec::entry::{Action, Entry, Status, user_key_id};
 use serde::Serialize;
 
+use crate::Error;
 use crate::api::{Node, Receipt};
-use crate::release::{Identity, PreparedRelease, prepare_release, release_from_files};
+use crate::project::prepare;
+use crate::release::{Identity, PreparedRelease};
 use crate::trust::RegistryConfig;
-use crate::{ClientError, Error};
 
 /// The environment variable CI jobs put a key in (the key file's one line).
 pub const KEY_ENV: &str = "PGEXT_SIGNING_KEY";
@@ -24,6 +24,29 @@ pub const KEY_ENV: &str = "PGEXT_SIGNING_KEY";
 /// `$XDG_CONFIG_HOME/pgext/signing.key` (`~/.config/pgext/signing.key`).
 pub fn default_key_path() -> PathBuf {
     crate::trust::Config::default_path().with_file_name("signing.key")
+}
+
+/// An invitation for `user` to register with `public_key` (base64 Ed25519), signed by an admin
+/// key of a registry whose nodes take accounts by invitation (`registration = "invite"`, the
+/// admin's public key in `admin_keys`): the base64 signature over
+/// `pgext_spec::entry::invite_message`, for `pgext register --invite`.
+///
+/// # Errors
+/// When the user name or the public key is not one an account can have.
+pub fn invite(admin: &Identity, user: &str, public_key: &str) -> Result<String, Error> {
+    use ed25519_dalek::Signer as _;
+    if !pgext_spec::authority::valid_user_name(user) {
+        return Err(Error::Request(format!(
+            "{user:?} is not an account name: 2 to 32 of a-z 0-9 - _, starting with a letter"
+        )));
+    }
+    if pgext_spec::entry::decode_public_key(public_key).is_none() {
+        return Err(Error::Request(format!(
+            "{public_key:?} is not a base64 Ed25519 public key (`pgext whoami` shows one)"
+        )));
+    }
+    let msg = pgext_spec::entry::invite_message(user, public_key);
+    Ok(STANDARD.encode(admin.key.sign(&msg).to_bytes()))
 }
 
 /// A key file's one line: `pgext-key USER BASE64-SEED`.
@@ -39,9 +62,9 @@ pub fn format_identity(id: &Identity) -> String {
 ///
 /// # Errors
 /// When it is not `pgext-key USER BASE64-SEED`.
-pub fn parse_identity(text: &str) -> Result<Identity, ClientError> {
+pub fn parse_identity(text: &str) -> Result<Identity, Error> {
     let bad = || {
-        ClientError::Config(
+        Error::Config(
             "a signing key is one line `pgext-key USER BASE64-SEED` (as `pgext keygen` writes it)"
                 .into(),
         )
@@ -68,7 +91,7 @@ pub fn parse_identity(text: &str) -> Result<Identity, ClientError> {
 ///
 /// # Errors
 /// When neither holds a key.
-pub fn load_identity(path: Option<&Path>) -> Result<Identity, ClientError> {
+pub fn load_identity(path: Option<&Path>) -> Result<Identity, Error> {
     if let Ok(v) = std::env::var(KEY_ENV) {
         if path.is_none() && !v.trim().is_empty() {
             return parse_identity(&v);
@@ -76,7 +99,7 @@ pub fn load_identity(path: Option<&Path>) -> Result<Identity, ClientError> {
     }
     let path = path.map_or_else(default_key_path, Path::to_path_buf);
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        ClientError::Config(format!(
+        Error::Config(format!(
             "no signing key: {}: {e}. Create one with `pgext keygen USER`, or set {KEY_ENV}",
             path.display()
         ))
@@ -100,16 +123,16 @@ pub fn generate(user: &str) -> Identity {
 ///
 /// # Errors
 /// When the file exists (and not `replace`) or cannot be written.
-pub fn write_key(path: &Path, id: &Identity, replace: bool) -> Result<(), ClientError> {
+pub fn write_key(path: &Path, id: &Identity, replace: bool) -> Result<(), Error> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let io = |e: std::io::Error| ClientError::Config(format!("{}: {e}", path.display()));
+    let io = |e: std::io::Error| Error::Config(format!("{}: {e}", path.display()));
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     if path.exists() {
         if !replace {
-            return Err(ClientError::Config(format!(
+            return Err(Error::Config(format!(
                 "{} exists: not overwriting a key (move it away first)",
                 path.display()
             )));
@@ -164,16 +187,16 @@ impl Submitter {
         }
     }
 
-    async fn each<F, Fut>(&self, f: F) -> Result<Receipt, ClientError>
+    async fn each<F, Fut>(&self, f: F) -> Result<Receipt, Error>
     where
         F: Fn(Node) -> Fut,
-        Fut: std::future::Future<Output = Result<Receipt, ClientError>>,
+        Fut: std::future::Future<Output = Result<Receipt, Error>>,
     {
-        let mut last = ClientError::Api("no node URL configured".into());
+        let mut last = Error::Api("no node URL configured".into());
         for url in &self.urls {
             match f(Node::new(url)).await {
                 Ok(r) => return Ok(r),
-                Err(ClientError::Unreachable(e)) => last = ClientError::Unreachable(e),
+                Err(Error::Unreachable(e)) => last = Error::Unreachable(e),
                 Err(e) => return Err(e),
             }
         }
@@ -184,7 +207,7 @@ impl Submitter {
     ///
     /// # Errors
     /// The node's refusal, or no node reachable.
-    pub async fn submit(&self, entry: &Entry) -> Result<Receipt, ClientError> {
+    pub async fn submit(&self, entry: &Entry) -> Result<Receipt, Error> {
         self.each(|n| async move { n.submit(entry).await }).await
     }
 
@@ -192,11 +215,7 @@ impl Submitter {
     ///
     /// # Errors
     /// The node's refusal, or no node reachable.
-    pub async fn publish(
-        &self,
-        entry: &Entry,
-        p: &PreparedRelease,
-    ) -> Result<Receipt, ClientError> {
+    pub async fn publish(&self, entry: &Entry, p: &PreparedRelease) -> Result<Receipt, Error> {
         let file = format!("{}-{}.zip", p.release.dist, p.release.version);
         self.each(|n| {
             let zip = p.zip.clone();
@@ -231,56 +250,6 @@ pub struct Published {
     pub proof: String,
 }
 
-/// Every regular file of a project folder, `.git` left out ([`crate::project::select_files`]
-/// picks the release's).
-///
-/// # Errors
-/// When the folder cannot be read.
-pub fn read_dir_files(dir: &Path) -> Result<Files, ClientError> {
-    let mut files = Files::default();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let rd = std::fs::read_dir(&d)
-            .map_err(|e| ClientError::Config(format!("{}: {e}", d.display())))?;
-        for e in rd.flatten() {
-            let path = e.path();
-            let Ok(kind) = e.file_type() else { continue };
-            if kind.is_dir() && e.file_name() != ".git" {
-                stack.push(path);
-            } else if kind.is_file() {
-                use std::os::unix::fs::PermissionsExt as _;
-                let rel = path
-                    .strip_prefix(dir)
-                    .map_err(|e| ClientError::Config(e.to_string()))?
-                    .to_string_lossy()
-                    .into_owned();
-                let data = std::fs::read(&path)
-                    .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
-                let exec = e
-                    .metadata()
-                    .is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
-                files.files.insert(rel, (data, exec));
-            }
-        }
-    }
-    Ok(files)
-}
-
-/// Builds the release of a project folder (its files as `pgext bundle` selects them) or an
-/// archive.
-///
-/// # Errors
-/// When the archive or its META.json is not a valid release.
-pub fn prepare(path: &Path, status: Option<Status>) -> Result<PreparedRelease, ClientError> {
-    if path.is_dir() {
-        release_from_files(&crate::project::select_files(path)?, status)
-    } else {
-        let bytes = std::fs::read(path)
-            .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
-        prepare_release(&bytes, status)
-    }
-}
-
 /// Validates a project folder (`pgext validate`), then signs and uploads the release of
 /// `path`. A retry with the same bytes gets the same index;
 /// other bytes for a published version are refused.
@@ -297,11 +266,10 @@ pub async fn publish(
         let problems = crate::project::validate(path)?;
         if !problems.is_empty() {
             let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            return Err(ClientError::Release(format!(
+            return Err(Error::Release(format!(
                 "not published: {} (`pgext validate` explains)",
                 list.join("; ")
-            ))
-            .into());
+            )));
         }
     }
     let p = prepare(path, status)?;

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use pgext_spec::archive::{Limits, read_archive};
 
-use crate::ClientError;
+use crate::Error;
 use crate::pg::{Conn, PgInstall};
 
 /// Writes a release archive's files under `into` (the archive's top folder removed). Archives
@@ -17,9 +17,9 @@ use crate::pg::{Conn, PgInstall};
 ///
 /// # Errors
 /// When the archive is unsafe or unreadable, or a file cannot be written.
-pub fn unpack(archive: &[u8], into: &Path) -> Result<(), ClientError> {
+pub fn unpack(archive: &[u8], into: &Path) -> Result<(), Error> {
     let files = read_archive(archive, &Limits::default())
-        .map_err(|e| ClientError::Release(format!("the archive cannot be unpacked: {e}")))?;
+        .map_err(|e| Error::Release(format!("the archive cannot be unpacked: {e}")))?;
     for (path, (data, executable)) in &files.files {
         let dest = into.join(path);
         if let Some(parent) = dest.parent() {
@@ -40,7 +40,7 @@ pub fn unpack(archive: &[u8], into: &Path) -> Result<(), ClientError> {
 ///
 /// # Errors
 /// When something cannot be read or written.
-pub fn copy_tree(from: &Path, into: &Path) -> Result<(), ClientError> {
+pub fn copy_tree(from: &Path, into: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(into).map_err(io(into))?;
     for e in std::fs::read_dir(from).map_err(io(from))? {
         let e = e.map_err(io(from))?;
@@ -55,8 +55,8 @@ pub fn copy_tree(from: &Path, into: &Path) -> Result<(), ClientError> {
     Ok(())
 }
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> ClientError + '_ {
-    move |e| ClientError::Config(format!("{}: {e}", path.display()))
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Config(format!("{}: {e}", path.display()))
 }
 
 /// Runs build steps for one project, logging every command and its output to one file.
@@ -80,7 +80,7 @@ impl<'a> Builder<'a> {
         dir: &Path,
         log_path: &Path,
         sudo: bool,
-    ) -> Result<Builder<'a>, ClientError> {
+    ) -> Result<Builder<'a>, Error> {
         if let Some(parent) = log_path.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
@@ -117,14 +117,14 @@ impl<'a> Builder<'a> {
     }
 
     /// Runs one step; its output goes to the log. A failure names the step and the log.
-    fn run(&mut self, step: &str, mut cmd: Command) -> Result<(), ClientError> {
+    fn run(&mut self, step: &str, mut cmd: Command) -> Result<(), Error> {
         use std::io::Write as _;
         let _ = writeln!(self.log, "$ {cmd:?}");
         cmd.current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(self.log.try_clone().map_err(io(&self.log_path))?)
             .stderr(self.log.try_clone().map_err(io(&self.log_path))?);
-        let status = cmd.status().map_err(|e| ClientError::Build {
+        let status = cmd.status().map_err(|e| Error::Build {
             step: step.to_string(),
             log: self.log_path.clone(),
             detail: format!("cannot run it: {e}"),
@@ -132,7 +132,7 @@ impl<'a> Builder<'a> {
         if status.success() {
             Ok(())
         } else {
-            Err(ClientError::Build {
+            Err(Error::Build {
                 step: step.to_string(),
                 log: self.log_path.clone(),
                 detail: status.to_string(),
@@ -143,8 +143,8 @@ impl<'a> Builder<'a> {
     /// `./configure` when the project has one, then `make`.
     ///
     /// # Errors
-    /// [`ClientError::Build`] naming the step and the log.
-    pub fn build(&mut self) -> Result<(), ClientError> {
+    /// [`Error::Build`] naming the step and the log.
+    pub fn build(&mut self) -> Result<(), Error> {
         let configure = self.dir.join("configure");
         if configure.is_file() {
             use std::os::unix::fs::PermissionsExt as _;
@@ -171,9 +171,9 @@ impl<'a> Builder<'a> {
     /// install will write, sorted.
     ///
     /// # Errors
-    /// [`ClientError::Build`] when the staged install fails or installs nothing.
-    pub fn stage(&mut self) -> Result<Vec<PathBuf>, ClientError> {
-        let stage = tempfile::tempdir().map_err(|e| ClientError::Config(e.to_string()))?;
+    /// [`Error::Build`] when the staged install fails or installs nothing.
+    pub fn stage(&mut self) -> Result<Vec<PathBuf>, Error> {
+        let stage = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
         let destdir = format!("DESTDIR={}", stage.path().display());
         let make = self.make(&["install", &destdir], false);
         self.run("make install (staged)", make)?;
@@ -190,7 +190,7 @@ impl<'a> Builder<'a> {
         }
         files.sort();
         if files.is_empty() {
-            return Err(ClientError::Build {
+            return Err(Error::Build {
                 step: "make install (staged)".into(),
                 log: self.log_path.clone(),
                 detail: "it installed no file".into(),
@@ -202,12 +202,12 @@ impl<'a> Builder<'a> {
     /// The real `make install`; then checks that every file of `manifest` is in place.
     ///
     /// # Errors
-    /// [`ClientError::Install`] when the target folders are not writable and `sudo` was not
-    /// asked for; [`ClientError::Build`] when the install fails.
-    pub fn install(&mut self, manifest: &[PathBuf]) -> Result<(), ClientError> {
+    /// [`Error::Install`] when the target folders are not writable and `sudo` was not
+    /// asked for; [`Error::Build`] when the install fails.
+    pub fn install(&mut self, manifest: &[PathBuf]) -> Result<(), Error> {
         if !self.sudo {
             if let Some(dir) = manifest.iter().find_map(|f| not_writable(f)) {
-                return Err(ClientError::Install(format!(
+                return Err(Error::Install(format!(
                     "{} is not writable by you: run again with --sudo, or as a user who may write there",
                     dir.display()
                 )));
@@ -216,7 +216,7 @@ impl<'a> Builder<'a> {
         let make = self.make(&["install"], self.sudo);
         self.run("make install", make)?;
         if let Some(missing) = manifest.iter().find(|f| f.symlink_metadata().is_err()) {
-            return Err(ClientError::Build {
+            return Err(Error::Build {
                 step: "make install".into(),
                 log: self.log_path.clone(),
                 detail: format!(
@@ -232,8 +232,8 @@ impl<'a> Builder<'a> {
     /// it), with the connection's host, port and user.
     ///
     /// # Errors
-    /// [`ClientError::Build`]; the regression diffs, if any, are appended to the log.
-    pub fn installcheck(&mut self, conn: &Conn) -> Result<(), ClientError> {
+    /// [`Error::Build`]; the regression diffs, if any, are appended to the log.
+    pub fn installcheck(&mut self, conn: &Conn) -> Result<(), Error> {
         let db = conn.dbname.as_ref().map(|d| format!("CONTRIB_TESTDB={d}"));
         let mut make = self.make(&["installcheck"], false);
         make.args(db.iter());
@@ -282,8 +282,8 @@ fn not_writable(file: &Path) -> Option<PathBuf> {
 /// Returns the files removed.
 ///
 /// # Errors
-/// [`ClientError::Install`] naming the first file that could not be removed.
-pub fn remove_files(files: &[PathBuf], sudo: bool) -> Result<Vec<PathBuf>, ClientError> {
+/// [`Error::Install`] naming the first file that could not be removed.
+pub fn remove_files(files: &[PathBuf], sudo: bool) -> Result<Vec<PathBuf>, Error> {
     let present: Vec<PathBuf> = files
         .iter()
         .filter(|f| f.symlink_metadata().is_ok())
@@ -294,9 +294,9 @@ pub fn remove_files(files: &[PathBuf], sudo: bool) -> Result<Vec<PathBuf>, Clien
             .args(["rm", "-f", "--"])
             .args(&present)
             .output()
-            .map_err(|e| ClientError::Install(format!("cannot run sudo rm: {e}")))?;
+            .map_err(|e| Error::Install(format!("cannot run sudo rm: {e}")))?;
         if !out.status.success() {
-            return Err(ClientError::Install(format!(
+            return Err(Error::Install(format!(
                 "sudo rm failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
@@ -304,7 +304,7 @@ pub fn remove_files(files: &[PathBuf], sudo: bool) -> Result<Vec<PathBuf>, Clien
     } else {
         for f in &present {
             std::fs::remove_file(f).map_err(|e| {
-                ClientError::Install(format!(
+                Error::Install(format!(
                     "cannot remove {}: {e}{}",
                     f.display(),
                     if e.kind() == std::io::ErrorKind::PermissionDenied {

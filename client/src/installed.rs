@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ClientError;
+use crate::Error;
 use crate::trust::{State, write_atomically};
 use crate::verify::Provenance;
 
@@ -46,20 +46,20 @@ fn records_path(state: &State) -> PathBuf {
     state.dir().join("installed.json")
 }
 
-fn load(state: &State) -> Result<Records, ClientError> {
+fn load(state: &State) -> Result<Records, Error> {
     match std::fs::read(records_path(state)) {
         Ok(b) => serde_json::from_slice(&b)
-            .map_err(|e| ClientError::Config(format!("{}: {e}", records_path(state).display()))),
+            .map_err(|e| Error::Config(format!("{}: {e}", records_path(state).display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Records::default()),
-        Err(e) => Err(ClientError::Config(format!(
+        Err(e) => Err(Error::Config(format!(
             "{}: {e}",
             records_path(state).display()
         ))),
     }
 }
 
-fn save(state: &State, r: &Records) -> Result<(), ClientError> {
-    let bytes = serde_json::to_vec_pretty(r).map_err(|e| ClientError::Config(e.to_string()))?;
+fn save(state: &State, r: &Records) -> Result<(), Error> {
+    let bytes = serde_json::to_vec_pretty(r).map_err(|e| Error::Config(e.to_string()))?;
     write_atomically(&records_path(state), &bytes)
 }
 
@@ -67,7 +67,7 @@ fn save(state: &State, r: &Records) -> Result<(), ClientError> {
 ///
 /// # Errors
 /// When the records cannot be read.
-pub fn list(state: &State, pg: Option<&str>) -> Result<Vec<Installed>, ClientError> {
+pub fn list(state: &State, pg: Option<&str>) -> Result<Vec<Installed>, Error> {
     Ok(load(state)?
         .installed
         .into_iter()
@@ -79,7 +79,7 @@ pub fn list(state: &State, pg: Option<&str>) -> Result<Vec<Installed>, ClientErr
 ///
 /// # Errors
 /// When the records cannot be read.
-pub fn find(state: &State, pg: &str, dist: &str) -> Result<Option<Installed>, ClientError> {
+pub fn find(state: &State, pg: &str, dist: &str) -> Result<Option<Installed>, Error> {
     Ok(list(state, Some(pg))?
         .into_iter()
         .find(|i| i.dist.eq_ignore_ascii_case(dist)))
@@ -89,11 +89,7 @@ pub fn find(state: &State, pg: &str, dist: &str) -> Result<Option<Installed>, Cl
 ///
 /// # Errors
 /// When the records cannot be read.
-pub fn find_extension(
-    state: &State,
-    pg: &str,
-    ext: &str,
-) -> Result<Option<Installed>, ClientError> {
+pub fn find_extension(state: &State, pg: &str, ext: &str) -> Result<Option<Installed>, Error> {
     Ok(list(state, Some(pg))?
         .into_iter()
         .find(|i| i.extensions.iter().any(|e| e == ext)))
@@ -104,7 +100,7 @@ pub fn find_extension(
 ///
 /// # Errors
 /// When the records cannot be written.
-pub fn record(state: &State, item: Installed, registry: Option<&str>) -> Result<(), ClientError> {
+pub fn record(state: &State, item: Installed, registry: Option<&str>) -> Result<(), Error> {
     let mut r = load(state)?;
     r.installed
         .retain(|i| !(i.pg == item.pg && i.dist.eq_ignore_ascii_case(&item.dist)));
@@ -121,7 +117,7 @@ pub fn record(state: &State, item: Installed, registry: Option<&str>) -> Result<
 ///
 /// # Errors
 /// When the records cannot be written.
-pub fn forget(state: &State, pg: &str, dist: &str) -> Result<(), ClientError> {
+pub fn forget(state: &State, pg: &str, dist: &str) -> Result<(), Error> {
     let mut r = load(state)?;
     r.installed
         .retain(|i| !(i.pg == pg && i.dist.eq_ignore_ascii_case(dist)));
@@ -132,7 +128,7 @@ pub fn forget(state: &State, pg: &str, dist: &str) -> Result<(), ClientError> {
 ///
 /// # Errors
 /// When the records cannot be read.
-pub fn pin(state: &State, dist: &str) -> Result<Option<String>, ClientError> {
+pub fn pin(state: &State, dist: &str) -> Result<Option<String>, Error> {
     Ok(load(state)?.pins.get(&dist.to_ascii_lowercase()).cloned())
 }
 
@@ -140,7 +136,7 @@ pub fn pin(state: &State, dist: &str) -> Result<Option<String>, ClientError> {
 ///
 /// # Errors
 /// When the records cannot be written.
-pub fn repin(state: &State, dist: &str, registry: &str) -> Result<(), ClientError> {
+pub fn repin(state: &State, dist: &str, registry: &str) -> Result<(), Error> {
     let mut r = load(state)?;
     r.pins
         .insert(dist.to_ascii_lowercase(), registry.to_string());
@@ -155,7 +151,7 @@ fn archive_path(state: &State, sha256: &str) -> PathBuf {
 ///
 /// # Errors
 /// When it cannot be written.
-pub fn keep_archive(state: &State, sha256: &str, bytes: &[u8]) -> Result<(), ClientError> {
+pub fn keep_archive(state: &State, sha256: &str, bytes: &[u8]) -> Result<(), Error> {
     write_atomically(&archive_path(state, sha256), bytes)
 }
 

@@ -6,30 +6,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::Error;
 use crate::build::{Builder, copy_tree, remove_files, unpack};
 use crate::installed::{self, Installed};
 use crate::pg::{Conn, PgInstall, ident, psql};
 use crate::request::{Select, Stability, Target, Want};
 use crate::trust::{Config, State};
 use crate::verify::{VerifiedRelease, fetch_verified_with, verify_offline};
-use crate::{ClientError, Error};
 
-/// What a long step reports while it runs; the binary draws bars from it.
-pub trait Progress: Send + Sync {
-    /// A step begins (`downloading`, `make`, …).
-    fn step(&self, _what: &str) {}
-    /// Bytes of a download so far, of `total` when known.
-    fn bytes(&self, _done: u64, _total: Option<u64>) {}
-    /// The current step ended.
-    fn done(&self) {}
-    /// Something the user should read (a yanked version, an unverified source).
-    fn warn(&self, _message: &str) {}
-}
-
-/// Reports nothing.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Quiet;
-impl Progress for Quiet {}
+pub use crate::progress::{Progress, Quiet};
 
 /// Everything a command needs: whom to trust, what is remembered, which PostgreSQL.
 pub struct Context {
@@ -98,15 +83,11 @@ impl Context {
     /// The registry for `dist`: `--registry` if given, else the one the name is pinned to,
     /// else the default. A name pinned to another registry than `--registry` is refused
     /// unless `repin` (the pin itself moves in [`Context::install`], after success).
-    fn registry_for(
-        &self,
-        dist: &str,
-        repin: bool,
-    ) -> Result<crate::trust::RegistryConfig, ClientError> {
+    fn registry_for(&self, dist: &str, repin: bool) -> Result<crate::trust::RegistryConfig, Error> {
         let pinned = installed::pin(&self.state, dist)?;
         let name = match (&self.registry, &pinned) {
             (Some(asked), Some(p)) if asked != p && !repin => {
-                return Err(ClientError::Config(format!(
+                return Err(Error::Config(format!(
                     "{dist} is pinned to registry {p}, where it was first installed from; installing it from {asked} could swap in another publisher's code. Add --repin to move the pin"
                 )));
             }
@@ -142,7 +123,7 @@ impl Context {
     /// # Errors
     /// Any failed check (nothing is written), build failure (log kept) or install failure.
     pub async fn install(&self, spec: &str, opts: &InstallOptions) -> Result<Installed, Error> {
-        let target = crate::request::parse(spec).map_err(|e| ClientError::Config(e.0))?;
+        let target = crate::request::parse(spec).map_err(|e| Error::Config(e.0))?;
         match target {
             Target::Dist { name, want } => {
                 let select = Select {
@@ -159,10 +140,10 @@ impl Context {
             }
             Target::Archive(path) => {
                 let bytes = std::fs::read(&path)
-                    .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
+                    .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
                 if let Some(proof) = &opts.proof {
                     let proof_bytes = std::fs::read(proof)
-                        .map_err(|e| ClientError::Config(format!("{}: {e}", proof.display())))?;
+                        .map_err(|e| Error::Config(format!("{}: {e}", proof.display())))?;
                     let reg = self.config.registry(self.registry.as_deref())?;
                     let v = verify_offline(reg, &self.state, &bytes, &proof_bytes)?;
                     return self.install_verified(&v);
@@ -171,23 +152,22 @@ impl Context {
                     "{} is a local archive: it is built as it is, without any log verification",
                     path.display()
                 ));
-                let build = tempfile::tempdir().map_err(|e| ClientError::Config(e.to_string()))?;
+                let build = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
                 unpack(&bytes, build.path())?;
                 let sha = pgext_log::hex(&pgext_log::sha256(&bytes));
                 self.install_tree(build.path(), &path, sha, None)
             }
             Target::Dir(dir) => {
                 if opts.proof.is_some() {
-                    return Err(ClientError::Config(
+                    return Err(Error::Config(
                         "--proof verifies an archive, not a directory".into(),
-                    )
-                    .into());
+                    ));
                 }
                 self.progress.warn(&format!(
                     "{} is a local directory: it is built as it is, without any log verification",
                     dir.display()
                 ));
-                let build = tempfile::tempdir().map_err(|e| ClientError::Config(e.to_string()))?;
+                let build = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
                 copy_tree(&dir, build.path())?;
                 self.install_tree(build.path(), &dir, String::new(), None)
             }
@@ -195,7 +175,7 @@ impl Context {
     }
 
     fn install_verified(&self, v: &VerifiedRelease) -> Result<Installed, Error> {
-        let build = tempfile::tempdir().map_err(|e| ClientError::Config(e.to_string()))?;
+        let build = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
         unpack(&v.zip, build.path())?;
         installed::keep_archive(&self.state, &v.provenance.sha256, &v.zip)?;
         let source = PathBuf::from(&v.provenance.registry);
@@ -261,14 +241,13 @@ impl Context {
                 continue;
             }
             if let Some(f) = files.iter().find(|f| other.files.contains(f)) {
-                return Err(ClientError::Install(format!(
+                return Err(Error::Install(format!(
                     "{} would overwrite {}, installed by {} {}: uninstall it first",
                     dist,
                     f.display(),
                     other.dist,
                     other.version
-                ))
-                .into());
+                )));
             }
         }
         self.progress.step(&format!("installing {dist}"));
@@ -277,13 +256,13 @@ impl Context {
     }
 
     /// The install record of `name` (a dist name, or an extension it installed).
-    fn installed(&self, name: &str) -> Result<Installed, ClientError> {
+    fn installed(&self, name: &str) -> Result<Installed, Error> {
         let pg = self.pg.key();
         if let Some(i) = installed::find(&self.state, &pg, name)? {
             return Ok(i);
         }
         installed::find_extension(&self.state, &pg, name)?.ok_or_else(|| {
-            ClientError::Install(format!(
+            Error::Install(format!(
                 "{name} was not installed by pgext into {} (see `pgext list`)",
                 self.pg.sharedir.display()
             ))
@@ -309,12 +288,12 @@ impl Context {
     pub fn check(&self, name: &str, conn: &Conn) -> Result<(), Error> {
         let record = self.installed(name)?;
         let zip = installed::kept_archive(&self.state, &record.sha256).ok_or_else(|| {
-            ClientError::Install(format!(
+            Error::Install(format!(
                 "the archive of {} {} is no longer kept: install it again to check it",
                 record.dist, record.version
             ))
         })?;
-        let build = tempfile::tempdir().map_err(|e| ClientError::Config(e.to_string()))?;
+        let build = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
         unpack(&zip, build.path())?;
         let log = self.log_path(&format!("{}-{}-check", record.dist, record.version));
         let mut b = Builder::new(&self.pg, build.path(), &log, self.sudo)?;
@@ -374,7 +353,7 @@ impl Context {
     /// # Errors
     /// When the records cannot be read.
     pub fn list(&self) -> Result<Vec<Installed>, Error> {
-        Ok(installed::list(&self.state, Some(&self.pg.key()))?)
+        installed::list(&self.state, Some(&self.pg.key()))
     }
 
     /// Upgrades the named dists (every registry-installed one when `names` is empty) to their
@@ -404,11 +383,10 @@ impl Context {
         let mut done = Vec::new();
         for old in records {
             let Some(p) = &old.provenance else {
-                return Err(ClientError::Install(format!(
+                return Err(Error::Install(format!(
                     "{} was installed from {}, not from a registry: install the new version from its source",
                     old.dist, old.source
-                ))
-                .into());
+                )));
             };
             let select = Select {
                 want: Want::Newest,
@@ -416,12 +394,10 @@ impl Context {
             };
             let reg = self.config.registry(Some(&p.registry))?;
             let remote = crate::verify::Remote::new(reg);
-            let doc = remote.json(&format!("/api/v1/dists/{}", old.dist)).await?;
+            let doc: pgext_spec::api::Dist =
+                remote.json(&format!("/api/v1/dists/{}", old.dist)).await?;
             let newest = crate::request::choose(&doc, &old.dist, &select)?;
-            let to = newest.release["version"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
+            let to = newest.release.version;
             let newer = match (
                 semver::Version::parse(&to),
                 semver::Version::parse(&old.version),
@@ -497,16 +473,16 @@ pub struct SearchRequest {
 pub async fn search(
     reg: &crate::trust::RegistryConfig,
     req: &SearchRequest,
-) -> Result<serde_json::Value, Error> {
+) -> Result<pgext_spec::api::SearchPage, Error> {
     let mut url = reqwest::Url::parse("http://search.invalid/api/v1/search")
-        .map_err(|e| ClientError::Config(e.to_string()))?;
+        .map_err(|e| Error::Config(e.to_string()))?;
     url.query_pairs_mut()
         .append_pair("in", &req.kind)
         .append_pair("q", &req.query)
         .append_pair("o", &req.offset.to_string())
         .append_pair("l", &req.limit.to_string());
     let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
-    Ok(crate::verify::Remote::new(reg).json(&path).await?)
+    crate::verify::Remote::new(reg).json(&path).await
 }
 
 /// A local project's name and version from its META.json, else the folder's name.

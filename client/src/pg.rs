@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::ClientError;
+use crate::Error;
 
 /// One PostgreSQL installation, as its `pg_config` describes it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -21,15 +21,15 @@ pub struct PgInstall {
     pub version: String,
 }
 
-fn pg_config_value(pg_config: &Path, flag: &str) -> Result<String, ClientError> {
+fn pg_config_value(pg_config: &Path, flag: &str) -> Result<String, Error> {
     let out = Command::new(pg_config).arg(flag).output().map_err(|e| {
-        ClientError::Postgres(format!(
+        Error::Postgres(format!(
             "cannot run {}: {e}. Install PostgreSQL's development package, put its pg_config in PATH, or pass --pg-config",
             pg_config.display()
         ))
     })?;
     if !out.status.success() {
-        return Err(ClientError::Postgres(format!(
+        return Err(Error::Postgres(format!(
             "{} {flag} failed: {}",
             pg_config.display(),
             String::from_utf8_lossy(&out.stderr).trim()
@@ -43,7 +43,7 @@ impl PgInstall {
     ///
     /// # Errors
     /// When it cannot be run.
-    pub fn find(pg_config: Option<&Path>) -> Result<PgInstall, ClientError> {
+    pub fn find(pg_config: Option<&Path>) -> Result<PgInstall, Error> {
         let pg_config = pg_config.map_or_else(|| PathBuf::from("pg_config"), Path::to_path_buf);
         let value = |flag| pg_config_value(&pg_config, flag);
         Ok(PgInstall {
@@ -112,16 +112,16 @@ impl Conn {
 /// Runs SQL with the installation's psql and returns its unaligned, tuples-only output.
 ///
 /// # Errors
-/// [`ClientError::Postgres`] with psql's message.
-pub fn psql(pg: &PgInstall, conn: &Conn, sql: &str) -> Result<String, ClientError> {
+/// [`Error::Postgres`] with psql's message.
+pub fn psql(pg: &PgInstall, conn: &Conn, sql: &str) -> Result<String, Error> {
     let mut cmd = Command::new(pg.bindir.join("psql"));
     cmd.args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]);
     conn.apply(&mut cmd);
     let out = cmd
         .output()
-        .map_err(|e| ClientError::Postgres(format!("cannot run psql: {e}")))?;
+        .map_err(|e| Error::Postgres(format!("cannot run psql: {e}")))?;
     if !out.status.success() {
-        return Err(ClientError::Postgres(
+        return Err(Error::Postgres(
             String::from_utf8_lossy(&out.stderr).trim().to_string(),
         ));
     }

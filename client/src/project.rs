@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use pgext_spec::archive::Files;
+use pgext_spec::entry::Status;
 use pgext_spec::meta::parse_meta;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::ClientError;
-use crate::release::{PreparedRelease, release_from_files};
+use crate::Error;
+use crate::release::{PreparedRelease, prepare_release, release_from_files};
 
 /// One thing wrong with a project, naming the field and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,14 +52,14 @@ fn control_default_version(text: &str) -> Option<String> {
 ///
 /// # Errors
 /// When the META.json cannot be read at all.
-pub fn validate(path: &Path) -> Result<Vec<Problem>, ClientError> {
+pub fn validate(path: &Path) -> Result<Vec<Problem>, Error> {
     let (meta_path, dir) = if path.is_dir() {
         (path.join("META.json"), Some(path))
     } else {
         (path.to_path_buf(), None)
     };
     let bytes = std::fs::read(&meta_path)
-        .map_err(|e| ClientError::Config(format!("{}: {e}", meta_path.display())))?;
+        .map_err(|e| Error::Config(format!("{}: {e}", meta_path.display())))?;
     let meta = match parse_meta(&bytes) {
         Ok(m) => m,
         Err(e) => {
@@ -235,8 +236,8 @@ fn git_files(dir: &Path) -> Option<Vec<String>> {
 ///
 /// # Errors
 /// When the folder or its META.json cannot be read.
-pub fn select_files(dir: &Path) -> Result<Files, ClientError> {
-    let all = crate::author::read_dir_files(dir)?;
+pub fn select_files(dir: &Path) -> Result<Files, Error> {
+    let all = read_dir_files(dir)?;
     let tracked = git_files(dir);
     let meta: Value = all
         .get("META.json")
@@ -260,11 +261,11 @@ pub fn select_files(dir: &Path) -> Result<Files, ClientError> {
 ///
 /// # Errors
 /// When the files or the META.json do not make a valid release.
-pub fn bundle(path: &Path) -> Result<PreparedRelease, ClientError> {
+pub fn bundle(path: &Path) -> Result<PreparedRelease, Error> {
     if path.is_dir() {
         release_from_files(&select_files(path)?, None)
     } else {
-        crate::author::prepare(path, None)
+        prepare(path, None)
     }
 }
 
@@ -282,28 +283,20 @@ pub enum Template {
 ///
 /// # Errors
 /// When the name is not a valid extension name, or the folder exists.
-pub fn init(
-    dir: &Path,
-    name: &str,
-    template: Template,
-    meta_v1: bool,
-) -> Result<PathBuf, ClientError> {
+pub fn init(dir: &Path, name: &str, template: Template, meta_v1: bool) -> Result<PathBuf, Error> {
     if !name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         || !name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         || name.len() > 63
     {
-        return Err(ClientError::Config(format!(
+        return Err(Error::Config(format!(
             "{name}: an extension name is lowercase letters, digits and _, starting with a letter"
         )));
     }
     let root = dir.join(name);
     if root.exists() {
-        return Err(ClientError::Config(format!(
-            "{} exists already",
-            root.display()
-        )));
+        return Err(Error::Config(format!("{} exists already", root.display())));
     }
     let version = "0.1.0";
     let c = template == Template::C;
@@ -411,12 +404,61 @@ pub fn init(
         let p = root.join(path);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent)
-                .map_err(|e| ClientError::Config(format!("{}: {e}", parent.display())))?;
+                .map_err(|e| Error::Config(format!("{}: {e}", parent.display())))?;
         }
-        std::fs::write(&p, text)
-            .map_err(|e| ClientError::Config(format!("{}: {e}", p.display())))?;
+        std::fs::write(&p, text).map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
     }
     Ok(root)
+}
+
+/// Every regular file of a project folder, `.git` left out ([`crate::project::select_files`]
+/// picks the release's).
+///
+/// # Errors
+/// When the folder cannot be read.
+pub fn read_dir_files(dir: &Path) -> Result<Files, Error> {
+    let mut files = Files::default();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let rd =
+            std::fs::read_dir(&d).map_err(|e| Error::Config(format!("{}: {e}", d.display())))?;
+        for e in rd.flatten() {
+            let path = e.path();
+            let Ok(kind) = e.file_type() else { continue };
+            if kind.is_dir() && e.file_name() != ".git" {
+                stack.push(path);
+            } else if kind.is_file() {
+                use std::os::unix::fs::PermissionsExt as _;
+                let rel = path
+                    .strip_prefix(dir)
+                    .map_err(|e| Error::Config(e.to_string()))?
+                    .to_string_lossy()
+                    .into_owned();
+                let data = std::fs::read(&path)
+                    .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+                let exec = e
+                    .metadata()
+                    .is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+                files.files.insert(rel, (data, exec));
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Builds the release of a project folder (its files as `pgext bundle` selects them) or an
+/// archive.
+///
+/// # Errors
+/// When the archive or its META.json is not a valid release.
+pub fn prepare(path: &Path, status: Option<Status>) -> Result<PreparedRelease, Error> {
+    if path.is_dir() {
+        release_from_files(&select_files(path)?, status)
+    } else {
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        prepare_release(&bytes, status)
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use pgext_spec::entry::{Action, ENTRY_VERSION, Entry, Release, Statement, Status
 use pgext_spec::meta::parse_meta;
 use sha1::{Digest, Sha1};
 
-use crate::ClientError;
+use crate::Error;
 
 /// An account name and one of its keys.
 #[derive(Debug, Clone)]
@@ -76,13 +76,10 @@ pub struct PreparedRelease {
 /// The status is the META's `release_status`, else `status`, else stable.
 ///
 /// # Errors
-/// [`ClientError::Release`] saying what is wrong with the archive or its META.
-pub fn prepare_release(
-    archive: &[u8],
-    status: Option<Status>,
-) -> Result<PreparedRelease, ClientError> {
-    let files = read_archive(archive, &Limits::default())
-        .map_err(|e| ClientError::Release(e.to_string()))?;
+/// [`Error::Release`] saying what is wrong with the archive or its META.
+pub fn prepare_release(archive: &[u8], status: Option<Status>) -> Result<PreparedRelease, Error> {
+    let files =
+        read_archive(archive, &Limits::default()).map_err(|e| Error::Release(e.to_string()))?;
     release_from_files(&files, status)
 }
 
@@ -90,17 +87,14 @@ pub fn prepare_release(
 /// top folder).
 ///
 /// # Errors
-/// [`ClientError::Release`] saying what is wrong with the META.json.
-pub fn release_from_files(
-    files: &Files,
-    status: Option<Status>,
-) -> Result<PreparedRelease, ClientError> {
-    let meta_bytes = files.get("META.json").ok_or_else(|| {
-        ClientError::Release("the archive has no META.json at its top level".into())
-    })?;
-    let meta = parse_meta(meta_bytes).map_err(|e| ClientError::Release(e.to_string()))?;
-    let zip = pgxn_zip(&meta.name, &meta.version, files)
-        .map_err(|e| ClientError::Release(e.to_string()))?;
+/// [`Error::Release`] saying what is wrong with the META.json.
+pub fn release_from_files(files: &Files, status: Option<Status>) -> Result<PreparedRelease, Error> {
+    let meta_bytes = files
+        .get("META.json")
+        .ok_or_else(|| Error::Release("the archive has no META.json at its top level".into()))?;
+    let meta = parse_meta(meta_bytes).map_err(|e| Error::Release(e.to_string()))?;
+    let zip =
+        pgxn_zip(&meta.name, &meta.version, files).map_err(|e| Error::Release(e.to_string()))?;
     let release = Release {
         dist: meta.name.clone(),
         version: meta.version.clone(),

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use pgext_spec::api::{Dist, DistRelease};
 
-use crate::verify::VerifyError;
+use crate::VerifyError;
 
 /// Which release statuses may be chosen when no exact version is named.
 /// Ordered from the narrowest to the widest.
@@ -143,8 +143,8 @@ pub fn parse(spec: &str) -> Result<Target, BadRequest> {
     })
 }
 
-fn version_of(release: &Value) -> Option<semver::Version> {
-    let v = release["version"].as_str()?;
+fn version_of(release: &DistRelease) -> Option<semver::Version> {
+    let v = release.version.as_str();
     semver::Version::parse(v).ok().or_else(|| {
         // PGXN accepted versions such as `1.2`; read them as `1.2.0` to compare.
         let parts = v.split('.').count();
@@ -157,8 +157,8 @@ fn version_of(release: &Value) -> Option<semver::Version> {
 /// A chosen release, with a warning to show when it is yanked.
 #[derive(Debug, Clone)]
 pub struct Chosen {
-    /// The release's JSON from the distribution document.
-    pub release: Value,
+    /// The release, from the distribution document.
+    pub release: DistRelease,
     /// Set when the release is yanked (only an exact version chooses one).
     pub warning: Option<String>,
 }
@@ -168,40 +168,33 @@ pub struct Chosen {
 ///
 /// # Errors
 /// [`VerifyError::NotFound`] saying why nothing matched (and which flag would allow a match).
-pub fn choose(doc: &Value, dist: &str, select: &Select) -> Result<Chosen, VerifyError> {
-    let releases = doc["releases"].as_array().cloned().unwrap_or_default();
+pub fn choose(doc: &Dist, dist: &str, select: &Select) -> Result<Chosen, VerifyError> {
+    let releases = &doc.releases;
     if let Want::Exact(v) = &select.want {
         let release = releases
-            .into_iter()
-            .find(|r| {
-                r["version"]
-                    .as_str()
-                    .is_some_and(|x| x.eq_ignore_ascii_case(v))
-            })
+            .iter()
+            .find(|r| r.version.eq_ignore_ascii_case(v))
+            .cloned()
             .ok_or_else(|| VerifyError::NotFound(format!("{dist} has no version {v}")))?;
-        let warning = (release["yanked"] == true).then(|| {
+        let warning = release.yanked.then(|| {
             format!(
                 "{dist} {v} is yanked ({}); installing it only because that version was named",
-                release["yank_reason"].as_str().unwrap_or("no reason given")
+                release.yank_reason.as_deref().unwrap_or("no reason given")
             )
         });
         return Ok(Chosen { release, warning });
     }
-    let matches = |r: &Value| match &select.want {
+    let matches = |r: &DistRelease| match &select.want {
         Want::Range(req) => version_of(r).is_some_and(|v| req.matches(&v)),
         _ => true,
     };
-    let candidates: Vec<&Value> = releases
+    let candidates: Vec<&DistRelease> = releases
         .iter()
-        .filter(|r| r["yanked"] != true && matches(r))
+        .filter(|r| !r.yanked && matches(r))
         .collect();
     let best = candidates
         .iter()
-        .filter(|r| {
-            select
-                .stability
-                .allows(r["status"].as_str().unwrap_or("stable"))
-        })
+        .filter(|r| select.stability.allows(r.status.as_str()))
         .max_by_key(|r| version_of(r));
     if let Some(r) = best {
         return Ok(Chosen {
@@ -223,17 +216,17 @@ pub fn choose(doc: &Value, dist: &str, select: &Select) -> Result<Chosen, Verify
     .find_map(|(s, flag)| {
         candidates
             .iter()
-            .filter(|r| s.allows(r["status"].as_str().unwrap_or("stable")))
+            .filter(|r| s.allows(r.status.as_str()))
             .max_by_key(|r| version_of(r))
             .map(|r| (r, flag))
     });
     let hint = match wider {
         Some((r, flag)) => format!(
             " ({} is {}: add --{flag} to allow it)",
-            r["version"].as_str().unwrap_or_default(),
-            r["status"].as_str().unwrap_or_default(),
+            r.version,
+            r.status.as_str(),
         ),
-        None if releases.iter().any(|r| r["yanked"] == true) => {
+        None if releases.iter().any(|r| r.yanked) => {
             " (yanked versions are installed only when named exactly)".into()
         }
         None => String::new(),
@@ -253,13 +246,24 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn doc() -> Value {
-        json!({"releases": [
-            {"version": "1.0.0", "status": "stable", "yanked": false},
-            {"version": "1.1.0", "status": "stable", "yanked": true, "yank_reason": "broken"},
-            {"version": "1.2.0", "status": "testing", "yanked": false},
-            {"version": "2.0.0", "status": "unstable", "yanked": false},
-        ]})
+    fn doc() -> Dist {
+        let r = |version: &str, status: &str, yanked: bool| {
+            serde_json::from_value::<DistRelease>(json!({"version": version, "status": status,
+                "sha256": "", "sha1": "", "size": 0, "meta_sha256": "", "provides": {}, "user": "u",
+                "date": "", "index": 0, "yanked": yanked, "yank_reason": yanked.then_some("broken")}))
+            .unwrap()
+        };
+        Dist {
+            name: "d".into(),
+            owners: Vec::new(),
+            releases: vec![
+                r("1.0.0", "stable", false),
+                r("1.1.0", "stable", true),
+                r("1.2.0", "testing", false),
+                r("2.0.0", "unstable", false),
+            ],
+            history: Vec::new(),
+        }
     }
 
     fn pick(spec: &str, stability: Stability) -> Result<String, String> {
@@ -267,7 +271,7 @@ mod tests {
             panic!("{spec} is not a dist");
         };
         choose(&doc(), "d", &Select { want, stability })
-            .map(|c| c.release["version"].as_str().unwrap().to_string())
+            .map(|c| c.release.version)
             .map_err(|e| e.to_string())
     }
 

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use pgext_log::{Policy, VerifierKey};
 use serde::{Deserialize, Serialize};
 
-use crate::ClientError;
+use crate::Error;
 
 /// One registry: where to reach it and which keys make its answers believable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistryConfig {
     /// Local name (`--registry NAME`).
     pub name: String,
@@ -35,22 +35,22 @@ impl RegistryConfig {
     ///
     /// # Errors
     /// When it is not a verifier key.
-    pub fn log_key(&self) -> Result<VerifierKey, ClientError> {
+    pub fn log_key(&self) -> Result<VerifierKey, Error> {
         self.vkey
             .parse()
-            .map_err(|e| ClientError::Config(format!("registry {}: vkey: {e}", self.name)))
+            .map_err(|e| Error::Config(format!("registry {}: vkey: {e}", self.name)))
     }
 
     /// The tlog-policy file, parsed, when one is configured.
     ///
     /// # Errors
     /// When it cannot be read or parsed, or does not list the registry's log key.
-    pub fn policy(&self) -> Result<Option<Policy>, ClientError> {
+    pub fn policy(&self) -> Result<Option<Policy>, Error> {
         let Some(path) = &self.policy else {
             return Ok(None);
         };
         let bad = |e: String| {
-            ClientError::Config(format!(
+            Error::Config(format!(
                 "registry {}: policy {}: {e}",
                 self.name,
                 path.display()
@@ -71,16 +71,15 @@ impl RegistryConfig {
     ///
     /// # Errors
     /// When one is not a verifier key, or the policy is unusable.
-    pub fn witness_keys(&self) -> Result<Vec<VerifierKey>, ClientError> {
+    pub fn witness_keys(&self) -> Result<Vec<VerifierKey>, Error> {
         if let Some(p) = self.policy()? {
             return Ok(p.witness_keys());
         }
         self.witnesses
             .iter()
             .map(|w| {
-                w.parse().map_err(|e| {
-                    ClientError::Config(format!("registry {}: witness {w}: {e}", self.name))
-                })
+                w.parse()
+                    .map_err(|e| Error::Config(format!("registry {}: witness {w}: {e}", self.name)))
             })
             .collect()
     }
@@ -118,12 +117,13 @@ impl Config {
     ///
     /// # Errors
     /// When it cannot be read or parsed.
-    pub fn load(path: &Path) -> Result<Config, ClientError> {
+    pub fn load(path: &Path) -> Result<Config, Error> {
         match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text)
-                .map_err(|e| ClientError::Config(format!("{}: {e}", path.display()))),
+            Ok(text) => {
+                toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(ClientError::Config(format!("{}: {e}", path.display()))),
+            Err(e) => Err(Error::Config(format!("{}: {e}", path.display()))),
         }
     }
 
@@ -131,8 +131,8 @@ impl Config {
     ///
     /// # Errors
     /// When it cannot be written.
-    pub fn save(&self, path: &Path) -> Result<(), ClientError> {
-        let text = toml::to_string_pretty(self).map_err(|e| ClientError::Config(e.to_string()))?;
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let text = toml::to_string_pretty(self).map_err(|e| Error::Config(e.to_string()))?;
         write_atomically(path, text.as_bytes())
     }
 
@@ -140,15 +140,15 @@ impl Config {
     ///
     /// # Errors
     /// When there is no such registry.
-    pub fn registry(&self, name: Option<&str>) -> Result<&RegistryConfig, ClientError> {
+    pub fn registry(&self, name: Option<&str>) -> Result<&RegistryConfig, Error> {
         match name {
             Some(n) => self.registries.iter().find(|r| r.name == n).ok_or_else(|| {
-                ClientError::Config(format!(
+                Error::Config(format!(
                     "no registry named {n}; add one with `pgext registry add {n} URL`"
                 ))
             }),
             None => self.registries.first().ok_or_else(|| {
-                ClientError::Config(
+                Error::Config(
                     "no registry configured; add one with `pgext registry add NAME URL`".into(),
                 )
             }),
@@ -157,9 +157,9 @@ impl Config {
 }
 
 /// Writes a small state file whole or not at all, and durably.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write as _;
-    let io = |e: std::io::Error| ClientError::Config(format!("{}: {e}", path.display()));
+    let io = |e: std::io::Error| Error::Config(format!("{}: {e}", path.display()));
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = path.with_extension("tmp");
@@ -218,7 +218,7 @@ impl State {
     ///
     /// # Errors
     /// When it cannot be written.
-    pub fn remember(&self, origin: &str, note: &str) -> Result<(), ClientError> {
+    pub fn remember(&self, origin: &str, note: &str) -> Result<(), Error> {
         write_atomically(&self.checkpoint_path(origin), note.as_bytes())
     }
 }

@@ -5,132 +5,14 @@ use futures::future::try_join_all;
 use pgext_log::{
     SignedCheckpoint, VerifierKey, leaf_hash, open_checkpoint, verify_consistency, verify_inclusion,
 };
+use pgext_spec::api;
 use pgext_spec::authority::{Registry, Rule};
 use pgext_spec::entry::{Action, Entry};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::request::{Chosen, Select, choose};
 use crate::trust::{RegistryConfig, State};
-
-/// Why a release was not believed. Each says what failed and what it means.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum VerifyError {
-    /// No node of the registry answered.
-    #[error("no node of registry {registry} answered {path}: {why}")]
-    Unreachable {
-        /// Registry name.
-        registry: String,
-        /// What was asked.
-        path: String,
-        /// The last failure.
-        why: String,
-    },
-    /// The registry has no such release.
-    #[error("{0}")]
-    NotFound(String),
-    /// The downloaded archive is not the one the log names.
-    #[error(
-        "the archive's SHA-256 is {got} but the log entry names {expected}: the bytes were changed on the way or on the server; nothing was installed"
-    )]
-    Digest {
-        /// The entry's SHA-256.
-        expected: String,
-        /// The archive's.
-        got: String,
-    },
-    /// The log entry is not what was asked for.
-    #[error(
-        "log entry {index} is not a release of {wanted}: the server answered with another entry"
-    )]
-    WrongEntry {
-        /// Index.
-        index: u64,
-        /// `dist@version`.
-        wanted: String,
-    },
-    /// The publisher's signature does not verify.
-    #[error(
-        "the publisher's signature on log entry {index} does not verify ({detail}): the release statement was forged or altered"
-    )]
-    Signature {
-        /// Index.
-        index: u64,
-        /// Why.
-        detail: String,
-    },
-    /// The signer may not publish this distribution.
-    #[error(
-        "the publisher had no authority for log entry {index}: {detail}. The release was signed by a key that does not own the distribution"
-    )]
-    Authority {
-        /// Index.
-        index: u64,
-        /// Why.
-        detail: String,
-    },
-    /// The checkpoint is not signed by the trusted log key.
-    #[error(
-        "the checkpoint is not signed by the trusted log key {vkey}: {detail}. The server is not the registry you trust, or it was tampered with"
-    )]
-    LogSignature {
-        /// The trusted key.
-        vkey: String,
-        /// Why.
-        detail: String,
-    },
-    /// An entry is not in the signed tree.
-    #[error(
-        "log entry {index} is not in the signed tree of size {size}: its inclusion proof fails ({detail}). The server showed an entry the log does not hold"
-    )]
-    Inclusion {
-        /// Index.
-        index: u64,
-        /// Checkpoint size.
-        size: u64,
-        /// Why.
-        detail: String,
-    },
-    /// Too few trusted witnesses cosigned.
-    #[error(
-        "only {have} of the {need} witness cosignatures required are on the checkpoint: the log's view is not confirmed by enough independent witnesses"
-    )]
-    Quorum {
-        /// Verified cosignatures by trusted witnesses.
-        have: usize,
-        /// The quorum.
-        need: usize,
-    },
-    /// The cosigners do not satisfy the tlog-policy's quorum.
-    #[error(
-        "the {have} verified witness cosignature(s) on the checkpoint do not satisfy the policy's quorum {quorum}: the log's view is not confirmed by enough independent witnesses"
-    )]
-    PolicyQuorum {
-        /// Verified cosignatures by the policy's witnesses.
-        have: usize,
-        /// The policy's quorum rule.
-        quorum: String,
-    },
-    /// The checkpoint does not extend the one remembered.
-    #[error(
-        "the checkpoint of size {size} is not consistent with the one remembered at size {remembered} ({detail}): the log was rewritten or this server shows a split view; refusing it"
-    )]
-    Inconsistent {
-        /// Served size.
-        size: u64,
-        /// Remembered size.
-        remembered: u64,
-        /// Why.
-        detail: String,
-    },
-    /// The answer could not be read.
-    #[error("{0}")]
-    Malformed(String),
-    /// The local state could not be written.
-    #[error(transparent)]
-    Client(#[from] crate::ClientError),
-}
+use crate::{Error, VerifyError};
 
 /// Who published what, when, and what proves it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,7 +101,7 @@ pub struct VerifiedRelease {
 
 async fn read_body(
     mut r: reqwest::Response,
-    progress: &dyn crate::ops::Progress,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Vec<u8>, reqwest::Error> {
     let total = r.content_length();
     let mut body = Vec::with_capacity(total.unwrap_or(0).min(64 << 20) as usize);
@@ -248,7 +130,7 @@ impl Remote {
                 .iter()
                 .map(|u| u.trim_end_matches('/').to_string())
                 .collect(),
-            http: reqwest::Client::new(),
+            http: crate::http::client(),
         }
     }
 
@@ -257,8 +139,8 @@ impl Remote {
     ///
     /// # Errors
     /// When no node answers.
-    pub async fn get(&self, path: &str) -> Result<Vec<u8>, VerifyError> {
-        self.get_with(path, &crate::ops::Quiet).await
+    pub async fn get(&self, path: &str) -> Result<Vec<u8>, Error> {
+        self.get_with(path, &crate::progress::Quiet).await
     }
 
     /// [`Remote::get`], reporting the bytes received to `progress`.
@@ -268,8 +150,8 @@ impl Remote {
     pub async fn get_with(
         &self,
         path: &str,
-        progress: &dyn crate::ops::Progress,
-    ) -> Result<Vec<u8>, VerifyError> {
+        progress: &dyn crate::progress::Progress,
+    ) -> Result<Vec<u8>, Error> {
         let mut why = String::from("no URL configured");
         // A mirror that lags may not have a new release yet: a 404 moves on to the next node,
         // and is the answer only when no node has it.
@@ -281,8 +163,8 @@ impl Remote {
                     Err(e) => why = e.to_string(),
                 },
                 Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
-                    let body: Value = r.json().await.unwrap_or_default();
-                    let (_, detail) = crate::api::error_of(&body);
+                    let body = r.bytes().await.unwrap_or_default();
+                    let (_, detail) = crate::http::error_of(&body);
                     not_found.get_or_insert(format!("{base}{path}: {detail}"));
                 }
                 Ok(r) => why = format!("{base}{path}: HTTP {}", r.status()),
@@ -290,61 +172,71 @@ impl Remote {
             }
         }
         if let Some(detail) = not_found {
-            return Err(VerifyError::NotFound(detail));
+            return Err(Error::Verify(VerifyError::NotFound(detail)));
         }
-        Err(VerifyError::Unreachable {
+        Err(Error::Verify(VerifyError::Unreachable {
             registry: self.name.clone(),
             path: path.to_string(),
             why,
-        })
+        }))
     }
 
-    /// GET a JSON document.
+    /// GET a JSON document of the native API, as its type in `pgext_spec::api`.
     ///
     /// # Errors
-    /// As [`Remote::get`], or when it is not JSON.
-    pub async fn json(&self, path: &str) -> Result<Value, VerifyError> {
+    /// As [`Remote::get`], or when it is not that document.
+    pub async fn json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
         let bytes = self.get(path).await?;
-        serde_json::from_slice(&bytes).map_err(|e| VerifyError::Malformed(format!("{path}: {e}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Verify(VerifyError::Malformed(format!("{path}: {e}"))))
     }
 
-    async fn entry(&self, index: u64) -> Result<Entry, VerifyError> {
-        let doc = self.json(&format!("/api/v1/entries/{index}")).await?;
-        serde_json::from_value(doc["entry"].clone())
-            .map_err(|e| VerifyError::Malformed(format!("entry {index}: {e}")))
+    async fn entry(&self, index: u64) -> Result<Entry, Error> {
+        let doc: api::EntryDoc = self.json(&format!("/api/v1/entries/{index}")).await?;
+        Ok(doc.entry)
     }
 
-    async fn proof(&self, path: &str) -> Result<Vec<Vec<u8>>, VerifyError> {
-        let doc = self.json(path).await?;
-        doc["proof"]
-            .as_array()
-            .ok_or_else(|| VerifyError::Malformed(format!("{path}: no proof")))?
+    async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Vec<u8>>, Error> {
+        let path = format!("/api/v1/proofs/inclusion/{index}/{size}");
+        let doc: api::InclusionProof = self.json(&path).await?;
+        hashes(&path, &doc.proof)
+    }
+
+    async fn consistency(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, Error> {
+        let path = format!("/api/v1/proofs/consistency/{from}/{to}");
+        let doc: api::ConsistencyProof = self.json(&path).await?;
+        hashes(&path, &doc.proof)
+    }
+}
+
+/// The hashes of a proof document, decoded.
+fn hashes(path: &str, proof: &[String]) -> Result<Vec<Vec<u8>>, Error> {
+    {
+        proof
             .iter()
             .map(|h| {
-                h.as_str()
-                    .and_then(pgext_log::Hash::from_base64)
+                pgext_log::Hash::from_base64(h)
                     .map(|h| h.as_bytes().to_vec())
-                    .ok_or_else(|| VerifyError::Malformed(format!("{path}: bad hash")))
+                    .ok_or_else(|| {
+                        Error::Verify(VerifyError::Malformed(format!("{path}: bad hash")))
+                    })
             })
             .collect()
     }
 }
 
 /// Whether the verified cosigners meet the registry's witness policy.
-pub(crate) fn check_quorum(
-    reg: &RegistryConfig,
-    cosigners: &[VerifierKey],
-) -> Result<(), VerifyError> {
+pub(crate) fn check_quorum(reg: &RegistryConfig, cosigners: &[VerifierKey]) -> Result<(), Error> {
     match reg.policy()? {
-        Some(p) if !p.satisfied_by(cosigners) => Err(VerifyError::PolicyQuorum {
+        Some(p) if !p.satisfied_by(cosigners) => Err(Error::Verify(VerifyError::PolicyQuorum {
             have: cosigners.len(),
             quorum: p.quorum.unwrap_or_default(),
-        }),
+        })),
         Some(_) => Ok(()),
-        None if cosigners.len() < reg.quorum => Err(VerifyError::Quorum {
+        None if cosigners.len() < reg.quorum => Err(Error::Verify(VerifyError::Quorum {
             have: cosigners.len(),
             need: reg.quorum,
-        }),
+        })),
         None => Ok(()),
     }
 }
@@ -354,7 +246,7 @@ pub(crate) fn check_quorum(
 pub(crate) fn open_with_policy(
     reg: &RegistryConfig,
     note: &str,
-) -> Result<(SignedCheckpoint, Vec<VerifierKey>), VerifyError> {
+) -> Result<(SignedCheckpoint, Vec<VerifierKey>), Error> {
     let log_key = reg.log_key()?;
     let witnesses = reg.witness_keys()?;
     let signed = open_checkpoint(note.as_bytes(), &log_key, &witnesses).map_err(|e| {
@@ -384,8 +276,8 @@ pub async fn fetch_verified(
     state: &State,
     dist: &str,
     select: &Select,
-) -> Result<VerifiedRelease, VerifyError> {
-    fetch_verified_with(reg, state, dist, select, &crate::ops::Quiet).await
+) -> Result<VerifiedRelease, Error> {
+    fetch_verified_with(reg, state, dist, select, &crate::progress::Quiet).await
 }
 
 /// [`fetch_verified`], reporting the archive's download to `progress`.
@@ -397,40 +289,39 @@ pub async fn fetch_verified_with(
     state: &State,
     dist: &str,
     select: &Select,
-    progress: &dyn crate::ops::Progress,
-) -> Result<VerifiedRelease, VerifyError> {
+    progress: &dyn crate::progress::Progress,
+) -> Result<VerifiedRelease, Error> {
     let remote = &Remote::new(reg);
-    let doc = remote.json(&format!("/api/v1/dists/{dist}")).await?;
+    let doc: api::Dist = remote.json(&format!("/api/v1/dists/{dist}")).await?;
     let Chosen {
         release: rel,
         warning,
     } = choose(&doc, dist, select)?;
-    let index = rel["index"]
-        .as_u64()
-        .ok_or_else(|| VerifyError::Malformed("release without a log index".into()))?;
-    let name = doc["name"].as_str().unwrap_or(dist).to_string();
-    let v = rel["version"].as_str().unwrap_or_default().to_string();
+    let index = rel.index;
+    let name = doc.name.clone();
+    let v = rel.version.clone();
     let wanted = format!("{name}@{v}");
 
     // Everything the checks need, fetched first.
     let note = String::from_utf8(remote.get("/log/checkpoint").await?)
-        .map_err(|_| VerifyError::Malformed("checkpoint is not UTF-8".into()))?;
+        .map_err(|_| Error::Verify(VerifyError::Malformed("checkpoint is not UTF-8".into())))?;
     let entry = remote.entry(index).await?;
     let Action::Release(r) = &entry.statement.action else {
-        return Err(VerifyError::WrongEntry { index, wanted });
+        return Err(Error::Verify(VerifyError::WrongEntry { index, wanted }));
     };
     if !r.dist.eq_ignore_ascii_case(&name) || !r.version.eq_ignore_ascii_case(&v) {
-        return Err(VerifyError::WrongEntry { index, wanted });
+        return Err(Error::Verify(VerifyError::WrongEntry { index, wanted }));
     }
     let zip = remote
         .get_with(&format!("/dist/{name}/{v}/{name}-{v}.zip"), progress)
         .await?;
     let actor = entry.statement.actor.to_ascii_lowercase();
-    let account = remote.json(&format!("/api/v1/accounts/{actor}")).await?;
-    let mut history: Vec<u64> = [&doc["history"], &account["history"]]
+    let account: api::Account = remote.json(&format!("/api/v1/accounts/{actor}")).await?;
+    let mut history: Vec<u64> = doc
+        .history
         .iter()
-        .flat_map(|h| h.as_array().cloned().unwrap_or_default())
-        .filter_map(|i| i.as_u64())
+        .chain(&account.history)
+        .copied()
         .filter(|&i| i < index)
         .collect();
     history.sort_unstable();
@@ -446,10 +337,10 @@ pub async fn fetch_verified_with(
     // 1. The archive is the one the entry names.
     let got = pgext_log::hex(&pgext_log::sha256(&zip));
     if got != r.sha256 || zip.len() as u64 != r.size {
-        return Err(VerifyError::Digest {
+        return Err(Error::Verify(VerifyError::Digest {
             expected: r.sha256.clone(),
             got,
-        });
+        }));
     }
     // 2–3. The publisher's signature and authority, from the state the earlier entries build.
     let mut state_then = Registry::default();
@@ -457,7 +348,7 @@ pub async fn fetch_verified_with(
         state_then.apply_logged(*i, e);
     }
     if let Err(v) = state_then.check_publisher(&entry) {
-        return Err(if v.rule == Rule::BadSignature {
+        return Err(Error::Verify(if v.rule == Rule::BadSignature {
             VerifyError::Signature {
                 index,
                 detail: v.detail,
@@ -467,7 +358,7 @@ pub async fn fetch_verified_with(
                 index,
                 detail: v.to_string(),
             }
-        });
+        }));
     }
     // 4. Every entry used is in the tree the log key signed.
     let (signed, cosigners) = open_with_policy(reg, &note)?;
@@ -478,17 +369,16 @@ pub async fn fetch_verified_with(
         .chain(std::iter::once((index, &entry)))
         .collect();
     if size <= index {
-        return Err(VerifyError::Inclusion {
+        return Err(Error::Verify(VerifyError::Inclusion {
             index,
             size,
             detail: "the checkpoint is older than the entry".into(),
-        });
+        }));
     }
-    let proofs = try_join_all(used.iter().map(|(i, _)| async move {
-        remote
-            .proof(&format!("/api/v1/proofs/inclusion/{i}/{size}"))
-            .await
-    }))
+    let proofs = try_join_all(
+        used.iter()
+            .map(|(i, _)| async move { remote.inclusion(*i, size).await }),
+    )
     .await?;
     for ((i, e), proof) in used.iter().zip(proofs) {
         let inclusion = |detail: String| VerifyError::Inclusion {
@@ -515,8 +405,9 @@ pub async fn fetch_verified_with(
         state.remember(&origin, &note)?;
     }
 
-    let yanked =
-        (rel["yanked"] == true).then(|| rel["yank_reason"].as_str().unwrap_or("").to_string());
+    let yanked = rel
+        .yanked
+        .then(|| rel.yank_reason.clone().unwrap_or_default());
     Ok(VerifiedRelease {
         provenance: Provenance::of(reg, &entry, index, note, &signed, cosigners, yanked),
         zip,
@@ -540,9 +431,12 @@ pub fn verify_offline(
     state: &State,
     archive: &[u8],
     proof_file: &[u8],
-) -> Result<VerifiedRelease, VerifyError> {
-    let file = pgext_log::ProofFile::parse(proof_file)
-        .map_err(|e| VerifyError::Malformed(format!("the proof file cannot be read: {e}")))?;
+) -> Result<VerifiedRelease, Error> {
+    let file = pgext_log::ProofFile::parse(proof_file).map_err(|e| {
+        Error::Verify(VerifyError::Malformed(format!(
+            "the proof file cannot be read: {e}"
+        )))
+    })?;
     let index = file.index;
     let bytes = file.extra.as_deref().ok_or_else(|| {
         VerifyError::Malformed(
@@ -554,19 +448,19 @@ pub fn verify_offline(
         VerifyError::Malformed(format!("the proof file's entry cannot be read: {e}"))
     })?;
     let Action::Release(r) = &entry.statement.action else {
-        return Err(VerifyError::Malformed(format!(
+        return Err(Error::Verify(VerifyError::Malformed(format!(
             "the proof file's entry {index} is not a release"
-        )));
+        ))));
     };
     let got = pgext_log::hex(&pgext_log::sha256(archive));
     if got != r.sha256 || archive.len() as u64 != r.size {
-        return Err(VerifyError::Digest {
+        return Err(Error::Verify(VerifyError::Digest {
             expected: r.sha256.clone(),
             got,
-        });
+        }));
     }
     let note = String::from_utf8(file.checkpoint.clone())
-        .map_err(|_| VerifyError::Malformed("checkpoint is not UTF-8".into()))?;
+        .map_err(|_| Error::Verify(VerifyError::Malformed("checkpoint is not UTF-8".into())))?;
     let (signed, cosigners) = open_with_policy(reg, &note)?;
     let size = signed.checkpoint.size;
     let proof: Vec<Vec<u8>> = file.proof.iter().map(|h| h.as_bytes().to_vec()).collect();
@@ -577,10 +471,12 @@ pub fn verify_offline(
         &proof,
         signed.checkpoint.root.as_ref(),
     )
-    .map_err(|e| VerifyError::Inclusion {
-        index,
-        size,
-        detail: e.to_string(),
+    .map_err(|e| {
+        Error::Verify(VerifyError::Inclusion {
+            index,
+            size,
+            detail: e.to_string(),
+        })
     })?;
     check_quorum(reg, &cosigners)?;
     let origin = signed.checkpoint.origin.clone();
@@ -591,11 +487,11 @@ pub fn verify_offline(
             ))
         })?;
         if old.checkpoint.size == size && old.checkpoint.root != signed.checkpoint.root {
-            return Err(VerifyError::Inconsistent {
+            return Err(Error::Verify(VerifyError::Inconsistent {
                 size,
                 remembered: size,
                 detail: "same size, another root".into(),
-            });
+            }));
         }
     }
     Ok(VerifiedRelease {
@@ -613,7 +509,7 @@ async fn check_consistency(
     state: &State,
     origin: &str,
     signed: &SignedCheckpoint,
-) -> Result<bool, VerifyError> {
+) -> Result<bool, Error> {
     let Some(old_note) = state.checkpoint(origin) else {
         return Ok(true);
     };
@@ -632,15 +528,12 @@ async fn check_consistency(
         return if a.root == b.root {
             Ok(false)
         } else {
-            Err(inconsistent("same size, another root".into()))
+            Err(inconsistent("same size, another root".into()).into())
         };
     }
     let (small, large) = if a.size < b.size { (a, b) } else { (b, a) };
     let proof = remote
-        .proof(&format!(
-            "/api/v1/proofs/consistency/{}/{}",
-            small.size, large.size
-        ))
+        .consistency(small.size, large.size)
         .await
         .map_err(|e| inconsistent(format!("no consistency proof: {e}")))?;
     verify_consistency(

@@ -13,7 +13,8 @@ use pgext_spec::entry::{Action, Entry};
 use serde::Serialize;
 
 use crate::trust::RegistryConfig;
-use crate::verify::{Remote, VerifyError, check_quorum, open_with_policy};
+use crate::verify::{Remote, check_quorum, open_with_policy};
+use crate::{Error, VerifyError};
 
 /// What to watch.
 #[derive(Debug, Clone)]
@@ -92,25 +93,26 @@ impl Followed {
         remote: &Remote,
         size: u64,
         root: pgext_log::Hash,
-    ) -> Result<Vec<(u64, Entry)>, VerifyError> {
+    ) -> Result<Vec<(u64, Entry)>, Error> {
         let mut bytes: Vec<Vec<u8>> = Vec::new();
         for n in self.size / 256..size.div_ceil(256) {
             let tile = Tile::entries(n, (size - n * 256).min(256) as u16);
             let data = remote.get(&format!("/log/{}", tile.path())).await?;
-            let list = bundle_entries(&tile, &data)
-                .map_err(|e| VerifyError::Malformed(format!("{}: {e}", tile.path())))?;
+            let list = bundle_entries(&tile, &data).map_err(|e| {
+                Error::Verify(VerifyError::Malformed(format!("{}: {e}", tile.path())))
+            })?;
             let skip = (self.size.max(n * 256) - n * 256) as usize;
             bytes.extend(list.into_iter().skip(skip).map(<[u8]>::to_vec));
         }
         let out = integrate(self.size, &bytes, &self.tree)
-            .map_err(|e| VerifyError::Malformed(e.to_string()))?;
+            .map_err(|e| Error::Verify(VerifyError::Malformed(e.to_string())))?;
         if out.root != root {
-            return Err(VerifyError::Inconsistent {
+            return Err(Error::Verify(VerifyError::Inconsistent {
                 size,
                 remembered: self.size,
                 detail: "the entries served do not extend the verified tree to the signed root"
                     .into(),
-            });
+            }));
         }
         for (t, b) in out.tiles {
             self.tree.put(t, b);
@@ -118,14 +120,15 @@ impl Followed {
         let mut entries = Vec::with_capacity(bytes.len());
         for (k, b) in bytes.iter().enumerate() {
             let index = self.size + k as u64;
-            let entry = Entry::parse(b)
-                .map_err(|e| VerifyError::Malformed(format!("entry {index}: {e}")))?;
-            self.registry
-                .apply(index, &entry)
-                .map_err(|v| VerifyError::Authority {
+            let entry = Entry::parse(b).map_err(|e| {
+                Error::Verify(VerifyError::Malformed(format!("entry {index}: {e}")))
+            })?;
+            self.registry.apply(index, &entry).map_err(|v| {
+                Error::Verify(VerifyError::Authority {
                     index,
                     detail: v.to_string(),
-                })?;
+                })
+            })?;
             entries.push((index, entry));
         }
         self.size = size;
@@ -141,7 +144,7 @@ impl Followed {
 ///
 /// # Errors
 /// The first failure.
-pub async fn watch<F, Fut>(cfg: &WatchConfig, mut report: F) -> Result<(), VerifyError>
+pub async fn watch<F, Fut>(cfg: &WatchConfig, mut report: F) -> Result<(), Error>
 where
     F: FnMut(Event) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
@@ -156,23 +159,23 @@ where
     let mut start = cfg.from;
     loop {
         let note = String::from_utf8(remote.get("/log/checkpoint").await?)
-            .map_err(|_| VerifyError::Malformed("checkpoint is not UTF-8".into()))?;
+            .map_err(|_| Error::Verify(VerifyError::Malformed("checkpoint is not UTF-8".into())))?;
         let (signed, cosigners) = open_with_policy(&cfg.registry, &note)?;
         check_quorum(&cfg.registry, &cosigners)?;
         let (size, root) = (signed.checkpoint.size, signed.checkpoint.root);
         if size == followed.size && size > 0 && root != followed.root {
-            return Err(VerifyError::Inconsistent {
+            return Err(Error::Verify(VerifyError::Inconsistent {
                 size,
                 remembered: followed.size,
                 detail: "same size, another root".into(),
-            });
+            }));
         }
         if size < followed.size {
-            return Err(VerifyError::Inconsistent {
+            return Err(Error::Verify(VerifyError::Inconsistent {
                 size,
                 remembered: followed.size,
                 detail: "the log shrank".into(),
-            });
+            }));
         }
         let first = *start.get_or_insert(size);
         if size > followed.size {

@@ -85,3 +85,261 @@ impl Refusal {
         }
     }
 }
+
+/// Whether a node sequences an origin or mirrors it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// This node sequences the origin.
+    Sequencer,
+    /// This node mirrors it.
+    Mirror,
+}
+
+/// `GET /api/v1/log`: one origin's log as this node serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogInfo {
+    /// The origin line of the log's checkpoints.
+    pub origin: String,
+    /// The log's verifier key.
+    pub vkey: String,
+    /// Tree size.
+    pub size: u64,
+    /// The signed checkpoint, with the cosignatures collected (empty before a mirror verified
+    /// anything).
+    pub checkpoint: String,
+    /// URL prefix of the tlog-tiles layout.
+    pub tiles: String,
+    /// Sequencer or mirror.
+    pub role: Role,
+    /// Why the origin no longer advances here, if it does not.
+    pub halted: Option<String>,
+}
+
+/// `GET /api/v1/entries/{index}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryDoc {
+    /// Log index.
+    pub index: u64,
+    /// RFC 6962 leaf hash of the entry's bytes, base64.
+    pub leaf_hash: String,
+    /// The entry.
+    pub entry: crate::entry::Entry,
+}
+
+/// `GET /api/v1/proofs/inclusion/{index}/{size}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionProof {
+    /// Leaf index.
+    pub index: u64,
+    /// Tree size.
+    pub size: u64,
+    /// Hashes, base64, from the leaf's sibling up.
+    pub proof: Vec<String>,
+}
+
+/// `GET /api/v1/proofs/consistency/{from}/{to}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyProof {
+    /// Older size.
+    pub from: u64,
+    /// Newer size.
+    pub to: u64,
+    /// Hashes, base64.
+    pub proof: Vec<String>,
+}
+
+/// One release of `GET /api/v1/dists/{dist}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DistRelease {
+    /// Version.
+    pub version: String,
+    /// Release status.
+    pub status: crate::entry::Status,
+    /// SHA-256 of the release zip, hex.
+    pub sha256: String,
+    /// SHA-1 of the release zip, hex.
+    pub sha1: String,
+    /// Size of the release zip.
+    pub size: u64,
+    /// SHA-256 of META.json, hex.
+    pub meta_sha256: String,
+    /// Extensions provided, with their versions.
+    pub provides: std::collections::BTreeMap<String, String>,
+    /// Publisher.
+    pub user: String,
+    /// When, as PGXN writes dates.
+    pub date: String,
+    /// Log index of the release entry.
+    pub index: u64,
+    /// Whether it is yanked.
+    pub yanked: bool,
+    /// Why, when yanked.
+    pub yank_reason: Option<String>,
+}
+
+/// `GET /api/v1/dists/{dist}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dist {
+    /// Name as first published.
+    pub name: String,
+    /// Owners.
+    pub owners: Vec<String>,
+    /// Every release, yanked ones too.
+    pub releases: Vec<DistRelease>,
+    /// Log indexes of every entry about the distribution.
+    pub history: Vec<u64>,
+}
+
+/// One document of `GET /api/v1/dists/{dist}/{version}/docs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocInfo {
+    /// Path without extension, as PGXN names documents.
+    pub docpath: String,
+    /// The member's path in the release.
+    pub file: String,
+    /// Title.
+    pub title: String,
+    /// The extension it documents, if any.
+    pub extension: Option<String>,
+}
+
+/// `GET /api/v1/dists/{dist}/{version}/docs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Docs {
+    /// Distribution.
+    pub dist: String,
+    /// Version.
+    pub version: String,
+    /// Top-level files PGXN calls special.
+    pub special_files: Vec<String>,
+    /// Documents, README first.
+    pub docs: Vec<DocInfo>,
+}
+
+/// One key of `GET /api/v1/accounts/{user}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountKey {
+    /// Key id.
+    pub key_id: String,
+    /// Base64 Ed25519 public key.
+    pub key: String,
+    /// Still usable.
+    pub active: bool,
+    /// Log index of the entry that added it.
+    pub index: u64,
+}
+
+/// `GET /api/v1/accounts/{user}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Account name.
+    pub user: String,
+    /// Full name.
+    pub name: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+    /// Home page.
+    pub uri: Option<String>,
+    /// Log index of the account entry.
+    pub index: u64,
+    /// Keys.
+    pub keys: Vec<AccountKey>,
+    /// Distributions owned.
+    pub owns: Vec<String>,
+    /// Log indexes of every entry that changed the account's keys.
+    pub history: Vec<u64>,
+}
+
+/// One origin of `GET /api/v1/origins`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginInfo {
+    /// The origin line.
+    pub origin: String,
+    /// Its verifier key.
+    pub vkey: String,
+    /// Sequencer or mirror.
+    pub role: Role,
+    /// Where this node serves it (`/` or `/origins/NAME/`).
+    pub prefix: String,
+    /// Tree size verified here.
+    pub size: u64,
+    /// The checkpoint served, once one is verified.
+    pub checkpoint: Option<String>,
+    /// Why it no longer advances here, if it does not.
+    pub halted: Option<String>,
+}
+
+/// A peer's standing, as this node scores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerScore {
+    /// libp2p peer id.
+    pub peer_id: String,
+    /// Below zero after faults; -100 or lower once it served bytes that did not verify.
+    pub score: i64,
+}
+
+/// `GET /api/v1/origins`: every origin the node serves, and the node's own facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origins {
+    /// Its own origin first, then mirrors.
+    pub origins: Vec<OriginInfo>,
+    /// libp2p peer id, when in a federation.
+    pub peer_id: Option<String>,
+    /// libp2p addresses.
+    pub p2p_addrs: Option<Vec<String>>,
+    /// The cosigner key it cosigns mirrored checkpoints with.
+    pub witness: Option<String>,
+    /// Peer scores.
+    pub peer_scores: Vec<PeerScore>,
+}
+
+/// Two signed checkpoints of one origin that do not fit one tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Origin.
+    pub origin: String,
+    /// What is inconsistent.
+    pub reason: String,
+    /// Both signed notes, verbatim.
+    pub notes: [String; 2],
+    /// When the node found it (seconds since the epoch).
+    pub detected: u64,
+}
+
+/// An origin whose stored evidence cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreadable {
+    /// Origin.
+    pub origin: String,
+    /// Why.
+    pub error: String,
+}
+
+/// `GET /api/v1/evidence`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceList {
+    /// Evidence of every origin served.
+    pub evidence: Vec<Evidence>,
+    /// Origins whose stored evidence cannot be read (they are halted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// `GET /api/v1/search`: one page of hits. Hits keep PGXN's shapes (`spec/search.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchPage {
+    /// The query.
+    pub query: String,
+    /// What was searched.
+    #[serde(rename = "in")]
+    pub within: String,
+    /// Hits skipped.
+    pub offset: usize,
+    /// Page size.
+    pub limit: usize,
+    /// Matches in all.
+    pub count: usize,
+    /// This page's hits.
+    pub hits: Vec<serde_json::Value>,
+}

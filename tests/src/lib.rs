@@ -410,6 +410,66 @@ pub async fn serve(app: axum::Router) -> String {
     url
 }
 
+/// The `pgext` binary run as a user would, with its configuration and state in `home`.
+#[derive(Debug)]
+pub struct Cli {
+    /// Where `config.toml`, `state/` and key files live.
+    pub home: PathBuf,
+}
+
+impl Cli {
+    /// A user whose files live in `home`.
+    pub fn new(home: &Path) -> Cli {
+        Cli {
+            home: home.to_path_buf(),
+        }
+    }
+
+    /// Runs `pgext ARGS`; whether it succeeded, its standard output and error.
+    ///
+    /// # Panics
+    /// When the binary cannot be run.
+    pub fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = std::process::Command::new(pgext_bin())
+            .args(args)
+            .env("PGEXT_CONFIG", self.home.join("config.toml"))
+            .env("PGEXT_STATE_DIR", self.home.join("state"))
+            .env_remove("PGEXT_SIGNING_KEY")
+            .output()
+            .expect("running pgext");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs `pgext ARGS`, which must succeed; its standard output.
+    ///
+    /// # Panics
+    /// When it fails.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(args);
+        assert!(ok, "pgext {args:?} failed:\n{out}{err}");
+        out
+    }
+
+    /// Runs `pgext ARGS`, which must fail; its standard error.
+    ///
+    /// # Panics
+    /// When it succeeds.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(args);
+        assert!(!ok, "pgext {args:?} succeeded:\n{out}");
+        err
+    }
+
+    /// A path in the user's home, as an argument.
+    pub fn path(&self, name: &str) -> String {
+        self.home.join(name).display().to_string()
+    }
+}
+
 /// The `pgext` binary of this build (`target/<profile>/pgext`, beside the test binary's
 /// `deps/` folder), built first: test runners build test targets, not other packages' binaries,
 /// and a stale binary would test old code. A no-op when it is up to date.

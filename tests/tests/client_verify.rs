@@ -4,11 +4,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use pgext::VerifyError;
 use pgext::ops::{Context, InstallOptions, Quiet};
 use pgext::pg::PgInstall;
 use pgext::request::Select;
 use pgext::trust::{Config, RegistryConfig, State};
-use pgext::verify::{VerifyError, fetch_verified};
+use pgext::verify::fetch_verified;
 use pgext_spec::entry::{Action, Entry};
 use pgext_tests::{TestNode, fixtures, identity};
 

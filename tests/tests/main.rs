@@ -10,6 +10,7 @@ mod faults;
 mod federation;
 mod fuzz;
 mod hostile;
+mod papercuts;
 mod pgxnclient;
 mod proof_file;
 mod publish;

@@ -15,7 +15,7 @@ use tracing::{debug, error, warn};
 use super::{Federation, Mirror};
 use crate::metrics::Metrics;
 use crate::origin::sequencer::now;
-use crate::origin::{self, Evidence, Origin};
+use crate::origin::{self, Evidence, Origin, evidence};
 use crate::p2p::Command;
 use crate::p2p::wire::{TileRequest, TileResponse};
 
@@ -173,7 +173,7 @@ impl Federation {
                 if ev.origin != o.name {
                     return;
                 }
-                if ev.proves_itself(&o.vkey) {
+                if evidence::proves_itself(&ev, &o.vkey) {
                     self.record_evidence(&o, ev, false).await;
                 } else if let Some(m) = self.mirrors.get(name) {
                     for note in &ev.notes {
@@ -212,7 +212,7 @@ impl Federation {
             let reader = o.clone();
             match origin::blocking(move || reader.root_at(size)).await {
                 Ok(root) if root != signed.checkpoint.root => {
-                    let ev = Evidence::new(
+                    let ev = evidence::new(
                         &o.vkey,
                         format!(
                             "checkpoint of size {size} has a root other than the tree verified here at that size"
@@ -241,7 +241,7 @@ impl Federation {
             }
         };
         if let Some(other) = conflict {
-            let ev = Evidence::new(
+            let ev = evidence::new(
                 &o.vkey,
                 format!("two checkpoints of size {size} with different roots"),
                 &other,

@@ -24,7 +24,7 @@ use super::{Federation, Mirror};
 use crate::origin::blobs::Staged;
 use crate::origin::evidence::strip_to_log_signature;
 use crate::origin::sequencer::now;
-use crate::origin::{self, Evidence, Origin};
+use crate::origin::{self, Origin, evidence};
 use crate::p2p::wire::Fault;
 
 /// Bundles and blob groups fetched at once.
@@ -176,7 +176,7 @@ impl Federation {
             .await;
             if let Ok((full, at_ours)) = roots {
                 if full == signed.checkpoint.root && at_ours != our.checkpoint.root {
-                    let ev = Evidence::new(
+                    let ev = evidence::new(
                         &o.vkey,
                         format!(
                             "checkpoint of size {target} is of a tree that does not contain the one verified here at size {ours}"

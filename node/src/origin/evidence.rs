@@ -4,53 +4,39 @@
 //! never overwritten.
 
 use pgext_log::{Note, VerifierKey, open_checkpoint};
-use serde::{Deserialize, Serialize};
 
 use super::store::{META_EVIDENCE, Store};
 
-/// Two signed checkpoints of one origin that do not fit one tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Evidence {
-    /// Origin.
-    pub origin: String,
-    /// What is inconsistent.
-    pub reason: String,
-    /// Both signed notes, verbatim.
-    pub notes: [String; 2],
-    /// When this node found it (seconds since the epoch).
-    pub detected: u64,
+pub use pgext_spec::api::Evidence;
+
+/// Evidence against the log of `vkey`: two notes, kept with only the log's signature.
+pub fn new(vkey: &VerifierKey, reason: String, a: &str, b: &str, now: u64) -> Evidence {
+    Evidence {
+        origin: vkey.name().to_string(),
+        reason,
+        notes: [
+            strip_to_log_signature(a, vkey),
+            strip_to_log_signature(b, vkey),
+        ],
+        detected: now,
+    }
 }
 
-impl Evidence {
-    /// Evidence against the log of `vkey`: two notes, kept with only the log's signature.
-    pub fn new(vkey: &VerifierKey, reason: String, a: &str, b: &str, now: u64) -> Evidence {
-        Evidence {
-            origin: vkey.name().to_string(),
-            reason,
-            notes: [
-                strip_to_log_signature(a, vkey),
-                strip_to_log_signature(b, vkey),
-            ],
-            detected: now,
-        }
-    }
+/// Whether two pieces of evidence hold the same two notes, in either order.
+pub fn same_notes(a: &Evidence, b: &Evidence) -> bool {
+    a.notes == b.notes || a.notes == [b.notes[1].clone(), b.notes[0].clone()]
+}
 
-    /// Whether `other` holds the same two notes, in either order.
-    pub fn same_notes(&self, other: &Evidence) -> bool {
-        self.notes == other.notes || self.notes == [other.notes[1].clone(), other.notes[0].clone()]
-    }
-
-    /// Whether the evidence proves itself: both notes verify with the log key, have one size
-    /// and different roots.
-    pub fn proves_itself(&self, vkey: &VerifierKey) -> bool {
-        let (Ok(a), Ok(b)) = (
-            open_checkpoint(self.notes[0].as_bytes(), vkey, &[]),
-            open_checkpoint(self.notes[1].as_bytes(), vkey, &[]),
-        ) else {
-            return false;
-        };
-        a.checkpoint.size == b.checkpoint.size && a.checkpoint.root != b.checkpoint.root
-    }
+/// Whether evidence proves itself: both notes verify with the log key, have one size and
+/// different roots.
+pub fn proves_itself(ev: &Evidence, vkey: &VerifierKey) -> bool {
+    let (Ok(a), Ok(b)) = (
+        open_checkpoint(ev.notes[0].as_bytes(), vkey, &[]),
+        open_checkpoint(ev.notes[1].as_bytes(), vkey, &[]),
+    ) else {
+        return false;
+    };
+    a.checkpoint.size == b.checkpoint.size && a.checkpoint.root != b.checkpoint.root
 }
 
 /// What the store holds as evidence: the list, or why it cannot be read.

@@ -299,7 +299,7 @@ impl Origin {
                 )));
             }
         };
-        if list.iter().any(|e| e.same_notes(ev)) {
+        if list.iter().any(|e| evidence::same_notes(e, ev)) {
             return Ok(false);
         }
         let mut all = list.clone();

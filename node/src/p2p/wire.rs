@@ -3,16 +3,18 @@
 //! A message over its bound, or bytes that do not decode as the protocol's type, is a typed
 //! [`Fault`] the federation demotes the peer for; nothing is parsed by hand.
 //!
-//! Every byte string travels as a CBOR byte string (`serde_bytes`), and every struct refuses
-//! unknown fields, so a decoder never walks a value it does not need.
+//! The messages are the types of `pgext_spec::wire`; this module adds the protocol names,
+//! the codecs with their bounds, and the faults.
 
 use std::io;
 
 use libp2p::request_response::{self, cbor};
-use serde::{Deserialize, Serialize};
-use serde_bytes::ByteBuf;
-
 pub use pgext_spec::api::{Receipt, Refusal};
+pub use pgext_spec::wire::{
+    BlobRequest, BlobResponse, SubmitRequest, SubmitResponse, TileRequest, TileResponse, WholeBlob,
+    WitnessRequest, WitnessResponse,
+};
+use serde::Serialize;
 
 /// Tiles, entry bundles and checkpoints by their tlog-tiles path.
 pub const TILES_PROTOCOL: &str = "/pgext/tiles/2";
@@ -44,122 +46,6 @@ pub const MAX_SUBMIT_RESPONSE: u64 = 1 << 20;
 /// The largest forwarded submission: an entry and an archive of at most `max_archive` bytes.
 pub fn max_submit_request(max_archive: u64) -> u64 {
     max_archive + (1 << 20)
-}
-
-/// A tiles request: a tlog-tiles path (`checkpoint`, `tile/…`) of an origin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TileRequest {
-    /// Origin.
-    pub origin: String,
-    /// Path below the log's prefix.
-    pub path: String,
-}
-
-/// A tiles answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TileResponse {
-    /// The bytes, as over HTTP.
-    Found(ByteBuf),
-    /// Not here, and why.
-    NotFound(String),
-    /// Too many requests in flight from this peer; ask again later or elsewhere.
-    Busy,
-}
-
-/// A blobs request: bytes of a blob from `offset`, and more blobs wanted whole.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BlobRequest {
-    /// SHA-256, hex.
-    pub sha256: String,
-    /// Where to start.
-    pub offset: u64,
-    /// More blobs wanted whole in the same answer, as many as fit in [`BLOB_CHUNK`] after the
-    /// first, in this order. Small blobs (most release zips) thus cost no round trip each.
-    pub more: Vec<String>,
-}
-
-/// A blob sent whole.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WholeBlob {
-    /// SHA-256, hex.
-    pub sha256: String,
-    /// Its bytes.
-    pub bytes: ByteBuf,
-}
-
-/// A blobs answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BlobResponse {
-    /// A chunk of the first blob, and whole further blobs (only after a whole first one).
-    Found {
-        /// The first blob's size.
-        total: u64,
-        /// Its bytes from the requested offset.
-        chunk: ByteBuf,
-        /// Further blobs, whole.
-        more: Vec<WholeBlob>,
-    },
-    /// The first blob is not here.
-    NotFound,
-    /// Too many requests in flight from this peer.
-    Busy,
-}
-
-/// A submission forwarded to the origin's sequencer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubmitRequest {
-    /// The origin whose sequencer should take it.
-    pub origin: String,
-    /// The signed entry, as submitted (JSON).
-    pub entry: ByteBuf,
-    /// The release archive, for a release.
-    pub archive: Option<ByteBuf>,
-}
-
-/// The sequencer's answer to a forwarded submission.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SubmitResponse {
-    /// Logged: the receipt the author gets.
-    Receipt(Receipt),
-    /// Refused, as the sequencer's HTTP API would have refused it.
-    Refused {
-        /// Whose fault.
-        kind: Refusal,
-        /// Stable code.
-        code: String,
-        /// For people.
-        detail: String,
-    },
-    /// This peer does not sequence the origin.
-    NotSequencer,
-    /// Too many requests in flight from this peer.
-    Busy,
-}
-
-/// A C2SP tlog-witness `add-checkpoint` request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WitnessRequest {
-    /// The request body, as over HTTP.
-    pub body: ByteBuf,
-}
-
-/// The witness's answer: the HTTP status and body C2SP tlog-witness specifies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WitnessResponse {
-    /// Status and body.
-    Answer {
-        /// HTTP status.
-        status: u16,
-        /// Body.
-        body: ByteBuf,
-    },
-    /// Too many requests in flight from this peer.
-    Busy,
 }
 
 /// The answer a protocol gives when a peer has too many requests in flight.
@@ -333,6 +219,7 @@ mod tests {
     use futures::io::Cursor;
     use libp2p::StreamProtocol;
     use libp2p::request_response::Codec as _;
+    use serde_bytes::ByteBuf;
 
     use super::*;
 

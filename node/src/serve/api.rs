@@ -9,16 +9,16 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pgext_log::leaf_hash;
+use pgext_spec::api;
 use pgext_spec::entry::Entry;
-use serde_json::{Value, json};
 
 use super::pgxn::release_of;
 use super::{ApiError, Ctx};
-use crate::origin::{Evidence, publish};
+use crate::origin::publish;
 
 type ApiResult = Result<Response, ApiError>;
 
-fn json_doc(v: Value) -> Response {
+fn json_doc<T: serde::Serialize>(v: T) -> Response {
     Json(v).into_response()
 }
 
@@ -57,11 +57,11 @@ pub async fn tile(State(c): State<Ctx>, Path(path): Path<String>) -> ApiResult {
     Ok(resp)
 }
 
-fn role(c: &crate::origin::Origin) -> &'static str {
+fn role(c: &crate::origin::Origin) -> api::Role {
     if c.is_sequencer() {
-        "sequencer"
+        api::Role::Sequencer
     } else {
-        "mirror"
+        api::Role::Mirror
     }
 }
 
@@ -69,10 +69,15 @@ fn role(c: &crate::origin::Origin) -> &'static str {
 pub async fn log_info(State(c): State<Ctx>) -> Response {
     let o = &c.origin;
     let snap = o.snapshot();
-    json_doc(
-        json!({"origin": o.name, "vkey": o.vkey.to_string(), "size": snap.size, "checkpoint": snap.note,
-               "tiles": format!("{}/log/", o.prefix), "role": role(o), "halted": snap.halted}),
-    )
+    json_doc(api::LogInfo {
+        origin: o.name.clone(),
+        vkey: o.vkey.to_string(),
+        size: snap.size,
+        checkpoint: snap.note.clone(),
+        tiles: format!("{}/log/", o.prefix),
+        role: role(o),
+        halted: snap.halted.clone(),
+    })
 }
 
 /// Takes a submission: sequenced here when this node is the origin's sequencer, otherwise
@@ -150,10 +155,12 @@ pub async fn get_entry(State(c): State<Ctx>, Path(index): Path<u64>) -> ApiResul
                 .ok_or_else(|| ApiError::internal(format!("entry {index} is missing")))
         })
         .await?;
-    let entry: Value = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
-    Ok(json_doc(
-        json!({"index": index, "leaf_hash": leaf_hash(&bytes).to_base64(), "entry": entry}),
-    ))
+    let entry = Entry::parse(&bytes).map_err(ApiError::internal)?;
+    Ok(json_doc(api::EntryDoc {
+        index,
+        leaf_hash: leaf_hash(&bytes).to_base64(),
+        entry,
+    }))
 }
 
 fn proof_json(proof: &[pgext_log::Hash]) -> Vec<String> {
@@ -165,9 +172,11 @@ pub async fn inclusion(State(c): State<Ctx>, Path((index, size)): Path<(u64, u64
     let proof = c
         .blocking(move |c| Ok(c.origin.inclusion_proof(index, size)?))
         .await?;
-    Ok(json_doc(
-        json!({"index": index, "size": size, "proof": proof_json(&proof)}),
-    ))
+    Ok(json_doc(api::InclusionProof {
+        index,
+        size,
+        proof: proof_json(&proof),
+    }))
 }
 
 /// `/api/v1/proofs/consistency/{from}/{to}`.
@@ -175,9 +184,11 @@ pub async fn consistency(State(c): State<Ctx>, Path((from, to)): Path<(u64, u64)
     let proof = c
         .blocking(move |c| Ok(c.origin.consistency_proof(from, to)?))
         .await?;
-    Ok(json_doc(
-        json!({"from": from, "to": to, "proof": proof_json(&proof)}),
-    ))
+    Ok(json_doc(api::ConsistencyProof {
+        from,
+        to,
+        proof: proof_json(&proof),
+    }))
 }
 
 /// `/api/v1/dists/{dist}`.
@@ -187,18 +198,30 @@ pub async fn dist(State(c): State<Ctx>, Path(name): Path<String>) -> ApiResult {
         .registry
         .dist(&name)
         .ok_or_else(|| ApiError::not_found(format!("distribution {name} not found")))?;
-    let releases: Vec<Value> = d
+    let releases = d
         .releases
         .values()
-        .map(|r| {
-            json!({"version": r.release.version, "status": r.release.status.as_str(), "sha256": r.release.sha256, "sha1": r.release.sha1,
-                   "size": r.release.size, "meta_sha256": r.release.meta_sha256, "provides": r.release.provides, "user": r.user,
-                   "date": crate::origin::releases::date(r.time), "index": r.index, "yanked": r.yanked.is_some(), "yank_reason": r.yanked})
+        .map(|r| api::DistRelease {
+            version: r.release.version.clone(),
+            status: r.release.status,
+            sha256: r.release.sha256.clone(),
+            sha1: r.release.sha1.clone(),
+            size: r.release.size,
+            meta_sha256: r.release.meta_sha256.clone(),
+            provides: r.release.provides.clone(),
+            user: r.user.clone(),
+            date: crate::origin::releases::date(r.time),
+            index: r.index,
+            yanked: r.yanked.is_some(),
+            yank_reason: r.yanked.clone(),
         })
         .collect();
-    Ok(json_doc(
-        json!({"name": d.name, "owners": d.owners, "releases": releases, "history": d.history}),
-    ))
+    Ok(json_doc(api::Dist {
+        name: d.name.clone(),
+        owners: d.owners.iter().cloned().collect(),
+        releases,
+        history: d.history.clone(),
+    }))
 }
 
 /// `/api/v1/dists/{dist}/{version}/docs`.
@@ -209,14 +232,21 @@ pub async fn docs(
     let (d, r) = release_of(&c, &dist, &version)?;
     c.blocking(move |c| {
         let docs = c.origin.content().docs(&d.name, &r)?;
-        let list: Vec<Value> = docs
-            .docs
-            .iter()
-            .map(|doc| json!({"docpath": doc.docpath, "file": doc.file, "title": doc.title, "extension": doc.extension}))
-            .collect();
-        Ok(json_doc(
-            json!({"dist": d.name, "version": r.release.version, "special_files": docs.special_files, "docs": list}),
-        ))
+        Ok(json_doc(api::Docs {
+            dist: d.name.clone(),
+            version: r.release.version.clone(),
+            special_files: docs.special_files.clone(),
+            docs: docs
+                .docs
+                .iter()
+                .map(|doc| api::DocInfo {
+                    docpath: doc.docpath.clone(),
+                    file: doc.file.clone(),
+                    title: doc.title.clone(),
+                    extension: doc.extension.clone(),
+                })
+                .collect(),
+        }))
     })
     .await
 }
@@ -243,50 +273,58 @@ pub async fn doc(
 
 /// `/api/v1/origins`: every origin this node serves, its peer identity and peer scores.
 pub async fn origins(State(c): State<Ctx>) -> Response {
-    let origins: Vec<Value> = c
+    let origins = c
         .app
         .origins
         .iter()
         .map(|s| {
             let o = &s.origin;
             let snap = o.snapshot();
-            json!({"origin": o.name, "vkey": o.vkey.to_string(), "role": role(o), "prefix": format!("{}/", o.prefix),
-                   "size": snap.size, "checkpoint": (!snap.note.is_empty()).then_some(&snap.note), "halted": snap.halted})
+            api::OriginInfo {
+                origin: o.name.clone(),
+                vkey: o.vkey.to_string(),
+                role: role(o),
+                prefix: format!("{}/", o.prefix),
+                size: snap.size,
+                checkpoint: (!snap.note.is_empty()).then(|| snap.note.clone()),
+                halted: snap.halted.clone(),
+            }
         })
         .collect();
-    let scores: Vec<Value> = c
+    let peer_scores = c
         .app
         .federation
         .as_ref()
         .map(|f| f.scores())
         .unwrap_or_default()
         .into_iter()
-        .map(|(peer, score)| json!({"peer_id": peer, "score": score}))
+        .map(|(peer_id, score)| api::PeerScore { peer_id, score })
         .collect();
     let info = &c.app.info;
-    json_doc(json!({
-        "origins": origins,
-        "peer_id": info.peer_id,
-        "p2p_addrs": (!info.p2p_addrs.is_empty()).then_some(&info.p2p_addrs),
-        "witness": info.witness,
-        "peer_scores": scores,
-    }))
+    json_doc(api::Origins {
+        origins,
+        peer_id: info.peer_id.clone(),
+        p2p_addrs: (!info.p2p_addrs.is_empty()).then(|| info.p2p_addrs.clone()),
+        witness: info.witness.clone(),
+        peer_scores,
+    })
 }
 
 /// `/api/v1/evidence`: evidence of split views of every origin; an origin whose stored
 /// evidence cannot be read is named with why.
 pub async fn evidence(State(c): State<Ctx>) -> Response {
-    let mut all: Vec<Evidence> = Vec::new();
-    let mut unreadable = Vec::new();
+    let mut doc = api::EvidenceList {
+        evidence: Vec::new(),
+        unreadable: Vec::new(),
+    };
     for s in &c.app.origins {
         match &s.origin.snapshot().evidence {
-            Ok(list) => all.extend(list.iter().cloned()),
-            Err(why) => unreadable.push(json!({"origin": s.origin.name, "error": why})),
+            Ok(list) => doc.evidence.extend(list.iter().cloned()),
+            Err(why) => doc.unreadable.push(api::Unreadable {
+                origin: s.origin.name.clone(),
+                error: why.clone(),
+            }),
         }
-    }
-    let mut doc = json!({ "evidence": all });
-    if !unreadable.is_empty() {
-        doc["unreadable"] = json!(unreadable);
     }
     json_doc(doc)
 }
@@ -316,19 +354,31 @@ pub async fn account(State(c): State<Ctx>, Path(user): Path<String>) -> ApiResul
     let a = reg
         .account(&user)
         .ok_or_else(|| ApiError::not_found(format!("account {user} not found")))?;
-    let keys: Vec<Value> = a
+    let keys = a
         .keys
         .iter()
-        .map(|(id, k)| json!({"key_id": id, "key": pgext_spec::authority::encode_public_key(&k.key), "active": k.active, "index": k.added}))
+        .map(|(id, k)| api::AccountKey {
+            key_id: id.clone(),
+            key: pgext_spec::authority::encode_public_key(&k.key),
+            active: k.active,
+            index: k.added,
+        })
         .collect();
-    let dists: Vec<&str> = reg
+    let owns = reg
         .dists()
         .filter(|d| d.owners.contains(&a.user))
-        .map(|d| d.name.as_str())
+        .map(|d| d.name.clone())
         .collect();
-    Ok(json_doc(
-        json!({"user": a.user, "name": a.name, "email": a.email, "uri": a.uri, "index": a.index, "keys": keys, "owns": dists, "history": a.history}),
-    ))
+    Ok(json_doc(api::Account {
+        user: a.user.clone(),
+        name: a.name.clone(),
+        email: a.email.clone(),
+        uri: a.uri.clone(),
+        index: a.index,
+        keys,
+        owns,
+        history: a.history.clone(),
+    }))
 }
 
 /// `/metrics`.

@@ -108,9 +108,14 @@ pub async fn api_search(State(c): State<Ctx>, Query(p): Params) -> ApiResult {
     })?;
     let (q, o, l) = search_params(&p)?;
     let page = run(&c, kind, q.clone(), o, l).await?;
-    Ok(Json(
-        json!({"query": q, "in": within, "offset": o, "limit": l, "count": page.count, "hits": page.hits}),
-    )
+    Ok(Json(pgext_spec::api::SearchPage {
+        query: q,
+        within: within.to_string(),
+        offset: o,
+        limit: l,
+        count: page.count,
+        hits: page.hits,
+    })
     .into_response())
 }
 

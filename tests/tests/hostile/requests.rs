@@ -434,8 +434,8 @@ pub(crate) fn cases() -> Vec<Case> {
             "per letter",
         ),
         case(
-            "document path without .json",
-            get("/user/alice"),
+            "user list without .json",
+            get("/users/a"),
             404,
             nf,
             "not found",

@@ -27,6 +27,22 @@ fn strip_json(file: &str) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("{file} not found")))
 }
 
+/// A permanent redirect to `path` below the origin's prefix.
+pub(crate) fn redirect(c: &Ctx, path: &str) -> Response {
+    let to = format!("{}{path}", c.origin.prefix);
+    (
+        axum::http::StatusCode::PERMANENT_REDIRECT,
+        [(header::LOCATION, to)],
+    )
+        .into_response()
+}
+
+/// `{kind}/{file}` without `.json` is not a document but a site page's path without its
+/// trailing slash (PGXN's site paths end in one): the reader is sent there.
+fn page_of(c: &Ctx, kind: &str, file: &str) -> Response {
+    redirect(c, &format!("/{kind}/{file}/"))
+}
+
 /// `/index.json`.
 pub async fn index_json() -> Response {
     json_doc(documents::index_doc())
@@ -34,7 +50,9 @@ pub async fn index_json() -> Response {
 
 /// `/dist/{dist}.json`.
 pub async fn dist_json(State(c): State<Ctx>, Path(file): Path<String>) -> ApiResult {
-    let name = strip_json(&file)?.to_string();
+    let Some(name) = file.strip_suffix(".json").map(str::to_string) else {
+        return Ok(page_of(&c, "dist", &file));
+    };
     c.blocking(move |c| {
         let snap = c.origin.snapshot();
         let d = snap
@@ -188,7 +206,9 @@ async fn download(c: &Ctx, sha256: &str) -> ApiResult {
 
 /// `/extension/{file}`.
 pub async fn extension_json(State(c): State<Ctx>, Path(file): Path<String>) -> ApiResult {
-    let name = strip_json(&file)?.to_string();
+    let Some(name) = file.strip_suffix(".json").map(str::to_string) else {
+        return Ok(page_of(&c, "extension", &file));
+    };
     c.blocking(move |c| {
         documents::extension_doc(c.origin.content(), &c.origin.snapshot().registry, &name)?
             .map(json_doc)
@@ -199,7 +219,9 @@ pub async fn extension_json(State(c): State<Ctx>, Path(file): Path<String>) -> A
 
 /// `/user/{file}`.
 pub async fn user_json(State(c): State<Ctx>, Path(file): Path<String>) -> ApiResult {
-    let name = strip_json(&file)?.to_string();
+    let Some(name) = file.strip_suffix(".json").map(str::to_string) else {
+        return Ok(page_of(&c, "user", &file));
+    };
     c.blocking(move |c| {
         documents::user_doc(c.origin.content(), &c.origin.snapshot().registry, &name)?
             .map(json_doc)
@@ -210,7 +232,9 @@ pub async fn user_json(State(c): State<Ctx>, Path(file): Path<String>) -> ApiRes
 
 /// `/tag/{file}`.
 pub async fn tag_json(State(c): State<Ctx>, Path(file): Path<String>) -> ApiResult {
-    let name = strip_json(&file)?.to_string();
+    let Some(name) = file.strip_suffix(".json").map(str::to_string) else {
+        return Ok(page_of(&c, "tag", &file));
+    };
     c.blocking(move |c| {
         documents::tag_doc(c.origin.content(), &c.origin.snapshot().registry, &name)?
             .map(json_doc)

@@ -444,3 +444,21 @@ pub async fn mirrors(State(c): State<Ctx>, headers: HeaderMap) -> Page {
         rows,
     )
 }
+
+/// `/dist/NAME/VERSION`, `/log`, `/mirrors`: the page's path with its trailing slash.
+pub async fn release_slash(
+    State(c): State<Ctx>,
+    Path((name, version)): Path<(String, String)>,
+) -> axum::response::Response {
+    crate::serve::pgxn::redirect(&c, &format!("/dist/{name}/{version}/"))
+}
+
+/// `/log` to `/log/`.
+pub async fn log_slash(State(c): State<Ctx>) -> axum::response::Response {
+    crate::serve::pgxn::redirect(&c, "/log/")
+}
+
+/// `/mirrors` to `/mirrors/`.
+pub async fn mirrors_slash(State(c): State<Ctx>) -> axum::response::Response {
+    crate::serve::pgxn::redirect(&c, "/mirrors/")
+}

@@ -1,0 +1,341 @@
+//! Installing into PostgreSQL: `pgext install`, `check`, `load`, `unload`, `uninstall`,
+//! `list` and `upgrade`, with progress bars on a terminal.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Env;
+use crate::installed::Installed;
+use crate::ops::{Context, InstallOptions, Progress};
+use crate::pg::{Conn, PgInstall};
+use crate::request::Stability;
+
+#[derive(Subcommand)]
+pub(crate) enum Cmd {
+    /// Verify, build and install a release (or a local directory or archive).
+    #[command(disable_help_flag = true)]
+    Install {
+        /// `name`, `name@1.2.3`, `name>=1.2`, a directory, or an archive.
+        spec: String,
+        /// A tlog-proof file: install the archive SPEC verified offline.
+        #[arg(long)]
+        proof: Option<PathBuf>,
+        /// Install from --registry though the name is pinned to another registry.
+        #[arg(long)]
+        repin: bool,
+        #[command(flatten)]
+        status: StatusArgs,
+        #[command(flatten)]
+        pg: PgArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run an installed dist's regression tests (`make installcheck`).
+    #[command(disable_help_flag = true)]
+    Check {
+        /// Dist or extension name.
+        name: String,
+        #[command(flatten)]
+        pg: PgArgs,
+    },
+    /// CREATE EXTENSION for each extension an installed dist provides.
+    #[command(disable_help_flag = true)]
+    Load {
+        /// Dist or extension name.
+        name: String,
+        /// Schema to create the extensions in.
+        #[arg(long)]
+        schema: Option<String>,
+        /// Create the extensions they require too.
+        #[arg(long)]
+        cascade: bool,
+        #[command(flatten)]
+        pg: PgArgs,
+    },
+    /// DROP EXTENSION for each extension an installed dist provides.
+    #[command(disable_help_flag = true)]
+    Unload {
+        /// Dist or extension name.
+        name: String,
+        /// Drop the objects that depend on them too.
+        #[arg(long)]
+        cascade: bool,
+        #[command(flatten)]
+        pg: PgArgs,
+    },
+    /// Remove exactly the files an install wrote.
+    #[command(disable_help_flag = true)]
+    Uninstall {
+        /// Dist or extension name.
+        name: String,
+        #[command(flatten)]
+        pg: PgArgs,
+    },
+    /// What pgext installed into this PostgreSQL, with provenance.
+    #[command(disable_help_flag = true)]
+    List {
+        #[command(flatten)]
+        pg: PgArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Upgrade installed dists to their newest allowed release (all when none is named).
+    #[command(disable_help_flag = true)]
+    Upgrade {
+        /// Dist or extension names.
+        names: Vec<String>,
+        #[command(flatten)]
+        status: StatusArgs,
+        #[command(flatten)]
+        pg: PgArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which release statuses may be chosen (default: stable only).
+#[derive(clap::Args)]
+pub(crate) struct StatusArgs {
+    /// Only stable releases (the default).
+    #[arg(long, conflicts_with_all = ["testing", "unstable"])]
+    stable: bool,
+    /// Stable and testing releases.
+    #[arg(long, conflicts_with = "unstable")]
+    testing: bool,
+    /// Any release status.
+    #[arg(long)]
+    unstable: bool,
+}
+
+impl StatusArgs {
+    pub(crate) fn stability(&self) -> Stability {
+        if self.unstable {
+            Stability::Unstable
+        } else if self.testing {
+            Stability::Testing
+        } else {
+            Stability::Stable
+        }
+    }
+}
+
+/// Which PostgreSQL, and how to reach it (psql's flags; unset ones come from `PG*`).
+#[derive(clap::Args)]
+pub(crate) struct PgArgs {
+    /// The pg_config of the PostgreSQL to use (default: the first in PATH).
+    #[arg(long)]
+    pg_config: Option<PathBuf>,
+    /// Database name.
+    #[arg(short = 'd', long)]
+    dbname: Option<String>,
+    /// Database server host or socket folder.
+    #[arg(short = 'h', long)]
+    host: Option<String>,
+    /// Database server port.
+    #[arg(short = 'p', long)]
+    port: Option<u16>,
+    /// Database user.
+    #[arg(short = 'U', long = "username")]
+    user: Option<String>,
+    /// Install and remove files through sudo.
+    #[arg(long)]
+    sudo: bool,
+    /// Show each step as a line, not a bar.
+    #[arg(short = 'v', long)]
+    verbose: bool,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+}
+
+impl PgArgs {
+    fn conn(&self) -> Conn {
+        Conn {
+            dbname: self.dbname.clone(),
+            host: self.host.clone(),
+            port: self.port,
+            user: self.user.clone(),
+        }
+    }
+}
+
+fn print_installed(i: &Installed, what: &str) {
+    println!("{} {} {what} ({} files)", i.dist, i.version, i.files.len());
+    if !i.extensions.is_empty() {
+        println!("  extensions: {}", i.extensions.join(", "));
+    }
+    if let Some(p) = &i.provenance {
+        println!(
+            "  verified: {} entry {}, published by {}",
+            p.origin, p.index, p.publisher
+        );
+    }
+}
+
+/// Bars on a terminal, lines with --verbose, nothing for --json.
+struct Bars {
+    bar: ProgressBar,
+    verbose: bool,
+    quiet: bool,
+}
+
+impl Progress for Bars {
+    fn step(&self, what: &str) {
+        if self.quiet {
+            return;
+        }
+        if self.verbose {
+            eprintln!("{what}");
+        }
+        self.bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        self.bar.set_message(what.to_string());
+        self.bar
+            .enable_steady_tick(std::time::Duration::from_millis(120));
+    }
+    fn bytes(&self, done: u64, total: Option<u64>) {
+        if let Some(total) = total.filter(|_| !self.quiet) {
+            if self.bar.length() != Some(total) {
+                self.bar.set_length(total);
+                self.bar.set_style(
+                    ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+            }
+            self.bar.set_position(done);
+        }
+    }
+    fn done(&self) {
+        self.bar.finish_and_clear();
+    }
+    fn warn(&self, message: &str) {
+        self.bar.suspend(|| eprintln!("warning: {message}"));
+    }
+}
+
+fn context(env: Env, pg: &PgArgs, quiet: bool) -> anyhow::Result<Context> {
+    let install = PgInstall::find(pg.pg_config.as_deref())?;
+    Ok(Context {
+        config: env.config,
+        state: env.state,
+        registry: env.registry,
+        pg: install,
+        sudo: pg.sudo,
+        progress: Box::new(Bars {
+            bar: ProgressBar::new_spinner(),
+            verbose: pg.verbose,
+            quiet,
+        }),
+    })
+}
+
+pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Install {
+            spec,
+            proof,
+            repin,
+            status,
+            pg,
+            json,
+        } => {
+            let ctx = context(env, &pg, json)?;
+            let opts = InstallOptions {
+                stability: status.stability(),
+                proof,
+                repin,
+            };
+            let done = ctx.install(&spec, &opts).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            } else {
+                print_installed(&done, "installed");
+            }
+        }
+        Cmd::Check { name, pg } => {
+            let ctx = context(env, &pg, false)?;
+            ctx.check(&name, &pg.conn())?;
+            println!("{name}: all tests passed");
+        }
+        Cmd::Load {
+            name,
+            schema,
+            cascade,
+            pg,
+        } => {
+            let ctx = context(env, &pg, false)?;
+            for ext in ctx.load(&name, &pg.conn(), schema.as_deref(), cascade)? {
+                println!("CREATE EXTENSION {ext}");
+            }
+        }
+        Cmd::Unload { name, cascade, pg } => {
+            let ctx = context(env, &pg, false)?;
+            for ext in ctx.unload(&name, &pg.conn(), cascade)? {
+                println!("DROP EXTENSION {ext}");
+            }
+        }
+        Cmd::Uninstall { name, pg } => {
+            let ctx = context(env, &pg, false)?;
+            let gone = ctx.uninstall(&name)?;
+            print_installed(&gone, "uninstalled");
+        }
+        Cmd::List { pg, json } => {
+            let ctx = context(env, &pg, true)?;
+            let all = ctx.list()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            }
+            for i in all.iter().filter(|_| !json) {
+                let from = match &i.provenance {
+                    Some(p) => format!(
+                        "{} entry {} by {}, {} cosigner(s)",
+                        p.origin,
+                        p.index,
+                        p.publisher,
+                        p.cosigners.len()
+                    ),
+                    None => format!("{} (local, unverified)", i.source),
+                };
+                println!(
+                    "{} {} [{}] from {from}",
+                    i.dist,
+                    i.version,
+                    i.extensions.join(", ")
+                );
+            }
+        }
+        Cmd::Upgrade {
+            names,
+            status,
+            pg,
+            json,
+        } => {
+            let ctx = context(env, &pg, json)?;
+            let conn = pg.dbname.is_some().then(|| pg.conn());
+            let done = ctx
+                .upgrade(&names, status.stability(), conn.as_ref())
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            }
+            for u in done.iter().filter(|_| !json) {
+                if u.from == u.to {
+                    println!("{} {} is the newest allowed", u.dist, u.from);
+                } else {
+                    println!("{} {} -> {}", u.dist, u.from, u.to);
+                    for e in &u.updated {
+                        println!("  ALTER EXTENSION {e} UPDATE");
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

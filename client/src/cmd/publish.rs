@@ -1,0 +1,164 @@
+//! Releasing: `pgext publish`, `owner add|remove|list`, `yank`, `unyank`.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use pgext_spec::api;
+use pgext_spec::entry::{Action, Status};
+
+use super::Env;
+use super::account::submitter;
+use crate::author;
+use crate::verify::Remote;
+
+#[derive(Subcommand)]
+pub(crate) enum Cmd {
+    /// Sign and upload a release from a project folder or an archive.
+    Publish {
+        /// The project folder or archive.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Release status when META.json names none: stable, testing or unstable.
+        #[arg(long)]
+        status: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Owners of a distribution.
+    Owner {
+        #[command(subcommand)]
+        command: OwnerCmd,
+    },
+    /// Mark a release as not to be chosen by installers (it stays in the log).
+    Yank {
+        /// Distribution.
+        dist: String,
+        /// Version.
+        version: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reverse a yank.
+    Unyank {
+        /// Distribution.
+        dist: String,
+        /// Version.
+        version: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum OwnerCmd {
+    /// Make USER a co-owner of DIST.
+    Add {
+        /// Distribution.
+        dist: String,
+        /// Account.
+        user: String,
+    },
+    /// Remove USER from the owners of DIST.
+    Remove {
+        /// Distribution.
+        dist: String,
+        /// Account.
+        user: String,
+    },
+    /// The owners of DIST.
+    List {
+        /// Distribution.
+        dist: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Publish { path, status, json } => {
+            let status = status
+                .map(|s| {
+                    Status::parse(&s).with_context(|| {
+                        format!("status {s}: expected stable, testing or unstable")
+                    })
+                })
+                .transpose()?;
+            let id = author::load_identity(env.key.as_deref())?;
+            let p = author::publish(&submitter(&env)?, &id, &path, status).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&p)?);
+            } else {
+                println!("published {} {} (sha256 {})", p.dist, p.version, p.sha256);
+                println!("  log entry   {}", p.index);
+                println!("  checkpoint  size {}", p.checkpoint_size);
+                println!("  {}", p.url);
+            }
+        }
+        Cmd::Owner { command } => owner(command, &env).await?,
+        Cmd::Yank {
+            dist,
+            version,
+            reason,
+        } => {
+            let id = author::load_identity(env.key.as_deref())?;
+            let r = submitter(&env)?
+                .submit(&id.sign(Action::Yank {
+                    dist: dist.clone(),
+                    version: version.clone(),
+                    reason,
+                }))
+                .await?;
+            println!("{dist} {version} yanked (log entry {})", r.index);
+        }
+        Cmd::Unyank { dist, version } => {
+            let id = author::load_identity(env.key.as_deref())?;
+            let r = submitter(&env)?
+                .submit(&id.sign(Action::Unyank {
+                    dist: dist.clone(),
+                    version: version.clone(),
+                }))
+                .await?;
+            println!("{dist} {version} unyanked (log entry {})", r.index);
+        }
+    }
+    Ok(())
+}
+
+async fn owner(command: OwnerCmd, env: &Env) -> anyhow::Result<()> {
+    let (action, done) = match command {
+        OwnerCmd::List { dist, json } => {
+            let doc: api::Dist = Remote::new(env.registry()?)
+                .json(&format!("/api/v1/dists/{dist}"))
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&doc.owners)?);
+            } else {
+                for o in &doc.owners {
+                    println!("{o}");
+                }
+            }
+            return Ok(());
+        }
+        OwnerCmd::Add { dist, user } => (
+            Action::OwnerGrant {
+                dist: dist.clone(),
+                user: user.clone(),
+            },
+            format!("{user} now owns {dist}"),
+        ),
+        OwnerCmd::Remove { dist, user } => (
+            Action::OwnerRevoke {
+                dist: dist.clone(),
+                user: user.clone(),
+            },
+            format!("{user} no longer owns {dist}"),
+        ),
+    };
+    let id = author::load_identity(env.key.as_deref())?;
+    let r = submitter(env)?.submit(&id.sign(action)).await?;
+    println!("{done} (log entry {})", r.index);
+    Ok(())
+}

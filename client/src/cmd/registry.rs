@@ -1,0 +1,187 @@
+//! `pgext registry add|list`: the registries you trust.
+
+use std::io::{BufRead as _, Write as _};
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use pgext_spec::api;
+
+use super::Env;
+use crate::trust::RegistryConfig;
+use crate::verify::Remote;
+
+#[derive(Subcommand)]
+pub(crate) enum RegistryCmd {
+    /// Trust a registry: its log key is shown and must be accepted (or given with --vkey).
+    Add {
+        /// Local name.
+        name: String,
+        /// Node URLs, tried in this order (failover). A node that serves the log of --vkey
+        /// below a prefix (a mirror's `/origins/NAME/`) is used at that prefix.
+        #[arg(required = true, num_args = 1..)]
+        urls: Vec<String>,
+        /// The log's verifier key, when known from elsewhere (it must match the node's).
+        #[arg(long)]
+        vkey: Option<String>,
+        /// A witness verifier key to require (repeat for several).
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// How many of the witnesses must have cosigned.
+        #[arg(long, default_value_t = 0)]
+        quorum: usize,
+        /// A C2SP tlog-policy file (witnesses, groups, quorum); it must list the log key.
+        #[arg(long, conflicts_with_all = ["witnesses", "quorum"])]
+        policy: Option<PathBuf>,
+        /// Accept the key the node shows without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// The registries configured.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) async fn run(cmd: RegistryCmd, mut env: Env) -> anyhow::Result<()> {
+    match cmd {
+        RegistryCmd::Add {
+            name,
+            urls,
+            vkey,
+            witnesses,
+            quorum,
+            policy,
+            yes,
+        } => {
+            let policy = policy
+                .map(|p| std::path::absolute(&p))
+                .transpose()
+                .context("the policy file's path")?;
+            let reg = RegistryConfig {
+                name,
+                urls,
+                vkey: vkey.unwrap_or_default(),
+                witnesses,
+                quorum,
+                policy,
+            };
+            add(&mut env, reg, yes).await
+        }
+        RegistryCmd::List { json: true } => {
+            println!("{}", serde_json::to_string_pretty(&env.config.registries)?);
+            Ok(())
+        }
+        RegistryCmd::List { json: false } => {
+            for r in &env.config.registries {
+                println!("{} {} {}", r.name, r.urls.join(","), r.vkey);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The key's fingerprint as people compare it: eight bytes of its SHA-256 in groups.
+fn fingerprint(vkey: &str) -> String {
+    let h = pgext_log::sha256(vkey.as_bytes());
+    h[..8]
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .map(|c| c.concat())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Where `url` serves the log of `vkey`: `url` itself when its own log is that one, else the
+/// prefix its `/api/v1/origins` names for it (a mirror). The node's own log otherwise. `None`
+/// when the node does not answer at all.
+async fn locate(url: &str, vkey: &str) -> anyhow::Result<Option<(String, api::LogInfo)>> {
+    let base = url.trim_end_matches('/').to_string();
+    let remote = |u: &str| {
+        Remote::new(&RegistryConfig {
+            name: "new".into(),
+            urls: vec![u.to_string()],
+            ..RegistryConfig::default()
+        })
+    };
+    let log: api::LogInfo = match remote(&base).json("/api/v1/log").await {
+        Ok(log) => log,
+        Err(crate::Error::Verify(crate::VerifyError::Unreachable { why, .. })) => {
+            eprintln!("warning: {base} does not answer ({why}); kept as given, for failover");
+            return Ok(None);
+        }
+        Err(e) => return Err(e).with_context(|| format!("asking {base} for its log key")),
+    };
+    if vkey.is_empty() || log.vkey == vkey {
+        return Ok(Some((base, log)));
+    }
+    let origins: api::Origins = remote(&base)
+        .json("/api/v1/origins")
+        .await
+        .with_context(|| format!("asking {base} which logs it serves"))?;
+    let Some(o) = origins.origins.iter().find(|o| o.vkey == vkey) else {
+        bail!(
+            "{base} serves the log {} with key {}, and no log with the key {vkey} you gave: refusing to trust it",
+            log.origin,
+            log.vkey
+        );
+    };
+    let at = format!("{base}{}", o.prefix.trim_end_matches('/'));
+    println!("{base} serves {} below {}; using {at}", o.origin, o.prefix);
+    let log: api::LogInfo = remote(&at)
+        .json("/api/v1/log")
+        .await
+        .with_context(|| format!("asking {at} for its log key"))?;
+    Ok(Some((at, log)))
+}
+
+async fn add(env: &mut Env, reg: RegistryConfig, yes: bool) -> anyhow::Result<()> {
+    let mut urls = Vec::with_capacity(reg.urls.len());
+    let mut shown = None;
+    for url in &reg.urls {
+        let Some((at, log)) = locate(url, &reg.vkey).await? else {
+            urls.push(url.trim_end_matches('/').to_string());
+            continue;
+        };
+        if let Some(first) = &shown {
+            if *first != log.vkey {
+                bail!(
+                    "{at} serves another log ({}) than the nodes before it",
+                    log.vkey
+                );
+            }
+        }
+        if shown.is_none() && reg.vkey.is_empty() && !yes {
+            println!("{at} serves the log {}", log.origin);
+            println!("  key:         {}", log.vkey);
+            println!("  fingerprint: {}", fingerprint(&log.vkey));
+            print!("Trust this key for registry {}? [y/N] ", reg.name);
+            std::io::stdout().flush()?;
+            let mut answer = String::new();
+            std::io::stdin().lock().read_line(&mut answer)?;
+            if !answer.trim().eq_ignore_ascii_case("y") {
+                bail!("not trusted; nothing changed");
+            }
+        }
+        shown.get_or_insert(log.vkey);
+        urls.push(at);
+    }
+    let Some(vkey) = shown else {
+        bail!(
+            "no node of {} answered; nothing changed",
+            reg.urls.join(", ")
+        );
+    };
+    let reg = RegistryConfig { vkey, urls, ..reg };
+    reg.log_key().context("the node's log key")?;
+    reg.witness_keys()?;
+    env.config.registries.retain(|r| r.name != reg.name);
+    println!("registry {} trusts {}", reg.name, reg.vkey);
+    env.config.registries.push(reg);
+    env.config.save(&env.config_path)?;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! The SDK's one HTTP client: built once per process (connection pool, user agent, connect
+//! timeout), and the one reading of a node's JSON error shape (`pgext_spec::api::ErrorBody`).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use pgext_spec::api::ErrorBody;
+
+/// The shared client.
+pub fn client() -> reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("pgext/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
+/// The `code` and `detail` of a node's error answer; for an answer not in the shape, a code of
+/// `error` and the start of the body.
+pub fn error_of(body: &[u8]) -> (String, String) {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) if !e.errors.is_empty() => {
+            let first = e
+                .errors
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| unreachable!());
+            (first.code, first.detail)
+        }
+        _ => (
+            "error".into(),
+            String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_error_shape_and_anything_else() {
+        let (code, detail) =
+            super::error_of(br#"{"errors":[{"code":"not-found","detail":"gone"}]}"#);
+        assert_eq!((code.as_str(), detail.as_str()), ("not-found", "gone"));
+        let (code, detail) = super::error_of(b"<html>bad gateway</html>");
+        assert_eq!(
+            (code.as_str(), detail.as_str()),
+            ("error", "<html>bad gateway</html>")
+        );
+    }
+}

@@ -145,6 +145,13 @@ impl Node {
         });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let router = serve::router(app.clone());
+        // No Nagle: a small body written after its headers would otherwise wait for the
+        // client's delayed acknowledgement (40 ms on Linux).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY: {e}");
+            }
+        });
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, router).with_graceful_shutdown(async {
                 let _ = stop_rx.await;

@@ -1,7 +1,9 @@
 //! Tests of the `pgext-node` binary as a separate process.
 
 mod crash;
+mod evil;
 mod federation;
+mod load;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};

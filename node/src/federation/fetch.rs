@@ -50,8 +50,7 @@ impl Federation {
         start: usize,
     ) -> Result<(PeerId, Vec<u8>), String> {
         let mut last = String::from("no peer holds it");
-        for k in 0..peers.len() {
-            let peer = peers[(start + k) % peers.len()];
+        for peer in self.peers.rotation(peers, start) {
             match self.fetch_path(peer, origin, path).await {
                 Ok(bytes) => return Ok((peer, bytes)),
                 Err(f) => {
@@ -74,8 +73,12 @@ impl Federation {
     ) -> Result<Vec<Staged>, String> {
         let mut got: Vec<Vec<u8>> = Vec::with_capacity(group.len());
         let mut left: Vec<&Wanted> = group.iter().collect();
-        if group.len() > 1 && !peers.is_empty() {
-            let peer = peers[start % peers.len()];
+        if let Some(&peer) = self
+            .peers
+            .rotation(peers, start)
+            .first()
+            .filter(|_| group.len() > 1)
+        {
             let req = BlobRequest {
                 sha256: group[0].0.clone(),
                 offset: 0,
@@ -139,8 +142,7 @@ impl Federation {
         start: usize,
     ) -> Result<Vec<u8>, String> {
         let limit = size.unwrap_or(MAX_META_BYTES);
-        for k in 0..peers.len() {
-            let peer = peers[(start + k) % peers.len()];
+        for peer in self.peers.rotation(peers, start) {
             let mut data: Vec<u8> = Vec::new();
             let complete = loop {
                 let req = BlobRequest {

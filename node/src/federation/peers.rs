@@ -65,6 +65,21 @@ impl Peers {
         peers.sort_by_key(|p| std::cmp::Reverse(self.score(p)));
     }
 
+    /// The order to ask `peers` in for the `start`-th of many requests: peers in good
+    /// standing first, rotated by `start` so parallel requests spread over them, then demoted
+    /// peers, best first (asked only when no peer in good standing could answer).
+    pub fn rotation(&self, peers: &[PeerId], start: usize) -> Vec<PeerId> {
+        let (mut good, mut bad): (Vec<PeerId>, Vec<PeerId>) =
+            peers.iter().partition(|p| self.score(p) >= 0);
+        if !good.is_empty() {
+            let n = start % good.len();
+            good.rotate_left(n);
+        }
+        self.rank(&mut bad);
+        good.extend(bad);
+        good
+    }
+
     /// Every scored peer, by peer id.
     pub fn scores(&self) -> Vec<(String, i64)> {
         let mut all: Vec<(String, i64)> = self
@@ -112,5 +127,12 @@ mod tests {
         assert_eq!(order, vec![c, b, a]);
         assert_eq!(peers.score(&a), -100);
         assert_eq!(peers.scores().len(), 2, "a busy peer is not scored");
+        // Demoted peers come last whatever the rotation; peers in good standing take turns.
+        let d = PeerId::random();
+        for start in 0..4 {
+            let order = peers.rotation(&[a, c, b, d], start);
+            assert_eq!(&order[2..], &[b, a]);
+            assert_eq!(order[0], if start % 2 == 0 { c } else { d });
+        }
     }
 }

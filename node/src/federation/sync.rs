@@ -29,6 +29,10 @@ use crate::p2p::wire::Fault;
 
 /// Bundles and blob groups fetched at once.
 const PARALLEL_FETCHES: usize = 8;
+/// Shortest time between the starts of two syncs of one mirror. While checkpoints come faster
+/// (a busy origin commits a round every few milliseconds), one sync covers many of them; an
+/// idle mirror still syncs a new checkpoint at once.
+const SYNC_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A bundle, who served it, and its bytes.
 type Fetched = (Tile, PeerId, Vec<u8>);
@@ -43,9 +47,10 @@ struct Verified {
 impl Federation {
     pub(super) async fn sync_loop(self: Arc<Self>, m: Arc<Mirror>) {
         let mut backoff = Duration::from_millis(100);
+        let mut last: Option<tokio::time::Instant> = None;
         loop {
             let target = m.target.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let Some((size, note)) = target else {
+            let Some((size, _)) = target else {
                 m.wake.notified().await;
                 continue;
             };
@@ -60,6 +65,15 @@ impl Federation {
                 }
                 continue;
             }
+            if let Some(wait) = last.map(|t| SYNC_INTERVAL.saturating_sub(t.elapsed())) {
+                tokio::time::sleep(wait).await;
+            }
+            // The newest checkpoint heard, waiting included.
+            let Some((size, note)) = m.target.lock().unwrap_or_else(|e| e.into_inner()).clone()
+            else {
+                continue;
+            };
+            last = Some(tokio::time::Instant::now());
             match self.sync_to(&m, &note).await {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => {

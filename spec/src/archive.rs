@@ -216,11 +216,13 @@ pub fn read_archive(bytes: &[u8], limits: &Limits) -> Result<Files, ArchiveError
             return Err(ArchiveError::Duplicate(rel));
         }
     }
-    // A file that is also used as a directory (a/b and a/b/c) cannot be unpacked.
+    // A file that is also used as a directory (a/b and a/b/c, or A/B/c on a file system that
+    // folds case) cannot be unpacked.
     for path in files.files.keys() {
-        let mut prefix = path.as_str();
+        let lower = path.to_lowercase();
+        let mut prefix = lower.as_str();
         while let Some((parent, _)) = prefix.rsplit_once('/') {
-            if files.files.contains_key(parent) {
+            if folded.contains(parent) {
                 return Err(ArchiveError::Duplicate(parent.to_string()));
             }
             prefix = parent;
@@ -273,12 +275,25 @@ fn check_zip_structure(
             .get(at..at + 2)
             .map(|b| u16::from_le_bytes([b[0], b[1]]))
     };
-    // The end-of-central-directory record: the last one within the largest comment's reach.
+    let u32_at = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    // The end-of-central-directory record: the one whose comment ends the file exactly and
+    // whose central directory ends where it begins (a record-like run of bytes inside a
+    // comment is not it).
     let floor = bytes.len().saturating_sub(22 + 65_535);
     let eocd = (floor..bytes.len().saturating_sub(21))
         .rev()
-        .find(|&i| bytes[i..].starts_with(b"PK\x05\x06"))
-        .ok_or_else(|| inconsistent("no end of central directory".into()))?;
+        .find(|&i| {
+            bytes[i..].starts_with(b"PK\x05\x06")
+                && u16_at(i + 20).is_some_and(|c| i + 22 + usize::from(c) == bytes.len())
+                && u32_at(i + 12)
+                    .zip(u32_at(i + 16))
+                    .is_some_and(|(size, offset)| offset.checked_add(size) == Some(i))
+        })
+        .ok_or_else(|| inconsistent("no end of central directory that ends the file".into()))?;
     let records = u16_at(eocd + 10).unwrap_or(0);
     let zip64 = records == 0xffff
         || eocd
@@ -518,6 +533,25 @@ mod tests {
                 ("p/readme", "p/readme", b"b"),
             ],
             &[0, 1],
+        );
+        let clash = raw_zip(
+            &[("p/a/b", "p/a/b", b"a"), ("p/A/B/c", "p/A/B/c", b"b")],
+            &[0, 1],
+        );
+        assert!(matches!(
+            read_archive(&clash, &limits),
+            Err(ArchiveError::Duplicate(_))
+        ));
+        // A record-like run in the comment (one that would count 1 record) is not the end
+        // record: the real one, counting 2, is read.
+        let mut fake = ok.clone();
+        let n = fake.len();
+        let comment: Vec<u8> = [&b"PK\x05\x06"[..], &[0; 4], &[1, 0, 1, 0], &[0; 10]].concat();
+        fake[n - 2..].copy_from_slice(&(comment.len() as u16).to_le_bytes());
+        fake.extend(&comment);
+        assert_eq!(
+            read_archive(&fake, &limits).unwrap().get("a.sql"),
+            Some(&b"x"[..])
         );
         assert!(matches!(
             read_archive(&case, &limits),

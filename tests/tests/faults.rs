@@ -89,14 +89,14 @@ async fn a_missing_or_damaged_blob_is_an_error_and_an_alarm() {
     let n = zip.len() - 10;
     zip[n] ^= 0xff;
     std::fs::write(blob(&zip_sha), &zip).unwrap();
-    // Whether the connection ends before the headers or after part of the body depends on
-    // how the server's writes fall; either way the bytes never arrive whole.
-    let url = format!("{}/dist/pair/1.0.0/pair-1.0.0.zip", node.url());
-    let got = match reqwest::get(url).await {
-        Ok(resp) => resp.bytes().await.map(|b| b.len()),
-        Err(e) => Err(e),
-    };
-    assert!(got.is_err(), "a damaged zip arrived whole: {got:?}");
+    // A small release is read whole and checked before it is sent: an error, never the bytes.
+    let (status, body) = node.get("/dist/pair/1.0.0/pair-1.0.0.zip").await;
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("blob-unavailable") && body.contains("damaged"),
+        "{body}"
+    );
     // Pages and documents that read it fail with the blob's name.
     let (status, body) = node.get("/dist/pair/1.0.0/README.txt").await;
     let body = String::from_utf8_lossy(&body);
@@ -155,5 +155,47 @@ async fn read_only_commands_create_and_delete_nothing() {
         "the running node's key, not a new one"
     );
     assert!(staged.exists());
+    node.node.shutdown().await;
+}
+
+/// A release too large to be read whole streams from disk with its hash checked as it goes: a
+/// damaged one never arrives whole, and raises the alarm.
+#[tokio::test]
+async fn a_damaged_large_release_is_cut_short_as_it_streams() {
+    let node = TestNode::start().await;
+    let alice = identity("alice", 1);
+    node.register(&alice, None).await;
+    let mut files = pgext_tests::fixtures::dist("big", "1.0.0", "big", "stable");
+    // Incompressible: SHA-256 in counter mode.
+    let noise: Vec<u8> = (0..(9u32 << 20) / 32)
+        .flat_map(|i| pgext_log::sha256(&i.to_be_bytes()))
+        .collect();
+    files.push(("data/noise.bin".into(), noise));
+    node.publish_files(&alice, &files, "big-1.0.0").await;
+    let d = node.json("/api/v1/dists/big").await;
+    let sha = d["releases"][0]["sha256"].as_str().unwrap().to_string();
+    let size = d["releases"][0]["size"].as_u64().unwrap();
+    assert!(size > 8 << 20, "{size} bytes: not streamed");
+    let url = format!("{}/dist/big/1.0.0/big-1.0.0.zip", node.url());
+    let whole = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(pgext_log::hex(&pgext_log::sha256(&whole)), sha);
+    // One byte near the end changes on disk.
+    let path = node.dir.path().join("blobs").join(&sha[..2]).join(&sha);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len() - 100;
+    bytes[n] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    // The stream starts (the headers are out before the end is read), and is cut.
+    let got = match reqwest::get(&url).await {
+        Ok(resp) => resp.bytes().await.map(|b| b.len()),
+        Err(e) => Err(e),
+    };
+    assert!(got.is_err(), "a damaged release arrived whole: {got:?}");
+    assert!(metric(&node, "pgext_blob_faults_total").await >= 1.0);
+    // A file of another size is refused before a byte is sent.
+    bytes.truncate(bytes.len() - 1);
+    std::fs::write(&path, &bytes).unwrap();
+    let (status, body) = node.get("/dist/big/1.0.0/big-1.0.0.zip").await;
+    assert_eq!(status, 500, "{}", String::from_utf8_lossy(&body));
     node.node.shutdown().await;
 }

@@ -100,6 +100,7 @@ impl Federation {
                             continue;
                         };
                         if blob_matches(&data, &sha, left[k].1) {
+                            self.peers.reward(peer);
                             got.push(data);
                             left.remove(k);
                         } else {
@@ -188,6 +189,7 @@ impl Federation {
                 );
                 continue;
             }
+            self.peers.reward(peer);
             return Ok(data);
         }
         Err(format!("no peer served blob {sha}"))

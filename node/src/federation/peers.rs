@@ -15,8 +15,9 @@ pub fn cost(f: &Fault) -> i64 {
     match f {
         // Bytes that do not decode, or cannot be right: a broken or hostile peer.
         Fault::Malformed(_) | Fault::Wrong(_) => 100,
-        // A peer that holds requests until they time out slows every sync that asks it.
-        Fault::Timeout => 10,
+        // A peer that holds requests until they time out slows every sync that asks it; an
+        // answer that stops may be a peer that went down mid-answer, or one that cuts frames.
+        Fault::Timeout | Fault::Cut(_) => 10,
         Fault::Unreachable(_) => 1,
         // A busy peer is healthy and loaded; this node is stopping.
         Fault::Busy | Fault::Stopped => 0,
@@ -48,6 +49,15 @@ impl Peers {
     /// Lowers a peer's score for a fault.
     pub fn fault(&self, peer: PeerId, f: &Fault, what: &str) {
         self.demote(peer, cost(f), &format!("{what}: {f}"));
+    }
+
+    /// A peer answered well: a demoted peer earns one point back (one bad blob takes a hundred
+    /// good answers to forget).
+    pub fn reward(&self, peer: PeerId) {
+        let mut scores = self.scores.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = scores.get_mut(&peer).filter(|s| **s < 0) {
+            *s += 1;
+        }
     }
 
     /// A peer's score (0 when never demoted).
@@ -126,6 +136,10 @@ mod tests {
         peers.rank(&mut order);
         assert_eq!(order, vec![c, b, a]);
         assert_eq!(peers.score(&a), -100);
+        peers.reward(a);
+        assert_eq!(peers.score(&a), -99);
+        peers.reward(c);
+        assert_eq!(peers.score(&c), 0, "a peer in good standing stays at 0");
         assert_eq!(peers.scores().len(), 2, "a busy peer is not scored");
         // Demoted peers come last whatever the rotation; peers in good standing take turns.
         let d = PeerId::random();

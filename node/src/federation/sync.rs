@@ -130,7 +130,13 @@ impl Federation {
         }
         let got = Arc::new(got);
         let verified = match check_bundles(o, from, got.clone(), &signed).await {
-            Ok(v) => v,
+            Ok(v) => {
+                // Every bundle made the signed tree: its peers answered well.
+                for (_, peer, _) in got.iter() {
+                    self.peers.reward(*peer);
+                }
+                v
+            }
             Err(why) => {
                 warn!(
                     "bundles from several peers do not make the signed tree ({why}); asking each peer alone"
@@ -168,23 +174,27 @@ impl Federation {
         };
         let target = signed.checkpoint.size;
         'peers: for &peer in peers {
-            let mut bundles = Vec::new();
+            // Leaf hashes only, bundle by bundle: a whole log never sits in memory.
+            let mut leaves: Vec<pgext_log::Hash> = Vec::new();
             for t in bundles_between(0, target) {
                 let Ok(bytes) = self.fetch_path(peer, &o.name, &t.path()).await else {
                     continue 'peers;
                 };
-                bundles.push((t, bytes));
+                let hashed = origin::blocking(move || match parse_bundle(&bytes) {
+                    Ok(list) if list.len() == usize::from(t.width) => {
+                        Ok(list.into_iter().map(leaf_hash).collect::<Vec<_>>())
+                    }
+                    _ => Err(origin::Error::internal("a bundle does not parse")),
+                })
+                .await;
+                match hashed {
+                    Ok(h) => leaves.extend(h),
+                    Err(_) => continue 'peers,
+                }
             }
             let roots = origin::blocking(move || {
                 let mut tree = StoredHashes::new();
-                for (t, bytes) in &bundles {
-                    match parse_bundle(bytes) {
-                        Ok(list) if list.len() == usize::from(t.width) => {
-                            list.into_iter().for_each(|e| tree.append(leaf_hash(e)));
-                        }
-                        _ => return Err(origin::Error::internal("a bundle does not parse")),
-                    }
-                }
+                leaves.into_iter().for_each(|h| tree.append(h));
                 Ok::<_, origin::Error>((tree_hash(target, &tree)?, tree_hash(ours, &tree)?))
             })
             .await;
@@ -282,12 +292,21 @@ impl Federation {
             origin::blocking(move || Ok::<_, origin::Error>(check_entries(registry, from, &batch)))
                 .await
                 .map_err(|e| e.to_string())?;
-        let (registry, mut blobs) = checked.map_err(|(index, why)| {
-            let reason = format!("entry {index} breaks the log's rules: {why}");
-            error!(origin = %o.name, "{reason}; the origin no longer advances here");
-            o.halt(&reason);
-            reason
-        })?;
+        let (registry, mut blobs) = match checked {
+            Ok(c) => c,
+            Err((index, why)) => {
+                let reason = format!("entry {index} breaks the log's rules: {why}");
+                error!(origin = %o.name, "{reason}; the origin no longer advances here");
+                let (halting, why) = (o.clone(), reason.clone());
+                origin::blocking(move || {
+                    halting.halt(&why);
+                    Ok::<_, origin::Error>(())
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+                return Err(reason);
+            }
+        };
         let verify_ms = t0.elapsed().as_millis();
         // Missing blobs, in groups that fit one answer, fetched in parallel; each group starts
         // at another peer, to spread the load. They become visible only once all are durable.

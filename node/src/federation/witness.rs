@@ -13,7 +13,8 @@ use super::Federation;
 use crate::origin;
 use crate::p2p::wire::{WitnessRequest, WitnessResponse};
 
-/// How long `add-checkpoint` waits for a consistent checkpoint's entries to be verified.
+/// How long `add-checkpoint` waits for a consistent checkpoint's entries to be verified (less
+/// than the peer wire gives a witness request, `p2p::wire::WITNESS_TIMEOUT`).
 pub const WITNESS_WAIT: Duration = Duration::from_secs(30);
 
 /// An `add-checkpoint` answer: HTTP status and body.
@@ -93,6 +94,11 @@ impl Federation {
             }
         }
         let snap = o.snapshot();
+        if let Some(why) = &snap.halted {
+            return refuse(Refusal::Inconsistent(format!(
+                "this node no longer cosigns {origin}: {why}"
+            )));
+        }
         if snap.size != size {
             return refuse(Refusal::Conflict(snap.size));
         }

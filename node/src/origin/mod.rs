@@ -3,9 +3,11 @@
 //! [`Snapshot`]. A node holds one `Origin` for the log it sequences and one per mirrored log.
 //!
 //! Readers load the current snapshot and never wait: a commit (a sequencing round, a mirror's
-//! verified sync, a cosignature, evidence) prepares the next state on its own copy, writes it
-//! to disk in one synced write, and only then swaps the snapshot, so nothing is visible before
-//! it is durable. Commits of one origin take turns on a lock that readers never touch.
+//! verified sync, evidence) prepares the next state on its own copy, writes it to disk in one
+//! synced write, and only then swaps the snapshot, so nothing is visible before it is durable.
+//! (A collected cosignature is the one exception: written without waiting for the disk, since
+//! losing it costs nothing; it is gossiped again.) Commits of one origin take turns on a lock
+//! that readers never touch.
 //!
 //! Everything that blocks (RocksDB, blob files, hashing a whole log) runs on the blocking pool
 //! through [`blocking`]; this layer knows neither HTTP nor libp2p.
@@ -256,10 +258,17 @@ impl Origin {
     }
 
     /// Publishes a new state after its commit is durable. Callers hold the commit lock.
+    /// Publishes a new state. Watchers ([`Origin::subscribe`]) hear of it when the log grew
+    /// or the origin halted; a collected cosignature alone wakes nobody (with many mirrors,
+    /// every one of them would otherwise wake every watcher of every node).
     fn publish(&self, next: Snapshot) {
+        let prev = self.state.load();
+        let news = prev.size != next.size || prev.halted.is_some() != next.halted.is_some();
         let size = next.size;
         self.state.store(Arc::new(next));
-        self.changes.send_replace(size);
+        if news {
+            self.changes.send_replace(size);
+        }
     }
 
     fn lock_commits(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -358,6 +367,13 @@ impl Origin {
     ) -> Result<()> {
         let _g = self.lock_commits();
         let snap = self.snapshot();
+        if let Some(why) = &snap.halted {
+            // Evidence came while the sync ran: the origin stays where it was.
+            return Err(Error::unavailable(
+                "halted",
+                format!("{} no longer advances here: {why}", self.name),
+            ));
+        }
         if size <= snap.size {
             return Ok(());
         }

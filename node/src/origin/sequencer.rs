@@ -239,14 +239,21 @@ fn round(origin: &Origin, key: &SignerKey, batch: Vec<Submission>) {
     let (size, note) = match committed {
         Ok(r) => r,
         Err(e) => {
-            // Nothing of the round is published, and nothing acknowledged: fail every
-            // submitter of the round and keep the node up. The disk holds the state before
-            // the round (one atomic write), which is still the published one.
-            error!("sequencing round could not be committed: {e}");
+            // Nothing of the round is published and nothing acknowledged. Whether the write
+            // reached the disk is not known (a failed flush may still have written), so the
+            // origin takes no more entries until a restart replays exactly what is durable:
+            // fail closed, keep serving reads.
+            error!("sequencing round could not be committed, the origin halts until restart: {e}");
+            let why =
+                format!("a sequencing round could not be written to disk ({e}); restart the node");
+            origin.publish(Snapshot {
+                halted: Some(why),
+                ..(*snap).clone()
+            });
             for (_, reply) in accepted {
                 let _ = reply.send(Err(Error::unavailable(
                     "commit-failed",
-                    "the round could not be written to disk; nothing was logged, submit again",
+                    "the round could not be written to disk; whether it was logged is known after the node restarts: look the entry up, then submit again if it is not there",
                 )));
             }
             return;

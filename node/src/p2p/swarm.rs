@@ -110,9 +110,13 @@ pub async fn spawn(
                 submit: rr(
                     wire::SUBMIT_PROTOCOL,
                     wire::submit_codec(max_archive),
-                    timeout,
+                    timeout.max(wire::SUBMIT_TIMEOUT),
                 ),
-                witness: rr(wire::WITNESS_PROTOCOL, wire::witness_codec(), timeout),
+                witness: rr(
+                    wire::WITNESS_PROTOCOL,
+                    wire::witness_codec(),
+                    timeout.max(wire::WITNESS_TIMEOUT),
+                ),
             })
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))

@@ -43,6 +43,13 @@ pub const MAX_WITNESS_MESSAGE: u64 = 256 << 10;
 /// Largest submission answer: a receipt (the tlog-proof file carries the entry).
 pub const MAX_SUBMIT_RESPONSE: u64 = 1 << 20;
 
+/// The least time a witness request is given: the witness may wait for the entries to be
+/// fetched and verified before it cosigns.
+pub const WITNESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(40);
+/// The least time a forwarded submission is given: its archive travels whole, and the
+/// sequencer checks it before it answers.
+pub const SUBMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The largest forwarded submission: an entry and an archive of at most `max_archive` bytes.
 pub fn max_submit_request(max_archive: u64) -> u64 {
     max_archive + (1 << 20)
@@ -180,9 +187,12 @@ pub enum Fault {
     /// No answer in time: the peer stalls.
     #[error("no answer in time")]
     Timeout,
-    /// The answer was over the protocol's bound, cut short, or did not decode.
+    /// The answer was over the protocol's bound or did not decode.
     #[error("malformed answer: {0}")]
     Malformed(String),
+    /// The answer ended before it was whole (the peer may have gone down mid-answer).
+    #[error("answer cut short: {0}")]
+    Cut(String),
     /// The peer has too many of our requests in flight.
     #[error("busy")]
     Busy,
@@ -201,12 +211,12 @@ impl From<request_response::OutboundFailure> for Fault {
         match e {
             F::Timeout => Fault::Timeout,
             F::Io(e) => match e.kind() {
-                // The codec's decode errors: bytes that are not the protocol's type, or a
-                // message cut at the bound.
-                io::ErrorKind::InvalidData
-                | io::ErrorKind::UnexpectedEof
-                | io::ErrorKind::Unsupported
-                | io::ErrorKind::Other => Fault::Malformed(e.to_string()),
+                // The codec's decode errors: bytes that are not the protocol's type.
+                io::ErrorKind::InvalidData | io::ErrorKind::Unsupported | io::ErrorKind::Other => {
+                    Fault::Malformed(e.to_string())
+                }
+                // An answer that stopped (or went past the bound and was cut there).
+                io::ErrorKind::UnexpectedEof => Fault::Cut(e.to_string()),
                 _ => Fault::Unreachable(e.to_string()),
             },
             e => Fault::Unreachable(e.to_string()),

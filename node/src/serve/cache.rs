@@ -1,7 +1,8 @@
-//! Answers of successful GETs of derived documents, kept until the origin's log grows: they
-//! depend on nothing else. Live views (the checkpoint, the native API, metrics), tiles (read
-//! straight from RocksDB) and release zips (streamed from disk) are not kept. Also counts
-//! requests.
+//! Answers of successful GETs of derived documents and release files of up to 8 MiB, kept
+//! until the origin's log grows: they depend on nothing else (pages on the Host too, which is
+//! part of the key: their canonical URLs name it). Live views (the checkpoint, the native API,
+//! metrics) and tiles (read straight from RocksDB) are not kept; larger release zips stream from
+//! disk. Also counts requests.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -91,7 +92,6 @@ fn cacheable(req: &Request) -> bool {
         && req.uri().query().is_none()
         && !path.starts_with("/api/")
         && !path.starts_with("/log/")
-        && !path.ends_with(".zip")
         && path != "/metrics"
 }
 
@@ -116,12 +116,17 @@ where
         let size = self.origin.size();
         let cache = self.cache.clone();
         let key = if cacheable(&req) {
-            let path = req.uri().path();
-            if let Some((ct, body)) = cache.get(size, path) {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            let key = format!("{host}{}", req.uri().path());
+            if let Some((ct, body)) = cache.get(size, &key) {
                 let resp = ([(header::CONTENT_TYPE, ct)], body).into_response();
                 return Box::pin(std::future::ready(Ok(resp)));
             }
-            Some(path.to_string())
+            Some(key)
         } else {
             None
         };

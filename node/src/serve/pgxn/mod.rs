@@ -129,7 +129,16 @@ pub async fn dist_file(
             .await;
     }
     if lower == format!("{base}.zip") {
-        return download(&c, &r.release.sha256).await;
+        // A release of up to a few MiB is read whole, its hash checked, and kept by the
+        // document cache; a larger one streams from disk, checked as it goes.
+        if r.release.size <= super::cache::DocCache::MAX_ITEM as u64 {
+            let sha = r.release.sha256.clone();
+            let zip = c
+                .blocking(move |c| Ok(c.origin.content().get(&sha)?))
+                .await?;
+            return Ok(([(header::CONTENT_TYPE, "application/zip")], zip).into_response());
+        }
+        return download(&c, &r.release.sha256, r.release.size).await;
     }
     if lower == format!("{base}.zip.tlog-proof") {
         // The entry rides along, so the file alone proves the archive offline (spec/log.md).
@@ -155,10 +164,10 @@ pub async fn dist_file(
     Err(ApiError::not_found(format!("{file} not found")))
 }
 
-/// Streams a release zip from disk. Its SHA-256 is computed as it goes: bytes that no longer
-/// hash to the name the log gives them end the stream with an error (the client sees a cut
-/// download, never other bytes as the release) and raise the alarm.
-async fn download(c: &Ctx, sha256: &str) -> ApiResult {
+/// Streams a release zip from disk. Its size is checked first and its SHA-256 as it goes:
+/// bytes that are not the ones the log names end the stream with an error (the client sees a
+/// cut download, never other bytes as the release) and raise the alarm.
+async fn download(c: &Ctx, sha256: &str, size: u64) -> ApiResult {
     use futures::StreamExt as _;
     use sha2::Digest as _;
     let sha = sha256.to_string();
@@ -167,10 +176,18 @@ async fn download(c: &Ctx, sha256: &str) -> ApiResult {
         let content = content.clone();
         let sha = sha.clone();
         crate::origin::blocking(move || {
-            content
+            let (file, len) = content
                 .blobs()
                 .open_file(&sha)
-                .map_err(|e| ApiError::from(content.alarm(e)))
+                .map_err(|e| ApiError::from(content.alarm(e)))?;
+            if len != size {
+                let e = crate::origin::blobs::BlobError::Damaged(
+                    sha.clone(),
+                    format!("a file of {len} bytes where the log names {size}"),
+                );
+                return Err(ApiError::from(content.alarm(e)));
+            }
+            Ok((file, len))
         })
         .await?
     };

@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::sync::Arc;
+
 use imbl::{HashMap, OrdMap};
 
 use base64::Engine as _;
@@ -163,9 +165,11 @@ pub struct DistState {
 /// and applies the next round of entries to a clone, so readers never wait on a round.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    accounts: OrdMap<String, AccountState>,
+    // Values behind `Arc`: copying a path of a shared map copies pointers, and a change clones
+    // only the one account or distribution it touches.
+    accounts: OrdMap<String, Arc<AccountState>>,
     key_owner: HashMap<String, String>,
-    dists: OrdMap<String, DistState>,
+    dists: OrdMap<String, Arc<DistState>>,
     extensions: OrdMap<String, String>,
     size: u64,
 }
@@ -266,22 +270,22 @@ impl Registry {
 
     /// An account by name (case-insensitive).
     pub fn account(&self, user: &str) -> Option<&AccountState> {
-        self.accounts.get(&user.to_ascii_lowercase())
+        self.accounts.get(&user.to_ascii_lowercase()).map(|a| &**a)
     }
 
     /// All accounts, by name.
     pub fn accounts(&self) -> impl Iterator<Item = &AccountState> {
-        self.accounts.values()
+        self.accounts.values().map(|a| &**a)
     }
 
     /// A distribution by name (case-insensitive).
     pub fn dist(&self, name: &str) -> Option<&DistState> {
-        self.dists.get(&name.to_ascii_lowercase())
+        self.dists.get(&name.to_ascii_lowercase()).map(|d| &**d)
     }
 
     /// All distributions, by lowercase name.
     pub fn dists(&self) -> impl Iterator<Item = &DistState> {
-        self.dists.values()
+        self.dists.values().map(|d| &**d)
     }
 
     /// The distribution that owns an extension name.
@@ -289,6 +293,7 @@ impl Registry {
         self.extensions
             .get(&ext.to_ascii_lowercase())
             .and_then(|d| self.dists.get(d))
+            .map(|d| &**d)
     }
 
     /// Checks `entry` against the rules and, if it passes, applies it as log index `index`.
@@ -623,7 +628,7 @@ impl Registry {
                     self.key_owner.insert(id.clone(), user.clone());
                     self.accounts.insert(
                         user.clone(),
-                        AccountState {
+                        Arc::new(AccountState {
                             user: user.clone(),
                             name: name.clone(),
                             email: email.clone(),
@@ -638,7 +643,7 @@ impl Registry {
                             )]),
                             index,
                             history: vec![index],
-                        },
+                        }),
                     );
                 }
             }
@@ -646,6 +651,7 @@ impl Registry {
                 if let (Some(k), Some(acct)) =
                     (decode_public_key(new_key), self.accounts.get_mut(actor))
                 {
+                    let acct = Arc::make_mut(acct);
                     acct.history.push(index);
                     if matches!(action, Action::KeyRotate { .. }) {
                         if let Some(old) = acct.keys.get_mut(key_id) {
@@ -666,6 +672,7 @@ impl Registry {
             }
             Action::KeyRevoke { revoked } => {
                 if let Some(a) = self.accounts.get_mut(actor) {
+                    let a = Arc::make_mut(a);
                     a.history.push(index);
                     if let Some(k) = a.keys.get_mut(revoked) {
                         k.active = false;
@@ -674,15 +681,14 @@ impl Registry {
             }
             Action::Release(r) => {
                 let dist_key = r.dist.to_ascii_lowercase();
-                let d = self
-                    .dists
-                    .entry(dist_key.clone())
-                    .or_insert_with(|| DistState {
+                let d = Arc::make_mut(self.dists.entry(dist_key.clone()).or_insert_with(|| {
+                    Arc::new(DistState {
                         name: r.dist.clone(),
                         owners: BTreeSet::from([actor.to_string()]),
                         releases: BTreeMap::new(),
                         history: Vec::new(),
-                    });
+                    })
+                }));
                 d.history.push(index);
                 d.releases.insert(
                     r.version.to_ascii_lowercase(),
@@ -701,12 +707,14 @@ impl Registry {
             }
             Action::OwnerGrant { dist, user } => {
                 if let Some(d) = self.dists.get_mut(&dist.to_ascii_lowercase()) {
+                    let d = Arc::make_mut(d);
                     d.history.push(index);
                     d.owners.insert(user.to_ascii_lowercase());
                 }
             }
             Action::OwnerRevoke { dist, user } => {
                 if let Some(d) = self.dists.get_mut(&dist.to_ascii_lowercase()) {
+                    let d = Arc::make_mut(d);
                     d.history.push(index);
                     d.owners.remove(&user.to_ascii_lowercase());
                 }
@@ -717,6 +725,7 @@ impl Registry {
                 reason,
             } => {
                 if let Some(d) = self.dists.get_mut(&dist.to_ascii_lowercase()) {
+                    let d = Arc::make_mut(d);
                     d.history.push(index);
                     if let Some(r) = d.releases.get_mut(&version.to_ascii_lowercase()) {
                         r.yanked = Some(reason.clone().unwrap_or_default());
@@ -725,6 +734,7 @@ impl Registry {
             }
             Action::Unyank { dist, version } => {
                 if let Some(d) = self.dists.get_mut(&dist.to_ascii_lowercase()) {
+                    let d = Arc::make_mut(d);
                     d.history.push(index);
                     if let Some(r) = d.releases.get_mut(&version.to_ascii_lowercase()) {
                         r.yanked = None;

@@ -299,20 +299,14 @@ impl Entry {
         }
         let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed(e.to_string()))?;
-        let entry: Entry = serde_json::from_value(value.clone())
-            .map_err(|e| EntryError::Malformed(e.to_string()))?;
-        let canonical = entry.to_bytes();
-        // What was submitted, canonicalized, must be the entry: a field the format does not
-        // know (or a null) would otherwise vanish from what the author signed and sent.
-        if to_canonical(&value).ok().as_deref() != Some(canonical.as_slice()) {
-            return Err(EntryError::Malformed(
-                "the entry has fields the entry format does not have, or null values".into(),
-            ));
-        }
+        // What was submitted, in canonical form, must parse as an entry whose canonical form it
+        // is: a field the format does not have (or a null) would otherwise vanish from what
+        // the author signed and sent.
+        let canonical = to_canonical(&value).map_err(|e| EntryError::Malformed(e.to_string()))?;
         Entry::parse(&canonical).map_err(|e| match e {
-            EntryError::NotCanonical => {
-                EntryError::Malformed("the entry has no canonical form".into())
-            }
+            EntryError::NotCanonical => EntryError::Malformed(
+                "the entry has fields the entry format does not have, or null values".into(),
+            ),
             e => e,
         })
     }

@@ -75,12 +75,9 @@ impl Handle {
 
     pub(super) async fn submit(&self, entry: Entry) -> Result<Receipt> {
         let unavailable = || Error::unavailable("unavailable", "the sequencer is not running");
-        // Every entry is held against every limit before it can reach a round: a round never
-        // meets an entry it cannot integrate.
-        let len = entry.to_bytes().len();
-        if len > MAX_ENTRY_BYTES {
-            return Err(Error::from(pgext_spec::entry::EntryError::TooLarge(len)));
-        }
+        // Entries from outside were held against the log's limits when they were parsed
+        // (`Entry::from_submitted`); the round checks each again before it integrates it, so
+        // one it could not integrate is refused alone and never stops a round.
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Submission { entry, reply })

@@ -28,9 +28,14 @@ async fn answer(resp: reqwest::Response) -> Result<Receipt, Error> {
 impl Node {
     /// A node at `base` (`http://host:port`).
     pub fn new(base: &str) -> Node {
+        Node::with_client(base, crate::http::client())
+    }
+
+    /// A node at `base`, asked with `http` (a client carrying a registry's token).
+    pub fn with_client(base: &str, http: reqwest::Client) -> Node {
         Node {
             base: base.trim_end_matches('/').to_string(),
-            http: crate::http::client(),
+            http,
         }
     }
 

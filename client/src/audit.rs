@@ -31,6 +31,8 @@ pub struct AuditConfig {
     pub artifacts: bool,
     /// Where verified bundles are kept between audits.
     pub cache: Option<PathBuf>,
+    /// The read token of a private log (`crate::auth::token_for`).
+    pub token: Option<String>,
 }
 
 /// One node as the audit saw it.
@@ -209,7 +211,7 @@ fn root_of(entries: &[Vec<u8>]) -> Result<(MemoryTiles, Hash), String> {
 /// Only when no node gives a checkpoint the log key signed (everything else is a finding).
 pub async fn audit(cfg: &AuditConfig) -> Result<Report, Error> {
     let fetch = Fetcher {
-        http: crate::http::client(),
+        http: crate::http::client_with(cfg.token.as_deref()),
         cache: cfg.cache.clone(),
     };
     let mut violations = Vec::new();

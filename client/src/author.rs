@@ -3,7 +3,7 @@
 //! are signed here and submitted to the registry's nodes in failover order
 //! (`spec/publishing.md`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -18,13 +18,7 @@ use crate::project::prepare;
 use crate::release::{Identity, PreparedRelease};
 use crate::trust::RegistryConfig;
 
-/// The environment variable CI jobs put a key in (the key file's one line).
-pub const KEY_ENV: &str = "PGEXT_SIGNING_KEY";
-
-/// `$XDG_CONFIG_HOME/pgext/signing.key` (`~/.config/pgext/signing.key`).
-pub fn default_key_path() -> PathBuf {
-    crate::trust::Config::default_path().with_file_name("signing.key")
-}
+pub use crate::keys::{KEY_ENV, default_key_path, format_identity, load_identity, parse_identity};
 
 /// An invitation for `user` to register with `public_key` (base64 Ed25519), signed by an admin
 /// key of a registry whose nodes take accounts by invitation (`registration = "invite"`, the
@@ -47,64 +41,6 @@ pub fn invite(admin: &Identity, user: &str, public_key: &str) -> Result<String, 
     }
     let msg = pgext_spec::entry::invite_message(user, public_key);
     Ok(STANDARD.encode(admin.key.sign(&msg).to_bytes()))
-}
-
-/// A key file's one line: `pgext-key USER BASE64-SEED`.
-pub fn format_identity(id: &Identity) -> String {
-    format!(
-        "pgext-key {} {}\n",
-        id.user,
-        STANDARD.encode(id.key.to_bytes())
-    )
-}
-
-/// Reads a key file's line (or `PGEXT_SIGNING_KEY`'s value).
-///
-/// # Errors
-/// When it is not `pgext-key USER BASE64-SEED`.
-pub fn parse_identity(text: &str) -> Result<Identity, Error> {
-    let bad = || {
-        Error::Config(
-            "a signing key is one line `pgext-key USER BASE64-SEED` (as `pgext keygen` writes it)"
-                .into(),
-        )
-    };
-    let mut parts = text.split_whitespace();
-    let (Some("pgext-key"), Some(user), Some(seed), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad());
-    };
-    let seed: [u8; 32] = STANDARD
-        .decode(seed)
-        .ok()
-        .and_then(|s| s.try_into().ok())
-        .ok_or_else(bad)?;
-    Ok(Identity {
-        user: user.to_string(),
-        key: SigningKey::from_bytes(&seed),
-    })
-}
-
-/// The author's identity: `PGEXT_SIGNING_KEY` if set, else the key file (`path`, else the
-/// default).
-///
-/// # Errors
-/// When neither holds a key.
-pub fn load_identity(path: Option<&Path>) -> Result<Identity, Error> {
-    if let Ok(v) = std::env::var(KEY_ENV) {
-        if path.is_none() && !v.trim().is_empty() {
-            return parse_identity(&v);
-        }
-    }
-    let path = path.map_or_else(default_key_path, Path::to_path_buf);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        Error::Config(format!(
-            "no signing key: {}: {e}. Create one with `pgext keygen USER`, or set {KEY_ENV}",
-            path.display()
-        ))
-    })?;
-    parse_identity(&text)
 }
 
 /// A new random key for `user`.
@@ -177,13 +113,15 @@ pub fn key_info(id: &Identity) -> KeyInfo {
 #[derive(Debug, Clone)]
 pub struct Submitter {
     urls: Vec<String>,
+    http: reqwest::Client,
 }
 
 impl Submitter {
-    /// The nodes of a registry.
-    pub fn new(reg: &RegistryConfig) -> Submitter {
+    /// The nodes of a registry; `id` signs the token a private registry asks for.
+    pub fn new(reg: &RegistryConfig, id: Option<&Identity>) -> Submitter {
         Submitter {
             urls: reg.urls.clone(),
+            http: crate::auth::client_for(reg, id),
         }
     }
 
@@ -194,7 +132,7 @@ impl Submitter {
     {
         let mut last = Error::Api("no node URL configured".into());
         for url in &self.urls {
-            match f(Node::new(url)).await {
+            match f(Node::with_client(url, self.http.clone())).await {
                 Ok(r) => return Ok(r),
                 Err(Error::Unreachable(e)) => last = Error::Unreachable(e),
                 Err(e) => return Err(e),
@@ -251,13 +189,14 @@ pub struct Published {
 }
 
 /// Validates a project folder (`pgext validate`), then signs and uploads the release of
-/// `path`. A retry with the same bytes gets the same index;
-/// other bytes for a published version are refused.
+/// `path` to the nodes `route` names for its distribution (the registry that owns the name,
+/// `spec/access.md`). A retry with the same bytes gets the same index; other bytes for a
+/// published version are refused.
 ///
 /// # Errors
-/// An invalid release, or the node's refusal.
+/// An invalid release, no registry for it, or the node's refusal.
 pub async fn publish(
-    to: &Submitter,
+    route: impl FnOnce(&str) -> Result<Submitter, Error>,
     id: &Identity,
     path: &Path,
     status: Option<Status>,
@@ -273,6 +212,7 @@ pub async fn publish(
         }
     }
     let p = prepare(path, status)?;
+    let to = route(&p.release.dist)?;
     let entry = id.sign(Action::Release(p.release.clone()));
     let r = to.publish(&entry, &p).await?;
     let checkpoint_size = r

@@ -20,6 +20,26 @@ pub fn client() -> reqwest::Client {
         .clone()
 }
 
+/// A client whose requests carry `token` as a bearer token (the shared client when there is
+/// none). The header is marked sensitive: it never appears in debug output.
+pub fn client_with(token: Option<&str>) -> reqwest::Client {
+    let Some(token) = token else {
+        return client();
+    };
+    let Ok(mut value) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) else {
+        return client();
+    };
+    value.set_sensitive(true);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .user_agent(concat!("pgext/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .default_headers(headers)
+        .build()
+        .unwrap_or_else(|_| client())
+}
+
 /// The `code` and `detail` of a node's error answer; for an answer not in the shape, a code of
 /// `error` and the start of the body.
 pub fn error_of(body: &[u8]) -> (String, String) {

@@ -30,6 +30,10 @@ pub struct Installed {
     pub source: String,
     /// What proved it, when it came from a log (none for an unverified local source).
     pub provenance: Option<Provenance>,
+    /// The origin (log) it came from, when it came from one: a private registry's or the
+    /// public one's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
     /// Install time, seconds since the epoch.
     pub installed_at: u64,
 }

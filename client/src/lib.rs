@@ -7,12 +7,14 @@
 
 pub mod api;
 pub mod audit;
+pub mod auth;
 pub mod author;
 pub mod build;
 pub mod cmd;
 pub mod error;
 pub mod http;
 pub mod installed;
+pub mod keys;
 pub mod ops;
 pub mod pg;
 pub mod progress;

@@ -85,6 +85,17 @@ impl Context {
     /// unless `repin` (the pin itself moves in [`Context::install`], after success).
     fn registry_for(&self, dist: &str, repin: bool) -> Result<crate::trust::RegistryConfig, Error> {
         let pinned = installed::pin(&self.state, dist)?;
+        // A name a registry owns by its patterns is asked of that registry alone.
+        if self.config.owner(dist).is_some() {
+            let owner = self.config.route(dist, self.registry.as_deref())?;
+            if let Some(p) = pinned.filter(|p| *p != owner.name && !repin) {
+                return Err(Error::Config(format!(
+                    "{dist} is pinned to registry {p}, but registry {} owns the name; add --repin to move the pin",
+                    owner.name
+                )));
+            }
+            return Ok(owner.clone());
+        }
         let name = match (&self.registry, &pinned) {
             (Some(asked), Some(p)) if asked != p && !repin => {
                 return Err(Error::Config(format!(
@@ -93,7 +104,7 @@ impl Context {
             }
             (Some(asked), _) => Some(asked.as_str()),
             (None, Some(p)) => Some(p.as_str()),
-            (None, None) => None,
+            (None, None) => return Ok(self.config.default_registry()?.clone()),
         };
         Ok(self.config.registry(name)?.clone())
     }
@@ -213,6 +224,7 @@ impl Context {
             files,
             sha256,
             source: source.display().to_string(),
+            origin: provenance.as_ref().map(|p| p.origin.clone()),
             provenance,
             installed_at: now(),
         };
@@ -353,7 +365,14 @@ impl Context {
     /// # Errors
     /// When the records cannot be read.
     pub fn list(&self) -> Result<Vec<Installed>, Error> {
-        installed::list(&self.state, Some(&self.pg.key()))
+        let mut all = installed::list(&self.state, Some(&self.pg.key()))?;
+        // Records written before `origin` was kept name it in their provenance.
+        for i in &mut all {
+            if i.origin.is_none() {
+                i.origin = i.provenance.as_ref().map(|p| p.origin.clone());
+            }
+        }
+        Ok(all)
     }
 
     /// Upgrades the named dists (every registry-installed one when `names` is empty) to their
@@ -483,6 +502,33 @@ pub async fn search(
         .append_pair("l", &req.limit.to_string());
     let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
     crate::verify::Remote::new(reg).json(&path).await
+}
+
+/// Drops the hits of `page` (searched in `reg`) whose name another registry owns by its
+/// patterns: a public dist named like a private one is not offered (`spec/access.md`). Each
+/// dropped hit is told to `warn`.
+pub fn drop_foreign_hits(
+    config: &Config,
+    reg: &crate::trust::RegistryConfig,
+    page: &mut pgext_spec::api::SearchPage,
+    warn: &mut dyn FnMut(&str),
+) {
+    page.hits.retain(|h| {
+        let name = ["dist", "extension"]
+            .iter()
+            .find_map(|k| h[*k].as_str())
+            .unwrap_or_default();
+        match config.owner(name) {
+            Some(owner) if owner.name != reg.name => {
+                warn(&format!(
+                    "{name} from registry {} is ignored: registry {} owns that name",
+                    reg.name, owner.name
+                ));
+                false
+            }
+            _ => true,
+        }
+    });
 }
 
 /// A local project's name and version from its META.json, else the folder's name.

@@ -28,6 +28,14 @@ pub struct RegistryConfig {
     /// one of its logs must be `vkey`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<PathBuf>,
+    /// Name patterns this registry owns (`acme_*`): such names are looked up here and nowhere
+    /// else (`spec/access.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// A read token for a private registry, when there is no signing key of a member
+    /// (`pgext token create` makes one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 impl RegistryConfig {
@@ -136,7 +144,8 @@ impl Config {
         write_atomically(path, text.as_bytes())
     }
 
-    /// A registry by name, or the first when `name` is `None`.
+    /// A registry by name, or the first when `name` is `None` (see [`Config::route`] for
+    /// names owned by a registry).
     ///
     /// # Errors
     /// When there is no such registry.
@@ -152,6 +161,80 @@ impl Config {
                     "no registry configured; add one with `pgext registry add NAME URL`".into(),
                 )
             }),
+        }
+    }
+}
+
+/// Whether `name` matches a glob `pattern`: `*` any run of characters, `?` one; both lowercase.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (
+        pattern.to_lowercase().chars().collect(),
+        name.to_lowercase().chars().collect(),
+    );
+    // Iterative matching with one backtrack point for the last `*`: linear in practice, and
+    // never exponential.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
+impl RegistryConfig {
+    /// Whether this registry owns `name` (one of its `names` patterns matches it).
+    pub fn owns(&self, name: &str) -> bool {
+        self.names.iter().any(|p| glob_match(p, name))
+    }
+}
+
+impl Config {
+    /// The registry that owns `name` by its patterns, if any.
+    pub fn owner(&self, name: &str) -> Option<&RegistryConfig> {
+        self.registries.iter().find(|r| r.owns(name))
+    }
+
+    /// The registry asked when no name decides: the first without `names`, else the first.
+    ///
+    /// # Errors
+    /// When no registry is configured.
+    pub fn default_registry(&self) -> Result<&RegistryConfig, Error> {
+        self.registries
+            .iter()
+            .find(|r| r.names.is_empty())
+            .map_or_else(|| self.registry(None), Ok)
+    }
+
+    /// Where to look `name` up (`spec/access.md`): the registry owning it by its patterns
+    /// (`asked`, from `--registry`, must then be that one), else `asked`, else the default.
+    ///
+    /// # Errors
+    /// When `asked` is another registry than the owner, or names none configured.
+    pub fn route(&self, name: &str, asked: Option<&str>) -> Result<&RegistryConfig, Error> {
+        if let Some(owner) = self.owner(name) {
+            if let Some(a) = asked.filter(|a| *a != owner.name) {
+                return Err(Error::Config(format!(
+                    "{name} belongs to registry {} (names = {:?}); it is not asked of {a}",
+                    owner.name, owner.names
+                )));
+            }
+            return Ok(owner);
+        }
+        match asked {
+            Some(a) => self.registry(Some(a)),
+            None => self.default_registry(),
         }
     }
 }
@@ -220,5 +303,59 @@ impl State {
     /// When it cannot be written.
     pub fn remember(&self, origin: &str, note: &str) -> Result<(), Error> {
         write_atomically(&self.checkpoint_path(origin), note.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_as_shells_do() {
+        for (p, n, want) in [
+            ("acme_*", "acme_widgets", true),
+            ("acme_*", "ACME_Widgets", true),
+            ("acme_*", "acme", false),
+            ("internal-*", "internal-", true),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("*x*y*", "axbyc", true),
+            ("*x*y*", "ayxb", false),
+            ("semver", "semver", true),
+            ("semver", "semver2", false),
+        ] {
+            assert_eq!(glob_match(p, n), want, "{p} {n}");
+        }
+        // No exponential blow-up on a hostile pattern.
+        let long = "a".repeat(2000);
+        assert!(!glob_match("*a*a*a*a*a*a*a*a*b", &long));
+    }
+
+    #[test]
+    fn the_deploy_example_of_a_member_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/private-client.toml");
+        let c: Config = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(c.owner("acme_widget").unwrap().name, "acme");
+        assert_eq!(c.default_registry().unwrap().name, "public");
+    }
+
+    #[test]
+    fn owned_names_go_only_to_their_owner() {
+        let reg = |name: &str, names: &[&str]| RegistryConfig {
+            name: name.into(),
+            names: names.iter().map(|s| (*s).to_string()).collect(),
+            ..RegistryConfig::default()
+        };
+        let c = Config {
+            registries: vec![reg("acme", &["acme_*"]), reg("public", &[])],
+        };
+        assert_eq!(c.route("acme_db", None).unwrap().name, "acme");
+        assert_eq!(c.route("acme_db", Some("acme")).unwrap().name, "acme");
+        let e = c.route("acme_db", Some("public")).unwrap_err().to_string();
+        assert!(e.contains("belongs to registry acme"), "{e}");
+        // Other names: the first registry without patterns, or the one asked.
+        assert_eq!(c.route("semver", None).unwrap().name, "public");
+        assert_eq!(c.route("semver", Some("acme")).unwrap().name, "acme");
+        assert!(c.route("semver", Some("nope")).is_err());
     }
 }

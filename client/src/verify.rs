@@ -130,7 +130,7 @@ impl Remote {
                 .iter()
                 .map(|u| u.trim_end_matches('/').to_string())
                 .collect(),
-            http: crate::http::client(),
+            http: crate::auth::client_for(reg, None),
         }
     }
 
@@ -167,7 +167,12 @@ impl Remote {
                     let (_, detail) = crate::http::error_of(&body);
                     not_found.get_or_insert(format!("{base}{path}: {detail}"));
                 }
-                Ok(r) => why = format!("{base}{path}: HTTP {}", r.status()),
+                Ok(r) => {
+                    let status = r.status();
+                    let body = r.bytes().await.unwrap_or_default();
+                    let (code, detail) = crate::http::error_of(&body);
+                    why = format!("{base}{path}: HTTP {status} {code}: {detail}");
+                }
                 Err(e) => why = format!("{base}: {e}"),
             }
         }

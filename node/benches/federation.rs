@@ -30,6 +30,7 @@ fn config(dir: &Path, origin: &str, peers: Vec<String>, mirror: Option<&str>) ->
             vec![MirrorConfig {
                 name: "main".into(),
                 vkey: vkey.to_string(),
+                access: Default::default(),
             }]
         })
         .into_iter()

@@ -7,36 +7,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{account, pct, release};
+use common::{account, pct, release, wrk};
 use pgext_node::{Config, Node};
 use pgext_spec::entry::{Action, Entry};
 
 mod common;
-
-/// Runs wrk and returns (requests/s, p99 in ms).
-fn wrk(url: &str, secs: u32) -> Option<(f64, f64)> {
-    let out = Command::new("wrk")
-        .args(["-t2", "-c32", &format!("-d{secs}s"), "--latency", url])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rps = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())?;
-    let p99 = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("99%"))
-        .map(|v| v.trim().to_string())?;
-    let ms = if let Some(x) = p99.strip_suffix("us") {
-        x.parse::<f64>().ok()? / 1000.0
-    } else if let Some(x) = p99.strip_suffix("ms") {
-        x.parse().ok()?
-    } else {
-        p99.strip_suffix('s')?.parse::<f64>().ok()? * 1000.0
-    };
-    Some((rps, ms))
-}
 
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -156,8 +131,8 @@ fn main() {
         ("release META.json", "/dist/bench7/1.0.0/META.json"),
         ("release zip", "/dist/bench7/1.0.0/bench7-1.0.0.zip"),
     ] {
-        let ours = wrk(&format!("{}{path}", node.url()), secs);
-        let theirs = wrk(&format!("http://127.0.0.1:{port}{path}"), secs);
+        let ours = wrk(&format!("{}{path}", node.url()), secs, None);
+        let theirs = wrk(&format!("http://127.0.0.1:{port}{path}"), secs, None);
         if let (Some((r1, p1)), Some((r2, p2))) = (ours, theirs) {
             println!(
                 "| GET {what}: pgext-node vs nginx | {r1:.0} vs {r2:.0} req/s ({:.2}x) | p99 {p1:.2} ms vs {p2:.2} ms |",

@@ -21,6 +21,25 @@ pub enum Registration {
     Closed,
 }
 
+/// Who may read an origin (`spec/access.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Everyone.
+    #[default]
+    Public,
+    /// Members of the origin (accounts on its log), with a read token; over libp2p, the peers
+    /// in `[p2p] allow`.
+    Private,
+}
+
+impl Access {
+    /// Whether this is `Private`.
+    pub fn is_private(self) -> bool {
+        self == Access::Private
+    }
+}
+
 /// Sequencer settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -57,6 +76,9 @@ pub struct MirrorConfig {
     /// The origin's C2SP verifier key (`pgext-node vkey` on its sequencer); its name is the
     /// origin.
     pub vkey: String,
+    /// Whether the mirrored origin is private (`spec/access.md`).
+    #[serde(default)]
+    pub access: Access,
 }
 
 /// The peer-to-peer side.
@@ -74,6 +96,8 @@ pub struct P2pConfig {
     pub poll_ms: u64,
     /// How long, in milliseconds, a request to a peer may take before it is tried elsewhere.
     pub request_timeout_ms: u64,
+    /// Peer ids that may replicate this node's private origins (and that a private mirror asks).
+    pub allow: Vec<String>,
 }
 
 impl Default for P2pConfig {
@@ -84,6 +108,7 @@ impl Default for P2pConfig {
             peers: Vec::new(),
             poll_ms: 5000,
             request_timeout_ms: 10_000,
+            allow: Vec::new(),
         }
     }
 }
@@ -98,6 +123,8 @@ pub struct Config {
     pub http: SocketAddr,
     /// Origin of the log this node sequences. Default: `<http address>/log`, fixed at first start.
     pub origin: Option<String>,
+    /// Who may read the node's own origin.
+    pub access: Access,
     /// Account registration policy.
     pub registration: Registration,
     /// Admin verifier keys (base64 Ed25519) whose invitations count when registration = invite.
@@ -136,6 +163,9 @@ pub struct WebhookConfig {
     /// Only releases whose META carries one of these tags (any case); empty: any tags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// `private`: the webhook also hears of private origins' releases (else only public ones).
+    #[serde(default)]
+    pub access: Access,
 }
 
 impl WebhookConfig {
@@ -157,6 +187,7 @@ impl Default for Config {
             data: PathBuf::from("pgext-data"),
             http: SocketAddr::from(([127, 0, 0, 1], 7070)),
             origin: None,
+            access: Access::Public,
             registration: Registration::Open,
             admin_keys: Vec::new(),
             sequencer: SequencerConfig::default(),
@@ -202,11 +233,22 @@ impl Config {
         }
     }
 
-    /// Checks what serde cannot: mirror names, and that no origin is mirrored twice.
+    /// Checks what serde cannot: mirror names, that no origin is mirrored twice, that a private
+    /// registry does not let anyone register, and the allowed peer ids.
     ///
     /// # Errors
     /// A message naming the bad setting.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.access.is_private() && self.registration == Registration::Open {
+            anyhow::bail!(
+                "access = \"private\" with registration = \"open\": a private registry cannot let anyone register; use registration = \"invite\" or \"closed\""
+            );
+        }
+        for p in &self.p2p.allow {
+            if p.parse::<libp2p::PeerId>().is_err() {
+                anyhow::bail!("[p2p] allow: {p:?} is not a libp2p peer id");
+            }
+        }
         let mut names = std::collections::BTreeSet::new();
         for m in &self.mirrors {
             let ok = !m.name.is_empty()
@@ -252,8 +294,8 @@ mod tests {
         let c = Config::load(&path).unwrap();
         let d = Config::default();
         assert_eq!(
-            (c.data, c.http, c.origin, c.registration),
-            (d.data, d.http, d.origin, d.registration)
+            (c.data, c.http, c.origin, c.registration, c.access),
+            (d.data, d.http, d.origin, d.registration, d.access)
         );
         assert_eq!(
             (c.sequencer.batch_max, c.sequencer.batch_interval_ms),
@@ -271,5 +313,40 @@ mod tests {
         .unwrap();
         assert_eq!(hook.webhooks[0].url, "https://hooks.example.org/pgext");
         assert!(toml::from_str::<Config>("unknown_key = 1").is_err());
+    }
+
+    #[test]
+    fn the_private_registry_examples_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+        let a = Config::load(&dir.join("private-origin.toml")).unwrap();
+        assert!(a.access.is_private() && a.registration == Registration::Invite);
+        let b = Config::load(&dir.join("private-node-b.toml")).unwrap();
+        assert!(
+            b.mirrors
+                .iter()
+                .any(|m| m.name == "acme" && m.access.is_private())
+        );
+    }
+
+    #[test]
+    fn a_private_registry_cannot_be_open_and_allows_only_peer_ids() {
+        let private = |extra: &str| {
+            toml::from_str::<Config>(&format!("access = \"private\"\n{extra}")).unwrap()
+        };
+        let e = private("").validate().unwrap_err().to_string();
+        assert!(e.contains("cannot let anyone register"), "{e}");
+        private("registration = \"invite\"").validate().unwrap();
+        private("registration = \"closed\"").validate().unwrap();
+        let e = private("registration = \"closed\"\n[p2p]\nallow = [\"not-a-peer\"]")
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a libp2p peer id"), "{e}");
+        let m = toml::from_str::<Config>(
+            "[[mirror]]\nname = \"acme\"\nvkey = \"k\"\naccess = \"private\"\n",
+        )
+        .unwrap();
+        assert!(m.mirrors[0].access.is_private());
+        assert!(toml::from_str::<Config>("access = \"secret\"").is_err());
     }
 }

@@ -33,6 +33,17 @@ struct Cli {
     /// Origin to mirror (repeatable): NAME=VKEY, replacing a configured mirror of that name.
     #[arg(long = "mirror", global = true, value_parser = parse_mirror)]
     mirrors: Vec<pgext_node::config::MirrorConfig>,
+    /// Private origin to mirror (repeatable): NAME=VKEY, served to its members only
+    /// (spec/access.md).
+    #[arg(long = "private-mirror", global = true, value_parser = parse_mirror)]
+    private_mirrors: Vec<pgext_node::config::MirrorConfig>,
+    /// Peer id that may replicate this node's private origins (repeatable), replacing
+    /// `[p2p] allow`.
+    #[arg(long = "allow", global = true)]
+    allow: Vec<String>,
+    /// Admin public key whose invitations count (repeatable), replacing `admin_keys`.
+    #[arg(long = "admin-key", global = true)]
+    admin_keys: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,6 +64,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the node's libp2p peer id, what other nodes list in `[p2p] allow`. The identity is
+    /// made (as `run` would make it) when the data folder has none yet.
+    PeerId,
     /// Write the registry as a static PGXN mirror tree (rsync-able, servable by any web server).
     ExportPgxn {
         /// Folder to write into.
@@ -80,9 +94,22 @@ fn config(cli: &Cli) -> anyhow::Result<Config> {
     if !cli.peers.is_empty() {
         c.p2p.peers = cli.peers.clone();
     }
-    for m in &cli.mirrors {
+    let private = cli
+        .private_mirrors
+        .iter()
+        .map(|m| pgext_node::config::MirrorConfig {
+            access: pgext_node::config::Access::Private,
+            ..m.clone()
+        });
+    for m in cli.mirrors.iter().cloned().chain(private) {
         c.mirrors.retain(|have| have.name != m.name);
-        c.mirrors.push(m.clone());
+        c.mirrors.push(m);
+    }
+    if !cli.allow.is_empty() {
+        c.p2p.allow = cli.allow.clone();
+    }
+    if !cli.admin_keys.is_empty() {
+        c.admin_keys = cli.admin_keys.clone();
     }
     Ok(c)
 }
@@ -94,6 +121,7 @@ fn parse_mirror(arg: &str) -> Result<pgext_node::config::MirrorConfig, String> {
     Ok(pgext_node::config::MirrorConfig {
         name: name.to_string(),
         vkey: vkey.to_string(),
+        access: pgext_node::config::Access::Public,
     })
 }
 
@@ -145,6 +173,12 @@ fn main() -> anyhow::Result<()> {
                 std::io::Write::flush(&mut std::io::stdout())?;
                 std::process::exit(1);
             }
+        }
+        Command::PeerId => {
+            std::fs::create_dir_all(&config.data)
+                .with_context(|| format!("creating {}", config.data.display()))?;
+            let key = pgext_node::p2p::load_or_create_identity(&config.data)?;
+            println!("{}", key.public().to_peer_id());
         }
         Command::ExportPgxn { dir } => {
             let n = pgext_node::tools::export::export_pgxn(&config, &dir)?;

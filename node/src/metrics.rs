@@ -25,6 +25,10 @@ pub struct Metrics {
     pub mirror_commits: AtomicU64,
     /// Blobs found missing or damaged when read, since start.
     pub blob_faults: AtomicU64,
+    /// Tokens refused by a private origin (`spec/access.md`), since start.
+    pub auth_failures: AtomicU64,
+    /// Peer requests about a private origin refused to a peer not allowed it, since start.
+    pub p2p_private_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -93,6 +97,18 @@ impl Metrics {
             "counter",
             "Blobs the log names found missing or damaged when read (run pgext-node fsck).",
             get(&self.blob_faults),
+        );
+        metric(
+            "pgext_auth_failures_total",
+            "counter",
+            "Tokens refused by a private origin (expired, revoked, malformed, not a member).",
+            get(&self.auth_failures),
+        );
+        metric(
+            "pgext_p2p_private_refused_total",
+            "counter",
+            "Peer requests about a private origin from peers not in [p2p] allow, answered as for an origin not served.",
+            get(&self.p2p_private_refused),
         );
         s
     }

@@ -79,6 +79,11 @@ impl Node {
     /// When the data folder cannot be opened, the log does not replay, or the port is taken.
     pub async fn spawn(config: Config) -> anyhow::Result<Node> {
         config.validate()?;
+        if config.p2p.allow.is_empty() && config.mirrors.iter().any(|m| m.access.is_private()) {
+            tracing::warn!(
+                "a private origin is mirrored but [p2p] allow lists no peer: it is asked of no one"
+            );
+        }
         let metrics = Arc::new(Metrics::default());
         // Opening replays whole logs: on the blocking pool.
         let (own, key, rx, mirrors) = {
@@ -111,11 +116,13 @@ impl Node {
         ) {
             let (index, task) = spawn_indexer(o, &dir).await?;
             tasks.push(task);
-            served.push(Served {
-                origin: o.clone(),
-                search: Some(index),
-            });
-            for hook in &config.webhooks {
+            served.push(Served::new(o.clone(), Some(index)));
+            // A private origin's releases go only to webhooks that say they may hear them.
+            for hook in config
+                .webhooks
+                .iter()
+                .filter(|h| !o.private || h.access.is_private())
+            {
                 tasks.push(crate::webhooks::spawn(
                     config.data.clone(),
                     o.clone(),
@@ -142,6 +149,7 @@ impl Node {
             metrics,
             http: http_addr,
             max_archive_bytes: config.limits.max_archive_bytes,
+            limiter: Arc::default(),
         });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let router = serve::router(app.clone());
@@ -153,7 +161,12 @@ impl Node {
             }
         });
         let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+            // The peer address counts failed tokens (`serve::access::Limiter`).
+            let service =
+                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                    SocketAddr,
+                >(router);
+            let serve = axum::serve(listener, service).with_graceful_shutdown(async {
                 let _ = stop_rx.await;
             });
             if let Err(e) = serve.await {

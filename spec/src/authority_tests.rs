@@ -14,7 +14,8 @@ fn key(n: u8) -> SigningKey {
     SigningKey::from_bytes(&[n; 32])
 }
 
-fn entry(actor: &str, k: &SigningKey, action: Action) -> Entry {
+/// A statement by `actor`, signed with `k` (also for other modules' tests).
+pub(crate) fn entry(actor: &str, k: &SigningKey, action: Action) -> Entry {
     Statement {
         v: ENTRY_VERSION,
         actor: actor.into(),
@@ -25,7 +26,8 @@ fn entry(actor: &str, k: &SigningKey, action: Action) -> Entry {
     .sign(k)
 }
 
-fn account(user: &str, k: &SigningKey) -> Entry {
+/// `user`'s account entry with key `k`.
+pub(crate) fn account(user: &str, k: &SigningKey) -> Entry {
     entry(
         user,
         k,

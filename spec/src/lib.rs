@@ -9,6 +9,7 @@ pub mod authority;
 pub mod canonical;
 pub mod entry;
 pub mod meta;
+pub mod token;
 pub mod wire;
 
 #[cfg(test)]

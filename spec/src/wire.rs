@@ -123,3 +123,25 @@ pub enum WitnessResponse {
     /// Too many requests in flight from this peer.
     Busy,
 }
+
+/// A checkpoint message of a private origin, sent straight to each allowed peer instead of on
+/// the origin's gossip topic (`spec/access.md`, Private federation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// The origin.
+    pub origin: String,
+    /// What gossip would have carried: a checkpoint with a cosignature, or evidence (JSON).
+    pub message: ByteBuf,
+}
+
+/// The answer to a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PushResponse {
+    /// Taken (what it means is checked as any gossip would be).
+    Taken,
+    /// This peer does not serve the origin to the sender.
+    NotServed,
+    /// Too many requests in flight from this peer.
+    Busy,
+}

@@ -238,4 +238,28 @@ fn peer_messages() {
             body: ByteBuf::from(b"12\n".to_vec())
         })
     );
+    insta::assert_snapshot!(
+        "push_request",
+        cbor(&PushRequest {
+            origin: "acme.example/log".into(),
+            message: ByteBuf::from(b"{}".to_vec())
+        })
+    );
+    insta::assert_snapshot!("push_taken", cbor(&PushResponse::Taken));
+}
+
+#[test]
+fn read_token_claims() {
+    insta::assert_json_snapshot!(
+        "token_claims",
+        pgext_spec::token::Claims {
+            origin: "acme.example/log".into(),
+            user: "alice".into(),
+            key: "0123456789abcdef".into(),
+            scope: vec![pgext_spec::token::Scope::Read],
+            iat: 1_764_500_000,
+            exp: 1_767_092_000,
+            nonce: "00112233445566778899aabbccddeeff".into(),
+        }
+    );
 }

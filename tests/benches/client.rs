@@ -118,6 +118,7 @@ async fn verify_in_a_big_log(n: u32, rounds: usize) {
         witnesses: Vec::new(),
         quorum: 0,
         policy: None,
+        ..RegistryConfig::default()
     };
     let (mut first, mut again) = (Vec::new(), Vec::new());
     for _ in 0..rounds {

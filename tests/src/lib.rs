@@ -41,10 +41,28 @@ impl TestNode {
     /// # Panics
     /// When the node cannot start.
     pub async fn start_with(tune: impl FnOnce(&mut Config)) -> TestNode {
-        let dir = tempfile::tempdir().expect("temp dir");
+        TestNode::start_in(tempfile::tempdir().expect("temp dir"), tune).await
+    }
+
+    /// Starts a node on the data folder `dir` (which may hold keys made beforehand, such as a
+    /// peer identity others must know first), with the test configuration `tune` adjusts.
+    ///
+    /// # Panics
+    /// When the node cannot start.
+    pub async fn start_in(dir: tempfile::TempDir, tune: impl FnOnce(&mut Config)) -> TestNode {
         let mut config = Config::for_tests(dir.path());
         tune(&mut config);
         TestNode::spawn(dir, config).await
+    }
+
+    /// A data folder with a peer identity made already; returns it and the peer id.
+    ///
+    /// # Panics
+    /// When the identity cannot be written.
+    pub fn folder_with_peer_id() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = pgext_node::p2p::load_or_create_identity(dir.path()).expect("peer key");
+        (dir, key.public().to_peer_id().to_string())
     }
 
     /// Starts a node on `dir` with `config` (whose data folder is `dir`).
@@ -74,6 +92,7 @@ impl TestNode {
                 .map(|(name, vkey)| pgext_node::config::MirrorConfig {
                     name: name.to_string(),
                     vkey: vkey.clone(),
+                    access: pgext_node::config::Access::Public,
                 })
                 .collect();
         })
@@ -228,6 +247,22 @@ impl TestNode {
     /// The SDK's view of the node.
     pub fn api(&self) -> pgext::api::Node {
         pgext::api::Node::new(&self.url())
+    }
+
+    /// The SDK's view of the node, as `who` (a member's token with every scope, for a private
+    /// origin).
+    pub fn api_as(&self, who: &Identity) -> pgext::api::Node {
+        let origin = self.node.origin().name.clone();
+        let token = pgext::auth::make_token(
+            who,
+            &origin,
+            &[
+                pgext_spec::token::Scope::Publish,
+                pgext_spec::token::Scope::Read,
+            ],
+            600,
+        );
+        pgext::api::Node::with_client(&self.url(), pgext::http::client_with(Some(&token)))
     }
 
     /// Registers `who`'s account with an optional full name.
@@ -430,11 +465,21 @@ impl Cli {
     /// # Panics
     /// When the binary cannot be run.
     pub fn run(&self, args: &[&str]) -> (bool, String, String) {
+        self.run_with(args, &[])
+    }
+
+    /// Runs `pgext ARGS` with more environment (a PostgreSQL cluster's, say).
+    ///
+    /// # Panics
+    /// When the binary cannot be run.
+    pub fn run_with(&self, args: &[&str], envs: &[(String, String)]) -> (bool, String, String) {
         let out = std::process::Command::new(pgext_bin())
             .args(args)
             .env("PGEXT_CONFIG", self.home.join("config.toml"))
             .env("PGEXT_STATE_DIR", self.home.join("state"))
             .env_remove("PGEXT_SIGNING_KEY")
+            .env_remove("PGEXT_TOKEN")
+            .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .expect("running pgext");
         (
@@ -478,37 +523,50 @@ impl Cli {
 /// When it cannot be built.
 pub fn pgext_bin() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| built("pgext", "pgext")).clone()
+}
+
+/// The `pgext-node` binary of this workspace, built once per test run (like [`pgext_bin`]).
+///
+/// # Panics
+/// When it cannot be built.
+pub fn pgext_node_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("the test binary's path");
-            let dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("target/<profile>/deps")
-                .to_path_buf();
-            let target = dir.parent().expect("target/").to_path_buf();
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut cmd = std::process::Command::new(cargo);
-            cmd.args([
-                "build",
-                "--quiet",
-                "--locked",
-                "-p",
-                "pgext",
-                "--manifest-path",
-            ])
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
-            .env("CARGO_TARGET_DIR", &target);
-            if dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("running cargo build -p pgext");
-            assert!(status.success(), "cargo build -p pgext failed");
-            let bin = dir.join("pgext");
-            assert!(bin.is_file(), "{} was not built", bin.display());
-            bin
-        })
+        .get_or_init(|| built("pgext-node", "pgext-node"))
         .clone()
+}
+
+/// Builds package `package` into the target folder of the running test binary, with its
+/// profile; returns the binary `bin`.
+fn built(package: &str, bin: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .to_path_buf();
+    let target = dir.parent().expect("target/").to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args([
+        "build",
+        "--quiet",
+        "--locked",
+        "-p",
+        package,
+        "--manifest-path",
+    ])
+    .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
+    .env("CARGO_TARGET_DIR", &target);
+    if dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("running cargo build");
+    assert!(status.success(), "cargo build -p {package} failed");
+    let path = dir.join(bin);
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
 }
 
 /// The real `pgxn` (pgxnclient from PyPI) that `scripts/bootstrap` installs: `$PGEXT_PGXN`,

@@ -224,3 +224,58 @@ async fn wait_indexed(node: &TestNode, q: &str) {
     })
     .await
 }
+
+/// A member signs in to a private registry's site in Chromium with a read token, then reads,
+/// searches and sees provenance; a browser without the cookie sees only the sign-in page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_signs_in_to_a_private_site_in_chromium() {
+    use crate::private::{ORIGIN as PRIVATE, private_registry, read_token};
+    let (node, _, alice) = private_registry().await;
+    let site = node.url();
+    let probe = read_token(&alice, PRIVATE, 600);
+    eventually(30, || async {
+        let doc: serde_json::Value = reqwest::Client::new()
+            .get(format!("{site}/api/v1/search?q=acme_db"))
+            .bearer_auth(&probe)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        if doc["count"].as_u64() > Some(0) {
+            Ok(())
+        } else {
+            Err(format!("not indexed yet: {doc}"))
+        }
+    })
+    .await;
+    let b = Browser::start(false, "private").await;
+    b.goto(&format!("{site}/dist/acme_db/")).await;
+    assert_eq!(b.text("h1").await, "Sign in");
+    let page = b.text("main").await;
+    assert!(!page.contains("acme"), "{page}");
+    b.screenshot("sign-in").await;
+    b.type_into("textarea[name=token]", &read_token(&alice, PRIVATE, 3600))
+        .await;
+    b.click("button[type=submit]").await;
+    assert_eq!(b.url().await, format!("{site}/"));
+    b.goto(&format!("{site}/dist/acme_db/")).await;
+    assert!(b.text("h1").await.contains("acme_db"));
+    let provenance = b.text("section[aria-label=Provenance]").await;
+    assert!(provenance.contains("alice"), "{provenance}");
+    b.screenshot("member-dist").await;
+    b.goto(&format!("{site}/search?q=acme")).await;
+    let titles = b.texts("main .card h2 a").await;
+    assert!(titles.iter().any(|t| t.contains("acme_db")), "{titles:?}");
+    b.goto(&format!("{site}/logout")).await;
+    b.goto(&format!("{site}/dist/acme_db/")).await;
+    assert_eq!(b.text("h1").await, "Sign in");
+    b.close().await;
+    // Another browser, never signed in.
+    let anon = Browser::start(false, "private-anonymous").await;
+    anon.goto(&format!("{site}/")).await;
+    assert_eq!(anon.text("h1").await, "Sign in");
+    anon.close().await;
+    node.node.shutdown().await;
+}

@@ -114,6 +114,7 @@ fn registry(url: &str, vkey: &str, witnesses: Vec<String>, quorum: usize) -> Reg
         witnesses,
         quorum,
         policy: None,
+        ..RegistryConfig::default()
     }
 }
 

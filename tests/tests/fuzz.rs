@@ -1,7 +1,7 @@
 //! Every decoder of bytes a node takes from outside, fed arbitrary bytes and mutations of valid
 //! messages (bytes flipped, inserted, deleted, cut, repeated): tile paths, entry bundles, signed
 //! notes, checkpoints and cosignatures, tlog-proof files, witness requests, log entries,
-//! release archives, each protocol's peer messages, and gossip. None may panic, and none may
+//! release archives, each protocol's peer messages, gossip, and read tokens. None may panic, and none may
 //! allocate more than a bound proportional to its input (the test binary counts the heap's
 //! peak around each case).
 //!
@@ -387,8 +387,51 @@ fn wire_witness_and_gossip() {
         }))
         .unwrap(),
     ];
+    let pushes = vec![
+        encoded_request(
+            wire::push_codec(),
+            wire::PushRequest {
+                origin: "fuzz.pgext.test/log".into(),
+                message: samples[2].clone().into(),
+            },
+        ),
+        encoded_response(wire::push_codec(), wire::PushResponse::Taken),
+    ];
+    let samples = [samples, pushes].concat();
     fuzz(samples, 16, |b| {
         decode_both(wire::witness_codec(), b);
+        decode_both(wire::push_codec(), b);
         let _ = Gossip::decode(b);
+    });
+}
+
+#[test]
+fn read_tokens() {
+    use pgext_spec::token::{Scope, Token, claims, sign};
+    let alice = identity("alice", 1);
+    let mut state = pgext_spec::authority::Registry::new();
+    state
+        .apply(0, &alice.account_entry(None, None, None))
+        .unwrap();
+    let samples: Vec<Vec<u8>> = [vec![Scope::Read], vec![Scope::Publish, Scope::Read]]
+        .iter()
+        .map(|scope| {
+            let c = claims(
+                "fuzz.pgext.test/log",
+                "alice",
+                &alice.key,
+                scope,
+                1,
+                60,
+                [7; 16],
+            );
+            sign(&c, &alice.key).into_bytes()
+        })
+        .collect();
+    fuzz(samples, 16, |b| {
+        let text = String::from_utf8_lossy(b);
+        if let Ok(t) = Token::parse(&text) {
+            let _ = t.verify(&state, "fuzz.pgext.test/log", 30);
+        }
     });
 }

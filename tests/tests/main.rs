@@ -12,6 +12,8 @@ mod fuzz;
 mod hostile;
 mod papercuts;
 mod pgxnclient;
+mod private;
+mod private_org;
 mod proof_file;
 mod publish;
 mod search;

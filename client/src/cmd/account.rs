@@ -191,5 +191,13 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
 
 /// The nodes submissions go to.
 pub(crate) fn submitter(env: &Env) -> anyhow::Result<author::Submitter> {
-    Ok(author::Submitter::new(env.registry()?))
+    let id = author::load_identity(env.key.as_deref()).ok();
+    Ok(author::Submitter::new(env.registry()?, id.as_ref()))
+}
+
+/// The nodes submissions about `dist` go to: those of the registry owning the name, if one
+/// does (`spec/access.md`).
+pub(crate) fn submitter_for(env: &Env, dist: &str) -> anyhow::Result<author::Submitter> {
+    let id = author::load_identity(env.key.as_deref()).ok();
+    Ok(author::Submitter::new(env.route(dist)?, id.as_ref()))
 }

@@ -69,6 +69,16 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             no_cache,
             json,
         } => {
+            // A private log is read with a token: the registry's, or one signed for this log.
+            let token_reg = match &vkey {
+                Some(v) => crate::trust::RegistryConfig {
+                    vkey: v.clone(),
+                    ..Default::default()
+                },
+                None => env.registry()?.clone(),
+            };
+            let id = crate::author::load_identity(env.key.as_deref()).ok();
+            let token = crate::auth::token_for(&token_reg, id.as_ref());
             let (log_key, witnesses) = match vkey {
                 Some(v) => (
                     v.parse().context("--vkey")?,
@@ -105,6 +115,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                 witnesses,
                 artifacts,
                 cache,
+                token,
             };
             let report = match crate::audit::audit(&cfg).await {
                 Ok(r) => r,

@@ -69,7 +69,6 @@ pub(crate) enum Cmd {
 }
 
 pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
-    let reg = env.registry()?;
     match cmd {
         Cmd::Search {
             words,
@@ -84,7 +83,15 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                 offset,
                 limit,
             };
-            let page = crate::ops::search(reg, &req).await?;
+            // Words naming an owned name go to the owner alone (`spec/access.md`).
+            let reg = match words.iter().find(|w| env.config.owner(w).is_some()) {
+                Some(w) => env.route(w)?,
+                None => env.registry()?,
+            };
+            let mut page = crate::ops::search(reg, &req).await?;
+            crate::ops::drop_foreign_hits(&env.config, reg, &mut page, &mut |w| {
+                eprintln!("warning: {w}");
+            });
             if json {
                 println!("{}", serde_json::to_string_pretty(&page)?);
             } else {
@@ -92,7 +99,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             }
         }
         Cmd::Info { name, json } => {
-            let doc: api::Dist = Remote::new(reg)
+            let doc: api::Dist = Remote::new(env.route(&name)?)
                 .json(&format!("/api/v1/dists/{name}"))
                 .await?;
             if json {
@@ -118,7 +125,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             json,
         } => {
             let (name, select) = dist_spec(&spec, status.stability())?;
-            let v = fetch_verified(reg, &env.state, &name, &select).await?;
+            let v = fetch_verified(env.route(&name)?, &env.state, &name, &select).await?;
             warn_of(&v);
             let file = output.join(format!(
                 "{}-{}.zip",
@@ -145,11 +152,11 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                         std::fs::read(&spec).with_context(|| format!("reading {spec}"))?;
                     let proof_bytes = std::fs::read(&proof)
                         .with_context(|| format!("reading {}", proof.display()))?;
-                    verify_offline(reg, &env.state, &archive, &proof_bytes)?
+                    verify_offline(env.registry()?, &env.state, &archive, &proof_bytes)?
                 }
                 None => {
                     let (name, select) = dist_spec(&spec, status.stability())?;
-                    fetch_verified(reg, &env.state, &name, &select).await?
+                    fetch_verified(env.route(&name)?, &env.state, &name, &select).await?
                 }
             };
             warn_of(&v);

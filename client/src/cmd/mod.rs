@@ -9,6 +9,7 @@ mod install;
 mod project;
 mod publish;
 mod registry;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +57,8 @@ enum Cmd {
     Publish(publish::Cmd),
     #[command(flatten)]
     Install(install::Cmd),
+    #[command(flatten)]
+    Token(token::Cmd),
 }
 
 /// What every command may need: the trust configuration and where it lives, the local state,
@@ -69,9 +72,18 @@ pub(crate) struct Env {
 }
 
 impl Env {
-    /// The registry `--registry` names (default: the first configured).
+    /// The registry `--registry` names (default: the first configured without `names`).
     pub(crate) fn registry(&self) -> anyhow::Result<&crate::trust::RegistryConfig> {
-        Ok(self.config.registry(self.registry.as_deref())?)
+        Ok(match self.registry.as_deref() {
+            Some(r) => self.config.registry(Some(r))?,
+            None => self.config.default_registry()?,
+        })
+    }
+
+    /// The registry to ask about `name`: its owner by `names` patterns, else as
+    /// [`Env::registry`].
+    pub(crate) fn route(&self, name: &str) -> anyhow::Result<&crate::trust::RegistryConfig> {
+        Ok(self.config.route(name, self.registry.as_deref())?)
     }
 }
 
@@ -92,6 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Account(c) => account::run(c, env).await,
         Cmd::Publish(c) => publish::run(c, env).await,
         Cmd::Install(c) => install::run(c, env).await,
+        Cmd::Token(c) => token::run(c, env),
     }
 }
 

@@ -8,7 +8,7 @@ use pgext_spec::api;
 use pgext_spec::entry::{Action, Status};
 
 use super::Env;
-use super::account::submitter;
+use super::account::submitter_for;
 use crate::author;
 use crate::verify::Remote;
 
@@ -87,7 +87,10 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                 })
                 .transpose()?;
             let id = author::load_identity(env.key.as_deref())?;
-            let p = author::publish(&submitter(&env)?, &id, &path, status).await?;
+            let route = |dist: &str| {
+                submitter_for(&env, dist).map_err(|e| crate::Error::Config(format!("{e:#}")))
+            };
+            let p = author::publish(route, &id, &path, status).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&p)?);
             } else {
@@ -104,7 +107,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             reason,
         } => {
             let id = author::load_identity(env.key.as_deref())?;
-            let r = submitter(&env)?
+            let r = submitter_for(&env, &dist)?
                 .submit(&id.sign(Action::Yank {
                     dist: dist.clone(),
                     version: version.clone(),
@@ -115,7 +118,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
         }
         Cmd::Unyank { dist, version } => {
             let id = author::load_identity(env.key.as_deref())?;
-            let r = submitter(&env)?
+            let r = submitter_for(&env, &dist)?
                 .submit(&id.sign(Action::Unyank {
                     dist: dist.clone(),
                     version: version.clone(),
@@ -130,7 +133,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
 async fn owner(command: OwnerCmd, env: &Env) -> anyhow::Result<()> {
     let (action, done) = match command {
         OwnerCmd::List { dist, json } => {
-            let doc: api::Dist = Remote::new(env.registry()?)
+            let doc: api::Dist = Remote::new(env.route(&dist)?)
                 .json(&format!("/api/v1/dists/{dist}"))
                 .await?;
             if json {
@@ -157,8 +160,12 @@ async fn owner(command: OwnerCmd, env: &Env) -> anyhow::Result<()> {
             format!("{user} no longer owns {dist}"),
         ),
     };
+    let dist = match &action {
+        Action::OwnerGrant { dist, .. } | Action::OwnerRevoke { dist, .. } => dist.clone(),
+        _ => String::new(),
+    };
     let id = author::load_identity(env.key.as_deref())?;
-    let r = submitter(env)?.submit(&id.sign(action)).await?;
+    let r = submitter_for(env, &dist)?.submit(&id.sign(action)).await?;
     println!("{done} (log entry {})", r.index);
     Ok(())
 }

@@ -36,6 +36,13 @@ pub(crate) enum RegistryCmd {
         /// Accept the key the node shows without asking.
         #[arg(long)]
         yes: bool,
+        /// A name pattern this registry owns (`acme_*`; repeat for several): such names are
+        /// looked up here and never sent to another registry.
+        #[arg(long = "names")]
+        names: Vec<String>,
+        /// A read token for a private registry (when you have no member's signing key).
+        #[arg(long)]
+        token: Option<String>,
     },
     /// The registries configured.
     List {
@@ -55,6 +62,8 @@ pub(crate) async fn run(cmd: RegistryCmd, mut env: Env) -> anyhow::Result<()> {
             quorum,
             policy,
             yes,
+            names,
+            token,
         } => {
             let policy = policy
                 .map(|p| std::path::absolute(&p))
@@ -67,6 +76,8 @@ pub(crate) async fn run(cmd: RegistryCmd, mut env: Env) -> anyhow::Result<()> {
                 witnesses,
                 quorum,
                 policy,
+                names,
+                token,
             };
             add(&mut env, reg, yes).await
         }
@@ -75,8 +86,18 @@ pub(crate) async fn run(cmd: RegistryCmd, mut env: Env) -> anyhow::Result<()> {
             Ok(())
         }
         RegistryCmd::List { json: false } => {
+            let default = env.config.default_registry().ok().map(|r| r.name.clone());
             for r in &env.config.registries {
-                println!("{} {} {}", r.name, r.urls.join(","), r.vkey);
+                let routing = if r.names.is_empty() {
+                    if default.as_deref() == Some(r.name.as_str()) {
+                        "default: every name no registry owns".to_string()
+                    } else {
+                        "only with --registry".to_string()
+                    }
+                } else {
+                    format!("owns {}", r.names.join(" "))
+                };
+                println!("{} {} {} ({routing})", r.name, r.urls.join(","), r.vkey);
             }
             Ok(())
         }
@@ -99,17 +120,42 @@ fn fingerprint(vkey: &str) -> String {
 /// Where `url` serves the log of `vkey`: `url` itself when its own log is that one, else the
 /// prefix its `/api/v1/origins` names for it (a mirror). The node's own log otherwise. `None`
 /// when the node does not answer at all.
-async fn locate(url: &str, vkey: &str) -> anyhow::Result<Option<(String, api::LogInfo)>> {
+async fn locate(url: &str, reg: &RegistryConfig) -> anyhow::Result<Option<(String, Shown)>> {
+    let vkey = reg.vkey.as_str();
     let base = url.trim_end_matches('/').to_string();
+    // With the key (and a member's signing key, or a token), a private registry answers too.
     let remote = |u: &str| {
         Remote::new(&RegistryConfig {
             name: "new".into(),
             urls: vec![u.to_string()],
+            vkey: vkey.to_string(),
+            token: reg.token.clone(),
             ..RegistryConfig::default()
         })
     };
     let log: api::LogInfo = match remote(&base).json("/api/v1/log").await {
         Ok(log) => log,
+        // A private registry shows its key to members only. A newcomer (who registers next,
+        // with an invitation) gave the key it was told: taken as given, as for a node that
+        // does not answer; every answer is verified against it from then on.
+        Err(e) if !vkey.is_empty() && e.to_string().contains("401") => {
+            eprintln!(
+                "warning: {base} is private and shows its key to members only; the key you gave is taken as given"
+            );
+            let origin = reg.log_key()?.name().to_string();
+            return Ok(Some((
+                base,
+                Shown {
+                    origin,
+                    vkey: vkey.to_string(),
+                },
+            )));
+        }
+        Err(e) if vkey.is_empty() && e.to_string().contains("401") => {
+            return Err(e).with_context(|| {
+                format!("{base} is private: give its log key with --vkey (and be a member, or pass --token)")
+            });
+        }
         Err(crate::Error::Verify(crate::VerifyError::Unreachable { why, .. })) => {
             eprintln!("warning: {base} does not answer ({why}); kept as given, for failover");
             return Ok(None);
@@ -117,7 +163,7 @@ async fn locate(url: &str, vkey: &str) -> anyhow::Result<Option<(String, api::Lo
         Err(e) => return Err(e).with_context(|| format!("asking {base} for its log key")),
     };
     if vkey.is_empty() || log.vkey == vkey {
-        return Ok(Some((base, log)));
+        return Ok(Some((base, Shown::of(log))));
     }
     let origins: api::Origins = remote(&base)
         .json("/api/v1/origins")
@@ -136,14 +182,29 @@ async fn locate(url: &str, vkey: &str) -> anyhow::Result<Option<(String, api::Lo
         .json("/api/v1/log")
         .await
         .with_context(|| format!("asking {at} for its log key"))?;
-    Ok(Some((at, log)))
+    Ok(Some((at, Shown::of(log))))
+}
+
+/// The log a node showed: its origin and key.
+struct Shown {
+    origin: String,
+    vkey: String,
+}
+
+impl Shown {
+    fn of(log: api::LogInfo) -> Shown {
+        Shown {
+            origin: log.origin,
+            vkey: log.vkey,
+        }
+    }
 }
 
 async fn add(env: &mut Env, reg: RegistryConfig, yes: bool) -> anyhow::Result<()> {
     let mut urls = Vec::with_capacity(reg.urls.len());
     let mut shown = None;
     for url in &reg.urls {
-        let Some((at, log)) = locate(url, &reg.vkey).await? else {
+        let Some((at, log)) = locate(url, &reg).await? else {
             urls.push(url.trim_end_matches('/').to_string());
             continue;
         };

@@ -1,6 +1,7 @@
 //! Helpers shared by the node's benchmarks.
 #![allow(dead_code)]
 
+use std::process::Command;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
@@ -74,4 +75,36 @@ pub(crate) fn release_with_data(name: &str, kb: usize) -> (Release, Vec<u8>) {
     files.files.insert("data.bin".into(), (data, false));
     let p = pgext::release::release_from_files(&files, None).unwrap();
     (p.release, p.zip)
+}
+
+/// Runs wrk (with `header`, if any) and returns (requests/s, p99 in ms).
+pub(crate) fn wrk(url: &str, secs: u32, header: Option<&str>) -> Option<(f64, f64)> {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t2", "-c32", &format!("-d{secs}s"), "--latency"]);
+    if let Some(h) = header {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(url).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())?;
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| v.trim().to_string())?;
+    let ms = if let Some(x) = p99.strip_suffix("us") {
+        x.parse::<f64>().ok()? / 1000.0
+    } else if let Some(x) = p99.strip_suffix("ms") {
+        x.parse().ok()?
+    } else {
+        p99.strip_suffix('s')?.parse::<f64>().ok()? * 1000.0
+    };
+    // Every answer must have been a 200: a refused read is no measure of reading.
+    if text.contains("Non-2xx") {
+        eprintln!("wrk saw refusals at {url}:\n{text}");
+        return None;
+    }
+    Some((rps, ms))
 }

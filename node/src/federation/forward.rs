@@ -2,6 +2,7 @@
 //! answers submissions forwarded to an origin it sequences. The sequencer's answer (receipt or
 //! refusal) reaches the author unchanged; a submission makes one hop.
 
+use libp2p::PeerId;
 use pgext_spec::api::Receipt;
 use pgext_spec::entry::Entry;
 use serde_bytes::ByteBuf;
@@ -30,6 +31,10 @@ impl Federation {
             archive: archive.map(ByteBuf::from),
         };
         let mut peers = self.p2p.peers().await;
+        // A private origin's submissions go only where it may be seen.
+        if self.by_origin.get(origin).is_some_and(|o| o.private) {
+            peers.retain(|p| self.allow.contains(p));
+        }
         self.peers.rank(&mut peers);
         if let Some(h) = self.peers.sequencer(origin) {
             peers.retain(|p| *p != h);
@@ -64,11 +69,15 @@ impl Federation {
     }
 
     /// Answers a forwarded submission when this node sequences its origin.
-    pub(super) async fn serve_submission(&self, req: SubmitRequest) -> SubmitResponse {
+    pub(super) async fn serve_submission(
+        &self,
+        peer: &PeerId,
+        req: SubmitRequest,
+    ) -> SubmitResponse {
         let Some(o) = self
             .by_origin
             .get(&req.origin)
-            .filter(|o| o.is_sequencer())
+            .filter(|o| o.is_sequencer() && self.may_see(peer, o))
             .cloned()
         else {
             return SubmitResponse::NotSequencer;

@@ -10,6 +10,7 @@ use libp2p::PeerId;
 use libp2p::gossipsub::TopicHash;
 use pgext_log::{Checkpoint, Note, SignedCheckpoint, VerifierKey, open, open_checkpoint};
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 use tracing::{debug, error, warn};
 
 use super::{Federation, Mirror};
@@ -17,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::origin::sequencer::now;
 use crate::origin::{self, Evidence, Origin, evidence};
 use crate::p2p::Command;
-use crate::p2p::wire::{TileRequest, TileResponse};
+use crate::p2p::wire::{PushRequest, PushResponse, TileRequest, TileResponse};
 
 /// Most cosignatures kept on one checkpoint.
 pub const MAX_COSIGNATURES: usize = 16;
@@ -67,10 +68,10 @@ impl Federation {
             // Now and then: say again which origins this node serves (the first announcement
             // may have gone out before any peer was connected), and look for their servers.
             if rounds % 20 == 0 {
-                for origin in self.by_origin.keys() {
+                for origin in self.public_origins() {
                     self.p2p.send(Command::Provide(origin.clone())).await;
                 }
-                for origin in self.mirrors.keys() {
+                for (origin, _) in self.mirrors.iter().filter(|(_, m)| !m.origin.private) {
                     self.p2p.send(Command::FindProviders(origin.clone())).await;
                 }
             }
@@ -83,7 +84,12 @@ impl Federation {
     }
 
     pub(super) async fn poll_peer(self: Arc<Self>, peer: PeerId) {
-        for m in self.mirrors.values() {
+        // A private origin's name is asked of allowed peers only.
+        for m in self
+            .mirrors
+            .values()
+            .filter(|m| !m.origin.private || self.allow.contains(&peer))
+        {
             let req = TileRequest {
                 origin: m.origin.name.clone(),
                 path: "checkpoint".into(),
@@ -120,15 +126,62 @@ impl Federation {
         }
     }
 
+    /// Tells peers of a checkpoint or evidence: on the origin's gossip topic, or for a private
+    /// origin, straight to each connected allowed peer.
     pub(super) async fn publish(&self, origin: &str, g: &Gossip) {
-        if let Ok(data) = serde_json::to_vec(g) {
+        let Ok(data) = serde_json::to_vec(g) else {
+            return;
+        };
+        if !self.by_origin.get(origin).is_some_and(|o| o.private) {
             self.p2p
                 .send(Command::Publish {
                     origin: origin.to_string(),
                     data,
                 })
                 .await;
+            return;
         }
+        for peer in self.p2p.peers().await {
+            if !self.allow.contains(&peer) {
+                continue;
+            }
+            let req = PushRequest {
+                origin: origin.to_string(),
+                message: ByteBuf::from(data.clone()),
+            };
+            let p2p = self.p2p.clone();
+            // Like gossip, a push is a hint: one not taken is made good by polling.
+            tokio::spawn(async move {
+                match p2p.push(peer, req).await {
+                    Ok(PushResponse::Taken) => {}
+                    Ok(other) => debug!(%peer, "push not taken: {other:?}"),
+                    Err(f) => debug!(%peer, "push failed: {f}"),
+                }
+            });
+        }
+    }
+
+    /// A push from a peer: a private origin's gossip, taken from allowed peers only.
+    pub(super) fn serve_push(self: &Arc<Self>, peer: &PeerId, req: PushRequest) -> PushResponse {
+        let served = self
+            .by_origin
+            .get(&req.origin)
+            .is_some_and(|o| o.private && self.may_see(peer, o));
+        if !served {
+            return PushResponse::NotServed;
+        }
+        let g = match Gossip::decode(&req.message) {
+            Ok(g) => g,
+            Err(e) => {
+                self.peers
+                    .demote(*peer, 10, &format!("unreadable push: {e}"));
+                return PushResponse::Taken;
+            }
+        };
+        let fed = self.clone();
+        let peer = *peer;
+        tokio::spawn(async move { fed.heard(&req.origin, Some(peer), g).await });
+        PushResponse::Taken
     }
 
     pub(super) async fn gossip(
@@ -148,6 +201,11 @@ impl Federation {
                 return;
             }
         };
+        self.heard(name, source, g).await;
+    }
+
+    /// What a checkpoint or evidence heard of an origin means here.
+    async fn heard(&self, name: &str, source: Option<PeerId>, g: Gossip) {
         let Some(o) = self.by_origin.get(name).cloned() else {
             return;
         };

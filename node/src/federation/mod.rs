@@ -13,6 +13,11 @@
 //! - [`witness`]: C2SP tlog-witness `add-checkpoint`, over HTTP and libp2p.
 //! - [`forward`]: submissions to a mirrored origin go to its sequencer.
 //! - [`peers`]: peers lose standing for each fault, so others are asked first.
+//!
+//! A private origin (`spec/access.md`) exists on the wire only for the peers in `[p2p] allow`:
+//! others are answered as if it were not served here, it has no gossip topic and no provider
+//! record, and what gossip would carry is pushed to each connected allowed peer instead
+//! (`/pgext/push/2`, [`gossip`]).
 
 pub mod fetch;
 pub mod forward;
@@ -22,7 +27,7 @@ pub mod serve;
 pub mod sync;
 pub mod witness;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use libp2p::PeerId;
@@ -56,6 +61,10 @@ pub struct Federation {
     topics: HashMap<TopicHash, String>,
     witness: SignerKey,
     peers: peers::Peers,
+    /// Peers that may see this node's private origins (`[p2p] allow`).
+    allow: HashSet<PeerId>,
+    /// Blobs named by private origins, as of the sizes they had (`serve`).
+    private_blobs: Mutex<(Vec<u64>, Arc<HashSet<String>>)>,
 }
 
 impl Federation {
@@ -72,8 +81,13 @@ impl Federation {
         let mut topics = HashMap::new();
         for o in std::iter::once(&own).chain(mirrors.iter()) {
             by_origin.insert(o.name.clone(), o.clone());
-            topics.insert(crate::p2p::topic(&o.name).hash(), o.name.clone());
+            // A private origin has no topic: topics are visible to every peer.
+            if !o.private {
+                topics.insert(crate::p2p::topic(&o.name).hash(), o.name.clone());
+            }
         }
+        // Checked by `Config::validate`; a bad one could only never match.
+        let allow = config.allow.iter().filter_map(|p| p.parse().ok()).collect();
         let mirrors = mirrors
             .into_iter()
             .map(|origin| {
@@ -96,6 +110,8 @@ impl Federation {
             topics,
             witness,
             peers: peers::Peers::default(),
+            allow,
+            private_blobs: Mutex::default(),
         });
         let mut tasks = vec![tokio::spawn(fed.clone().inbound_loop(inbound))];
         tasks.push(tokio::spawn(fed.clone().poll_loop()));
@@ -125,10 +141,30 @@ impl Federation {
         self.peers.scores()
     }
 
+    /// Whether `peer` may see `o`: every peer a public origin, allowed peers a private one. A
+    /// refusal is counted (`pgext_p2p_private_refused_total`).
+    fn may_see(&self, peer: &PeerId, o: &Origin) -> bool {
+        let ok = !o.private || self.allow.contains(peer);
+        if !ok {
+            crate::metrics::Metrics::inc(&o.metrics().p2p_private_refused);
+        }
+        ok
+    }
+
+    /// The origins every peer may know of.
+    fn public_origins(&self) -> impl Iterator<Item = &String> {
+        self.by_origin
+            .iter()
+            .filter(|(_, o)| !o.private)
+            .map(|(n, _)| n)
+    }
+
     async fn inbound_loop(self: Arc<Self>, mut inbound: tokio::sync::mpsc::Receiver<Inbound>) {
-        for origin in self.by_origin.keys() {
+        // Topics and provider records are visible to every peer: private origins have neither.
+        let public: Vec<String> = self.public_origins().cloned().collect();
+        for origin in public {
             self.p2p.send(Command::Subscribe(origin.clone())).await;
-            self.p2p.send(Command::Provide(origin.clone())).await;
+            self.p2p.send(Command::Provide(origin)).await;
         }
         // Never wait here on anything that needs the swarm task: it may be waiting on us.
         // Requests arrive within the swarm's in-flight bounds, so a task each is bounded too.

@@ -1,6 +1,7 @@
 //! Answers peers' reads (tiles, bundles, checkpoints, blobs) from the origins this node serves,
 //! with the same bytes as over HTTP; disk reads run on the blocking pool.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use libp2p::PeerId;
@@ -18,17 +19,23 @@ impl Federation {
     /// Answers one request from a peer.
     pub(super) async fn answer(self: Arc<Self>, peer: PeerId, req: Request) {
         let resp = match req {
-            Request::Tiles(r, ch) => Response::Tiles(ch, self.serve_tiles(r).await),
-            Request::Blobs(r, ch) => Response::Blobs(ch, self.serve_blobs(r).await),
-            Request::Submit(r, ch) => Response::Submit(ch, self.serve_submission(r).await),
-            Request::Witness(r, ch) => Response::Witness(ch, self.serve_witness(r).await),
+            Request::Tiles(r, ch) => Response::Tiles(ch, self.serve_tiles(&peer, r).await),
+            Request::Blobs(r, ch) => Response::Blobs(ch, self.serve_blobs(&peer, r).await),
+            Request::Submit(r, ch) => Response::Submit(ch, self.serve_submission(&peer, r).await),
+            Request::Witness(r, ch) => Response::Witness(ch, self.serve_witness(&peer, r).await),
+            Request::Push(r, ch) => Response::Push(ch, self.serve_push(&peer, r)),
         };
         debug!(%peer, "answered");
         self.p2p.send(Command::Respond(resp)).await;
     }
 
-    async fn serve_tiles(&self, req: TileRequest) -> TileResponse {
-        let Some(o) = self.by_origin.get(&req.origin).cloned() else {
+    async fn serve_tiles(&self, peer: &PeerId, req: TileRequest) -> TileResponse {
+        let Some(o) = self
+            .by_origin
+            .get(&req.origin)
+            .filter(|o| self.may_see(peer, o))
+            .cloned()
+        else {
             return TileResponse::NotFound("origin not served here".into());
         };
         if req.path == "checkpoint" {
@@ -46,11 +53,20 @@ impl Federation {
         }
     }
 
-    async fn serve_blobs(&self, req: BlobRequest) -> BlobResponse {
+    async fn serve_blobs(&self, peer: &PeerId, mut req: BlobRequest) -> BlobResponse {
         // Blobs are content-addressed and shared by every origin of the node.
         let Some(o) = self.by_origin.values().next().cloned() else {
             return BlobResponse::NotFound;
         };
+        if !self.allow.contains(peer) && self.by_origin.values().any(|o| o.private) {
+            let hidden = self.private_blobs();
+            let visible = |sha: &String| !hidden.contains(sha) || self.public_blob(sha);
+            if !visible(&req.sha256) {
+                crate::metrics::Metrics::inc(&o.metrics().p2p_private_refused);
+                return BlobResponse::NotFound;
+            }
+            req.more.retain(|sha| visible(sha));
+        }
         let read = origin::blocking(move || {
             let blobs = o.content().blobs();
             let (total, chunk) = blobs.read_chunk(&req.sha256, req.offset, BLOB_CHUNK)?;
@@ -82,5 +98,41 @@ impl Federation {
             })
         });
         read.await.unwrap_or(BlobResponse::NotFound)
+    }
+}
+
+impl Federation {
+    /// The blobs the private origins name (release zips and METAs), recomputed when one of them
+    /// grew.
+    fn private_blobs(&self) -> Arc<HashSet<String>> {
+        let private: Vec<&Arc<crate::origin::Origin>> =
+            self.by_origin.values().filter(|o| o.private).collect();
+        let sizes: Vec<u64> = private.iter().map(|o| o.size()).collect();
+        let mut g = self.private_blobs.lock().unwrap_or_else(|e| e.into_inner());
+        if g.0 != sizes || sizes.is_empty() {
+            let mut set = HashSet::new();
+            for o in &private {
+                let snap = o.snapshot();
+                for d in snap.registry.dists() {
+                    for r in d.releases.values() {
+                        set.insert(r.release.sha256.clone());
+                        set.insert(r.release.meta_sha256.clone());
+                    }
+                }
+            }
+            *g = (sizes, Arc::new(set));
+        }
+        g.1.clone()
+    }
+
+    /// Whether a public origin names the blob too (the same bytes released in public).
+    fn public_blob(&self, sha: &str) -> bool {
+        self.by_origin.values().filter(|o| !o.private).any(|o| {
+            o.snapshot().registry.dists().any(|d| {
+                d.releases
+                    .values()
+                    .any(|r| r.release.sha256 == sha || r.release.meta_sha256 == sha)
+            })
+        })
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use libp2p::PeerId;
 use pgext_log::{Hash, Note, Refusal, open_checkpoint};
 use serde_bytes::ByteBuf;
 
@@ -21,23 +22,42 @@ pub const WITNESS_WAIT: Duration = Duration::from_secs(30);
 pub type Answer = (u16, Vec<u8>);
 
 impl Federation {
-    pub(super) async fn serve_witness(self: &Arc<Self>, req: WitnessRequest) -> WitnessResponse {
-        let (status, body) = self.add_checkpoint(&req.body).await;
+    pub(super) async fn serve_witness(
+        self: &Arc<Self>,
+        peer: &PeerId,
+        req: WitnessRequest,
+    ) -> WitnessResponse {
+        let (status, body) = self
+            .add_checkpoint(&req.body, self.allow.contains(peer))
+            .await;
         WitnessResponse::Answer {
             status,
             body: ByteBuf::from(body),
         }
     }
 
-    /// Answers an `add-checkpoint` request: the cosignature line on 200.
-    pub async fn add_checkpoint(self: &Arc<Self>, body: &[u8]) -> Answer {
+    /// Answers an `add-checkpoint` request: the cosignature line on 200. A private origin is
+    /// witnessed only for allowed peers (`private_ok`); for anyone else it is a log this node
+    /// does not know.
+    pub async fn add_checkpoint(self: &Arc<Self>, body: &[u8], private_ok: bool) -> Answer {
         let refuse = |r: Refusal| (r.status(), r.body().into_bytes());
         let req = match pgext_log::AddCheckpoint::parse(body) {
             Ok(r) => r,
             Err(e) => return refuse(Refusal::BadRequest(e.to_string())),
         };
         let origin = req.origin().unwrap_or_default();
-        let Some(m) = self.mirrors.get(&origin).cloned() else {
+        let Some(m) = self
+            .mirrors
+            .get(&origin)
+            .filter(|m| {
+                let ok = !m.origin.private || private_ok;
+                if !ok {
+                    crate::metrics::Metrics::inc(&m.origin.metrics().p2p_private_refused);
+                }
+                ok
+            })
+            .cloned()
+        else {
             return refuse(Refusal::UnknownLog(format!(
                 "this node does not mirror {origin:?}"
             )));

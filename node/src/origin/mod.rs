@@ -90,6 +90,8 @@ pub struct Origin {
     pub vkey: VerifierKey,
     /// Where the node serves it: `""` for its own log, `/origins/{name}` for a mirror.
     pub prefix: String,
+    /// Served only to its members and allowed peers (`spec/access.md`).
+    pub private: bool,
     store: Arc<Store>,
     content: Arc<Content>,
     state: ArcSwap<Snapshot>,
@@ -133,7 +135,7 @@ impl Origin {
         let (handle, rx) = sequencer::Handle::new(config);
         let origin = Origin::assemble(
             log_key.verifier().clone(),
-            String::new(),
+            (String::new(), config.access.is_private()),
             store,
             content,
             metrics,
@@ -170,7 +172,10 @@ impl Origin {
             .with_context(|| format!("opening the mirror of {}", vkey.name()))?;
         Ok(Origin::assemble(
             vkey,
-            format!("/origins/{}", mirror.name),
+            (
+                format!("/origins/{}", mirror.name),
+                mirror.access.is_private(),
+            ),
             store,
             content,
             metrics,
@@ -181,7 +186,7 @@ impl Origin {
 
     fn assemble(
         vkey: VerifierKey,
-        prefix: String,
+        (prefix, private): (String, bool),
         store: Store,
         content: Arc<Content>,
         metrics: Arc<Metrics>,
@@ -201,6 +206,7 @@ impl Origin {
             name: vkey.name().to_string(),
             vkey,
             prefix,
+            private,
             store: Arc::new(store),
             content,
             state: ArcSwap::from_pointee(Snapshot {
@@ -220,6 +226,17 @@ impl Origin {
     /// The current state. Never waits.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.state.load_full()
+    }
+
+    /// Whether `user`'s key `key_id` is active in the current state (a read token's check
+    /// once verified). Never waits, and takes no reference count.
+    pub fn key_active(&self, user: &str, key_id: &str) -> bool {
+        self.state
+            .load()
+            .registry
+            .account(user)
+            .and_then(|a| a.keys.get(key_id))
+            .is_some_and(|k| k.active)
     }
 
     /// The current tree size.

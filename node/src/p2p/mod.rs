@@ -21,8 +21,8 @@ use sha2::Digest as _;
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 use wire::{
-    BlobRequest, BlobResponse, Busy, Fault, SubmitRequest, SubmitResponse, TileRequest,
-    TileResponse, WitnessRequest, WitnessResponse,
+    BlobRequest, BlobResponse, Busy, Fault, PushRequest, PushResponse, SubmitRequest,
+    SubmitResponse, TileRequest, TileResponse, WitnessRequest, WitnessResponse,
 };
 
 /// Identify's protocol version string.
@@ -47,6 +47,8 @@ pub enum Proto {
     Submit,
     /// [`wire::WITNESS_PROTOCOL`].
     Witness,
+    /// [`wire::PUSH_PROTOCOL`].
+    Push,
 }
 
 /// A request to send, with where its answer goes.
@@ -66,6 +68,8 @@ pub enum Outbound {
         WitnessRequest,
         oneshot::Sender<Result<WitnessResponse, Fault>>,
     ),
+    /// A private origin's checkpoint or evidence.
+    Push(PushRequest, oneshot::Sender<Result<PushResponse, Fault>>),
 }
 
 /// A peer's request, with the channel its answer goes back on.
@@ -79,6 +83,8 @@ pub enum Request {
     Submit(SubmitRequest, ResponseChannel<SubmitResponse>),
     /// A checkpoint to witness.
     Witness(WitnessRequest, ResponseChannel<WitnessResponse>),
+    /// A private origin's checkpoint or evidence.
+    Push(PushRequest, ResponseChannel<PushResponse>),
 }
 
 /// An answer to a peer's request.
@@ -92,6 +98,8 @@ pub enum Response {
     Submit(ResponseChannel<SubmitResponse>, SubmitResponse),
     /// A checkpoint to witness.
     Witness(ResponseChannel<WitnessResponse>, WitnessResponse),
+    /// A private origin's checkpoint or evidence.
+    Push(ResponseChannel<PushResponse>, PushResponse),
 }
 
 /// A request to the swarm task.
@@ -206,6 +214,14 @@ impl P2p {
         req: WitnessRequest,
     ) -> Result<WitnessResponse, Fault> {
         self.ask(peer, |tx| Outbound::Witness(req, tx)).await
+    }
+
+    /// Sends a private origin's checkpoint or evidence to a peer.
+    ///
+    /// # Errors
+    /// The [`Fault`], or `Busy`.
+    pub async fn push(&self, peer: PeerId, req: PushRequest) -> Result<PushResponse, Fault> {
+        self.ask(peer, |tx| Outbound::Push(req, tx)).await
     }
 
     /// Connected peers.

@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::wire::{
-    self, BlobRequest, BlobResponse, Busy, Fault, SubmitRequest, SubmitResponse, TileRequest,
-    TileResponse, WitnessRequest, WitnessResponse,
+    self, BlobRequest, BlobResponse, Busy, Fault, PushRequest, PushResponse, SubmitRequest,
+    SubmitResponse, TileRequest, TileResponse, WitnessRequest, WitnessResponse,
 };
 use super::{Command, IDENTIFY_VERSION, Inbound, Outbound, P2p, Proto, Request, Response, topic};
 
@@ -38,6 +38,7 @@ struct Behaviour {
     blobs: cbor::Behaviour<BlobRequest, BlobResponse>,
     submit: cbor::Behaviour<SubmitRequest, SubmitResponse>,
     witness: cbor::Behaviour<WitnessRequest, WitnessResponse>,
+    push: cbor::Behaviour<PushRequest, PushResponse>,
 }
 
 /// Builds the swarm, starts listening and dialing, and spawns the task that owns it. Returns
@@ -117,6 +118,7 @@ pub async fn spawn(
                     wire::witness_codec(),
                     timeout.max(wire::WITNESS_TIMEOUT),
                 ),
+                push: rr(wire::PUSH_PROTOCOL, wire::push_codec(), timeout),
             })
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
@@ -184,6 +186,7 @@ enum Pending {
     Blobs(oneshot::Sender<Result<BlobResponse, Fault>>),
     Submit(oneshot::Sender<Result<SubmitResponse, Fault>>),
     Witness(oneshot::Sender<Result<WitnessResponse, Fault>>),
+    Push(oneshot::Sender<Result<PushResponse, Fault>>),
 }
 
 impl Pending {
@@ -193,6 +196,7 @@ impl Pending {
             Pending::Blobs(tx) => drop(tx.send(Err(f))),
             Pending::Submit(tx) => drop(tx.send(Err(f))),
             Pending::Witness(tx) => drop(tx.send(Err(f))),
+            Pending::Push(tx) => drop(tx.send(Err(f))),
         }
     }
 }
@@ -203,6 +207,7 @@ enum Answer {
     Blobs(BlobResponse),
     Submit(SubmitResponse),
     Witness(WitnessResponse),
+    Push(PushResponse),
 }
 
 impl Pending {
@@ -213,6 +218,7 @@ impl Pending {
             (Pending::Blobs(tx), Answer::Blobs(r)) => drop(tx.send(Ok(r))),
             (Pending::Submit(tx), Answer::Submit(r)) => drop(tx.send(Ok(r))),
             (Pending::Witness(tx), Answer::Witness(r)) => drop(tx.send(Ok(r))),
+            (Pending::Push(tx), Answer::Push(r)) => drop(tx.send(Ok(r))),
             (p, _) => p.fail(mismatch()),
         }
     }
@@ -333,6 +339,11 @@ impl EventLoop {
                         b.witness.send_request(&peer, r),
                         Pending::Witness(tx),
                     ),
+                    Outbound::Push(r, tx) => (
+                        Proto::Push,
+                        b.push.send_request(&peer, r),
+                        Pending::Push(tx),
+                    ),
                 };
                 self.pending.insert((proto, id), pending);
             }
@@ -342,6 +353,7 @@ impl EventLoop {
                     Response::Blobs(ch, r) => b.blobs.send_response(ch, r).is_ok(),
                     Response::Submit(ch, r) => b.submit.send_response(ch, r).is_ok(),
                     Response::Witness(ch, r) => b.witness.send_response(ch, r).is_ok(),
+                    Response::Push(ch, r) => b.push.send_response(ch, r).is_ok(),
                 };
                 if !sent {
                     debug!("a peer left before its answer");
@@ -541,6 +553,9 @@ impl EventLoop {
                     Answer::Witness,
                 );
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Push(e)) => {
+                self.request_response(Proto::Push, rr_event(e), Request::Push, Answer::Push);
+            }
             _ => {}
         }
     }
@@ -553,5 +568,6 @@ fn busy(b: &mut Behaviour, req: Request) {
         Request::Blobs(_, ch) => b.blobs.send_response(ch, BlobResponse::busy()).is_ok(),
         Request::Submit(_, ch) => b.submit.send_response(ch, SubmitResponse::busy()).is_ok(),
         Request::Witness(_, ch) => b.witness.send_response(ch, WitnessResponse::busy()).is_ok(),
+        Request::Push(_, ch) => b.push.send_response(ch, PushResponse::busy()).is_ok(),
     };
 }

@@ -11,8 +11,8 @@ use std::io;
 use libp2p::request_response::{self, cbor};
 pub use pgext_spec::api::{Receipt, Refusal};
 pub use pgext_spec::wire::{
-    BlobRequest, BlobResponse, SubmitRequest, SubmitResponse, TileRequest, TileResponse, WholeBlob,
-    WitnessRequest, WitnessResponse,
+    BlobRequest, BlobResponse, PushRequest, PushResponse, SubmitRequest, SubmitResponse,
+    TileRequest, TileResponse, WholeBlob, WitnessRequest, WitnessResponse,
 };
 use serde::Serialize;
 
@@ -24,6 +24,8 @@ pub const BLOBS_PROTOCOL: &str = "/pgext/blobs/2";
 pub const SUBMIT_PROTOCOL: &str = "/pgext/submit/2";
 /// C2SP tlog-witness `add-checkpoint`, the same request and answer as over HTTP.
 pub const WITNESS_PROTOCOL: &str = "/pgext/witness/2";
+/// A private origin's checkpoints and evidence, sent to each allowed peer instead of gossiped.
+pub const PUSH_PROTOCOL: &str = "/pgext/push/2";
 
 /// Largest blob chunk sent in one answer.
 pub const BLOB_CHUNK: usize = 1 << 20;
@@ -75,7 +77,13 @@ macro_rules! busy {
         }
     )*};
 }
-busy!(TileResponse, BlobResponse, SubmitResponse, WitnessResponse);
+busy!(
+    TileResponse,
+    BlobResponse,
+    SubmitResponse,
+    WitnessResponse,
+    PushResponse
+);
 
 /// The codec of one protocol.
 pub type Codec<Req, Resp> = cbor::codec::Codec<Req, Resp>;
@@ -105,6 +113,11 @@ pub fn submit_codec(max_archive: u64) -> Codec<SubmitRequest, SubmitResponse> {
 /// The witness codec.
 pub fn witness_codec() -> Codec<WitnessRequest, WitnessResponse> {
     codec(MAX_WITNESS_MESSAGE, MAX_WITNESS_MESSAGE)
+}
+
+/// The push codec: a gossip message and an origin, as large as gossip allows.
+pub fn push_codec() -> Codec<PushRequest, PushResponse> {
+    codec(MAX_WITNESS_MESSAGE + 1024, 1024)
 }
 
 /// What a wire message is: encodable and decodable by serde, sendable between tasks.

@@ -3,15 +3,16 @@
 //! Submissions to an origin this node sequences go to its sequencer; to a mirrored origin,
 //! through the federation to the origin's sequencer.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use pgext_log::leaf_hash;
 use pgext_spec::api;
-use pgext_spec::entry::Entry;
+use pgext_spec::entry::{Action, Entry};
 
+use super::access::{Member, Presented};
 use super::pgxn::release_of;
 use super::{ApiError, Ctx};
 use crate::origin::publish;
@@ -94,8 +95,28 @@ async fn submit(c: Ctx, entry: Entry, archive: Option<Vec<u8>>) -> ApiResult {
 }
 
 /// `POST /api/v1/entries`.
-pub async fn post_entry(State(c): State<Ctx>, body: Bytes) -> ApiResult {
+pub async fn post_entry(
+    State(c): State<Ctx>,
+    member: Option<Extension<std::sync::Arc<Member>>>,
+    body: Bytes,
+) -> ApiResult {
     let entry = Entry::from_submitted(&body).map_err(crate::origin::Error::from)?;
+    // The gate let an anonymous submission through to a private origin: only a new member
+    // registering with an invitation may come in that way (the sequencer checks the invitation).
+    let invited = matches!(
+        &entry.statement.action,
+        Action::Account {
+            invite: Some(_),
+            ..
+        }
+    );
+    if c.guard.is_some() && member.is_none() && !invited {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this registry is private: present a member's token (spec/access.md)",
+        ));
+    }
     submit(c, entry, None).await
 }
 
@@ -272,11 +293,13 @@ pub async fn doc(
 }
 
 /// `/api/v1/origins`: every origin this node serves, its peer identity and peer scores.
-pub async fn origins(State(c): State<Ctx>) -> Response {
+pub async fn origins(State(c): State<Ctx>, tokens: Option<Extension<Presented>>) -> Response {
+    let tokens = tokens.map(|t| t.0.0).unwrap_or_default();
     let origins = c
         .app
         .origins
         .iter()
+        .filter(|s| s.visible_to(&tokens))
         .map(|s| {
             let o = &s.origin;
             let snap = o.snapshot();
@@ -312,12 +335,13 @@ pub async fn origins(State(c): State<Ctx>) -> Response {
 
 /// `/api/v1/evidence`: evidence of split views of every origin; an origin whose stored
 /// evidence cannot be read is named with why.
-pub async fn evidence(State(c): State<Ctx>) -> Response {
+pub async fn evidence(State(c): State<Ctx>, tokens: Option<Extension<Presented>>) -> Response {
+    let tokens = tokens.map(|t| t.0.0).unwrap_or_default();
     let mut doc = api::EvidenceList {
         evidence: Vec::new(),
         unreadable: Vec::new(),
     };
-    for s in &c.app.origins {
+    for s in c.app.origins.iter().filter(|s| s.visible_to(&tokens)) {
         match &s.origin.snapshot().evidence {
             Ok(list) => doc.evidence.extend(list.iter().cloned()),
             Err(why) => doc.unreadable.push(api::Unreadable {
@@ -332,7 +356,8 @@ pub async fn evidence(State(c): State<Ctx>) -> Response {
 /// C2SP tlog-witness `add-checkpoint`, for the origins this node mirrors.
 pub async fn add_checkpoint(State(c): State<Ctx>, body: Bytes) -> Response {
     let (status, body) = match &c.app.federation {
-        Some(fed) => fed.add_checkpoint(&body).await,
+        // Private origins are witnessed by their allowed peers only, over libp2p.
+        Some(fed) => fed.add_checkpoint(&body, false).await,
         None => (
             404,
             b"this node is not in a federation and witnesses no log\n".to_vec(),

@@ -1,6 +1,6 @@
 //! Answers of successful GETs of derived documents and release files of up to 8 MiB, kept
-//! until the origin's log grows: they depend on nothing else (pages on the Host too, which is
-//! part of the key: their canonical URLs name it). Live views (the checkpoint, the native API,
+//! until the origin's log grows: they depend on nothing else (HTML pages on the Host too, and
+//! are kept per Host: their canonical URLs name it). Live views (the checkpoint, the native API,
 //! metrics) and tiles (read straight from RocksDB) are not kept; larger release zips stream from
 //! disk. Also counts requests.
 
@@ -19,14 +19,26 @@ use crate::origin::Origin;
 /// A cached answer: content type and body.
 type CachedDoc = (HeaderValue, Bytes);
 
+/// What is kept for one path: a document (the same for every Host), or pages by Host (their
+/// canonical URLs name it).
+#[derive(Debug, Default)]
+struct ForPath {
+    any_host: Option<CachedDoc>,
+    by_host: Vec<(String, CachedDoc)>,
+}
+
+/// Most Hosts a page is kept for.
+const MAX_HOSTS: usize = 8;
+
 #[derive(Debug, Default)]
 struct CachedDocs {
     size: u64,
     bytes: usize,
-    docs: HashMap<String, CachedDoc>,
+    paths: HashMap<String, ForPath>,
 }
 
-/// Responses by path, valid for one log size: a new size (a commit) empties it.
+/// Responses by path, valid for one log size: a new size (a commit) empties it. A lookup
+/// allocates nothing.
 #[derive(Debug, Default)]
 pub struct DocCache {
     inner: Mutex<CachedDocs>,
@@ -38,17 +50,25 @@ impl DocCache {
     /// Bytes kept in all; past it, the cache starts over.
     pub const MAX_TOTAL: usize = 256 << 20;
 
-    /// A cached response for `path` at log size `size`.
-    pub fn get(&self, size: u64, path: &str) -> Option<CachedDoc> {
+    /// A cached response for `path` asked of `host` at log size `size`.
+    pub fn get(&self, size: u64, host: &str, path: &str) -> Option<CachedDoc> {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if g.size != size {
             return None;
         }
-        g.docs.get(path).cloned()
+        let p = g.paths.get(path)?;
+        p.any_host.clone().or_else(|| {
+            p.by_host
+                .iter()
+                .find(|(h, _)| h == host)
+                .map(|(_, d)| d.clone())
+        })
     }
 
-    /// Keeps a response for `path` at log size `size`.
-    pub fn put(&self, size: u64, path: String, content_type: HeaderValue, body: Bytes) {
+    /// Keeps a response for `path` at log size `size`: an HTML page for `host` only, any other
+    /// document for every Host.
+    pub fn put(&self, size: u64, host: &str, path: &str, content_type: HeaderValue, body: Bytes) {
+        let page = content_type.as_bytes().starts_with(b"text/html");
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if g.size != size || g.bytes + body.len() > Self::MAX_TOTAL {
             *g = CachedDocs {
@@ -57,7 +77,12 @@ impl DocCache {
             };
         }
         g.bytes += body.len();
-        g.docs.insert(path, (content_type, body));
+        let entry = g.paths.entry(path.to_string()).or_default();
+        if !page {
+            entry.any_host = Some((content_type, body));
+        } else if entry.by_host.len() < MAX_HOSTS {
+            entry.by_host.push((host.to_string(), (content_type, body)));
+        }
     }
 }
 
@@ -121,12 +146,12 @@ where
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or_default();
-            let key = format!("{host}{}", req.uri().path());
-            if let Some((ct, body)) = cache.get(size, &key) {
+            let path = req.uri().path();
+            if let Some((ct, body)) = cache.get(size, host, path) {
                 let resp = ([(header::CONTENT_TYPE, ct)], body).into_response();
                 return Box::pin(std::future::ready(Ok(resp)));
             }
-            Some(key)
+            Some((host.to_string(), path.to_string()))
         } else {
             None
         };
@@ -154,7 +179,7 @@ where
                 Err(e) => return Ok(ApiError::internal(e).into_response()),
             };
             if let Some(ct) = parts.headers.get(header::CONTENT_TYPE).cloned() {
-                cache.put(size, key, ct, bytes.clone());
+                cache.put(size, &key.0, &key.1, ct, bytes.clone());
             }
             Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
         })

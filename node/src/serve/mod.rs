@@ -5,6 +5,7 @@
 //! [`Ctx`] naming it. Handlers read the origin's current snapshot and never wait on a commit;
 //! what reads a disk runs on the blocking pool.
 
+pub mod access;
 pub mod api;
 pub mod cache;
 pub mod error;
@@ -45,6 +46,27 @@ pub struct Served {
     pub origin: Arc<Origin>,
     /// Its search index, once open.
     pub search: Option<Arc<SearchIndex>>,
+    /// Its tokens, when it is private.
+    pub guard: Option<Arc<access::Guard>>,
+}
+
+impl Served {
+    /// An origin to serve; private ones get a guard.
+    pub fn new(origin: Arc<Origin>, search: Option<Arc<SearchIndex>>) -> Served {
+        let guard = origin.private.then(Arc::default);
+        Served {
+            origin,
+            search,
+            guard,
+        }
+    }
+
+    /// Whether a request presenting `tokens` may see this origin.
+    pub fn visible_to(&self, tokens: &[String]) -> bool {
+        self.guard
+            .as_ref()
+            .is_none_or(|g| g.admit(&self.origin, tokens).is_ok())
+    }
 }
 
 /// Everything the HTTP side reads, made once at start-up.
@@ -62,6 +84,8 @@ pub struct AppState {
     pub http: SocketAddr,
     /// Largest release archive taken.
     pub max_archive_bytes: u64,
+    /// Failed tokens per address.
+    pub limiter: Arc<access::Limiter>,
 }
 
 /// A request's view: the node, and the origin the path names.
@@ -73,6 +97,8 @@ pub struct Ctx {
     pub origin: Arc<Origin>,
     /// Its search index.
     pub search: Option<Arc<SearchIndex>>,
+    /// Its tokens, when it is private.
+    pub guard: Option<Arc<access::Guard>>,
 }
 
 impl Ctx {
@@ -123,6 +149,9 @@ fn routes() -> Routes {
         table: Vec::new(),
     }
     .get("/", site::pages::home)
+    .get("/login", site::login::form)
+    .post("/login", site::login::submit)
+    .get("/logout", site::login::logout)
     .get("/search", site::pages::search)
     .get("/dist/{name}/", site::pages::dist)
     .get("/dist/{name}/{version}/", site::pages::release)
@@ -176,10 +205,12 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
     routes().table
 }
 
-/// The node's HTTP service: a span per request, the JSON error shape for every refusal, then
-/// each origin's request counting and document cache, then routing. The node's own origin is
-/// served at `/`, each mirrored origin below its prefix with the same routes.
-pub fn router(app: Arc<AppState>) -> Router {
+/// The node's HTTP service: tokens taken off the request (`access::take_tokens`, before
+/// anything logs the path), a span per request, the JSON error shape for every refusal, then
+/// for each origin the gate of a private one, request counting and the document cache, then
+/// routing. The node's own origin is served at `/`, each mirrored origin below its prefix with
+/// the same routes.
+pub fn router(app: Arc<AppState>) -> access::TakeTokens<Router> {
     let mut router = Router::new();
     let mut own = None;
     for served in &app.origins {
@@ -187,6 +218,7 @@ pub fn router(app: Arc<AppState>) -> Router {
             app: app.clone(),
             origin: served.origin.clone(),
             search: served.search.clone(),
+            guard: served.guard.clone(),
         };
         if served.origin.prefix.is_empty() {
             own = Some(ctx);
@@ -198,21 +230,37 @@ pub fn router(app: Arc<AppState>) -> Router {
     if let Some(ctx) = own {
         router = router.fallback_service(origin_service(ctx));
     }
-    router
+    let routed = router
         .layer(axum::middleware::from_fn(error::json_rejections))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http());
+    // In front of routing (and of the request's span): the token prefix is off the path first.
+    access::TakeTokens::new(routed)
 }
 
-fn origin_service(ctx: Ctx) -> cache::CacheService<Router> {
+/// One origin's routes behind its document cache, and behind its gate when it is private.
+type OriginService =
+    tower::util::Either<access::Gate<cache::CacheService<Router>>, cache::CacheService<Router>>;
+
+fn origin_service(ctx: Ctx) -> OriginService {
     let body_limit = ctx.app.max_archive_bytes as usize + (1 << 20);
     let origin = ctx.origin.clone();
     let metrics = ctx.app.metrics.clone();
+    let gate = ctx
+        .guard
+        .clone()
+        .map(|g| (g, ctx.app.limiter.clone(), metrics.clone()));
     let routed = routes()
         .router
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(ctx);
-    cache::CacheService::new(origin, metrics, routed)
+    let cached = cache::CacheService::new(origin.clone(), metrics, routed);
+    match gate {
+        Some((guard, limiter, metrics)) => {
+            tower::util::Either::Left(access::Gate::new(origin, guard, limiter, metrics, cached))
+        }
+        None => tower::util::Either::Right(cached),
+    }
 }
 
 #[cfg(test)]

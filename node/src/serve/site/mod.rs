@@ -4,6 +4,7 @@
 //! URL (`spec/site.md`). Pages are rendered on the blocking pool (they read release content).
 
 pub mod feeds;
+pub mod login;
 pub mod pages;
 
 use std::sync::OnceLock;
@@ -50,6 +51,7 @@ fn env() -> &'static Environment<'static> {
             ("list.html", include_str!("../../../templates/list.html")),
             ("log.html", include_str!("../../../templates/log.html")),
             ("doc.html", include_str!("../../../templates/doc.html")),
+            ("login.html", include_str!("../../../templates/login.html")),
         ] {
             e.add_template(name, src)
                 .unwrap_or_else(|err| panic!("template {name}: {err}"));
@@ -78,6 +80,12 @@ fn render(template: &str, ctx: minijinja::Value) -> Page {
         .and_then(|t| t.render(ctx))
         .map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+}
+
+/// The sign-in page of a private origin: it names nothing of the origin.
+pub fn login_page(action: &str, error: Option<&str>) -> Response {
+    let ctx = minijinja::Value::from_serialize(json!({"action": action, "error": error}));
+    render("login.html", ctx).unwrap_or_else(axum::response::IntoResponse::into_response)
 }
 
 /// The fields every page shares.
@@ -135,6 +143,7 @@ mod tests {
             "list.html",
             "log.html",
             "doc.html",
+            "login.html",
         ] {
             assert!(super::env().get_template(name).is_ok(), "{name}");
         }

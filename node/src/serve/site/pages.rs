@@ -2,6 +2,7 @@
 //! provenance panel), documents, extension, user and tag pages, the log and the mirrors.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -425,6 +426,9 @@ pub async fn mirrors(State(c): State<Ctx>, headers: HeaderMap) -> Page {
         .app
         .origins
         .iter()
+        // The page is cached for everyone who reaches this origin: it names no private origin
+        // but this one (whose readers are its members).
+        .filter(|s| !s.origin.private || Arc::ptr_eq(&s.origin, &c.origin))
         .map(|s| {
             let o = &s.origin;
             let how = if o.prefix.is_empty() {

@@ -31,8 +31,8 @@ pub struct AuditConfig {
     pub artifacts: bool,
     /// Where verified bundles are kept between audits.
     pub cache: Option<PathBuf>,
-    /// The read token of a private log (`crate::auth::token_for`).
-    pub token: Option<String>,
+    /// How the nodes are read: anonymously, or with a member's token once a private log asks.
+    pub access: crate::auth::Access,
 }
 
 /// One node as the audit saw it.
@@ -115,13 +115,13 @@ fn finding(
 }
 
 struct Fetcher {
-    http: reqwest::Client,
+    access: crate::auth::Access,
     cache: Option<PathBuf>,
 }
 
 impl Fetcher {
     async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
-        let r = self.http.get(url).send().await.map_err(|e| e.to_string())?;
+        let r = self.access.get(url).await.map_err(|e| e.to_string())?;
         if !r.status().is_success() {
             return Err(format!("{url}: HTTP {}", r.status()));
         }
@@ -211,7 +211,7 @@ fn root_of(entries: &[Vec<u8>]) -> Result<(MemoryTiles, Hash), String> {
 /// Only when no node gives a checkpoint the log key signed (everything else is a finding).
 pub async fn audit(cfg: &AuditConfig) -> Result<Report, Error> {
     let fetch = Fetcher {
-        http: crate::http::client_with(cfg.token.as_deref()),
+        access: cfg.access.clone(),
         cache: cfg.cache.clone(),
     };
     let mut violations = Vec::new();

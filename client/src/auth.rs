@@ -1,7 +1,8 @@
 //! Reading a private registry (`spec/access.md`): the token a registry's requests carry (one
-//! from the configuration or `PGEXT_TOKEN`, else one signed here with the signing key), tokens
-//! made for other clients (`pgext token create`, `pgext login`), and the mirror URL that
-//! carries a token for clients that cannot send headers (pgxnclient).
+//! from the configuration or `PGEXT_TOKEN`, else one signed here with the signing key once a
+//! node answers 401, [`Access`]), tokens made for other clients (`pgext token create`,
+//! `pgext login`), and the mirror URL that carries a token for clients that cannot send
+//! headers (pgxnclient).
 
 use pgext_spec::token::{self, Scope};
 
@@ -31,17 +32,23 @@ pub fn make_token(id: &Identity, origin: &str, scope: &[Scope], lifetime: u64) -
     token::sign(&claims, &id.key)
 }
 
-/// The token `reg`'s requests carry: its configured `token`, else `PGEXT_TOKEN`, else one
-/// signed now with `id` (when there is a signing key) for the registry's origin. `None` for a
-/// registry whose key is not known yet and that has no token.
-pub fn token_for(reg: &RegistryConfig, id: Option<&Identity>) -> Option<String> {
+/// A token the user gave for `reg`: its configured `token`, else `PGEXT_TOKEN`.
+fn given_token(reg: &RegistryConfig) -> Option<String> {
     if let Some(t) = reg.token.as_ref().filter(|t| !t.is_empty()) {
         return Some(t.clone());
     }
-    if let Ok(t) = std::env::var(TOKEN_ENV) {
-        if !t.trim().is_empty() {
-            return Some(t.trim().to_string());
-        }
+    std::env::var(TOKEN_ENV)
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+/// The token `reg`'s requests carry: a token the user gave ([`given_token`]), else one signed
+/// now with `id` (or the signing key, when `id` is `None` and there is one) for the registry's
+/// origin. `None` for a registry whose key is not known yet and that has no token.
+pub fn token_for(reg: &RegistryConfig, id: Option<&Identity>) -> Option<String> {
+    if let Some(t) = given_token(reg) {
+        return Some(t);
     }
     let origin = reg.log_key().ok()?.name().to_string();
     let own;
@@ -60,10 +67,71 @@ pub fn token_for(reg: &RegistryConfig, id: Option<&Identity>) -> Option<String> 
     ))
 }
 
-/// The HTTP client for a registry's nodes: its requests carry the registry's token
-/// ([`token_for`]).
+/// The HTTP client for submissions to a registry's nodes: its requests carry the registry's
+/// token ([`token_for`]) from the first (an archive is not sent twice to learn it is needed).
 pub fn client_for(reg: &RegistryConfig, id: Option<&Identity>) -> reqwest::Client {
     crate::http::client_with(token_for(reg, id).as_deref())
+}
+
+/// How a registry's reads are sent: with the token the user gave, if any; else anonymously
+/// until a node answers 401 (a private registry), and from then on with a token signed with
+/// the signing key. A public registry thus never learns who reads it, and the key file is not
+/// read for it.
+#[derive(Debug, Clone)]
+pub struct Access {
+    base: reqwest::Client,
+    reg: RegistryConfig,
+    id: Option<Identity>,
+    member: std::sync::Arc<std::sync::OnceLock<Option<reqwest::Client>>>,
+}
+
+impl Access {
+    /// For the nodes of `reg`; `id` signs the token a private registry asks for (`None`: the
+    /// signing key, read when first needed).
+    pub fn new(reg: &RegistryConfig, id: Option<Identity>) -> Access {
+        Access {
+            base: crate::http::client_with(given_token(reg).as_deref()),
+            reg: reg.clone(),
+            id,
+            member: std::sync::Arc::default(),
+        }
+    }
+
+    /// The client for the next request.
+    pub fn client(&self) -> &reqwest::Client {
+        self.member
+            .get()
+            .and_then(Option::as_ref)
+            .unwrap_or(&self.base)
+    }
+
+    /// After a 401: the client carrying a member's token, the first time only (`None` when it
+    /// was tried already, or there is no token to make).
+    pub fn after_unauthorized(&self) -> Option<&reqwest::Client> {
+        if self.member.get().is_some() {
+            return None;
+        }
+        self.member
+            .get_or_init(|| {
+                token_for(&self.reg, self.id.as_ref()).map(|t| crate::http::client_with(Some(&t)))
+            })
+            .as_ref()
+    }
+
+    /// GET `url`: anonymously first, again with a member's token after a 401.
+    ///
+    /// # Errors
+    /// The transport's error.
+    pub async fn get(&self, url: &str) -> reqwest::Result<reqwest::Response> {
+        let r = self.client().get(url).send().await?;
+        if r.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(r);
+        }
+        match self.after_unauthorized() {
+            Some(member) => member.get(url).send().await,
+            None => Ok(r),
+        }
+    }
 }
 
 /// A duration as people write it: `30d`, `12h`, `90m`, `45s`, or seconds.

@@ -6,17 +6,17 @@ use std::time::Duration;
 
 use pgext_spec::api::ErrorBody;
 
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("pgext/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+}
+
 /// The shared client.
 pub fn client() -> reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .user_agent(concat!("pgext/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_default()
-        })
+        .get_or_init(|| builder().build().unwrap_or_default())
         .clone()
 }
 
@@ -32,9 +32,7 @@ pub fn client_with(token: Option<&str>) -> reqwest::Client {
     value.set_sensitive(true);
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, value);
-    reqwest::Client::builder()
-        .user_agent(concat!("pgext/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
+    builder()
         .default_headers(headers)
         .build()
         .unwrap_or_else(|_| client())

@@ -30,8 +30,8 @@ pub struct Installed {
     pub source: String,
     /// What proved it, when it came from a log (none for an unverified local source).
     pub provenance: Option<Provenance>,
-    /// The origin (log) it came from, when it came from one: a private registry's or the
-    /// public one's.
+    /// The origin (log) it came from, when it came from one: filled in from `provenance` by
+    /// `ops::Context::list` for its readers, never stored twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
     /// Install time, seconds since the epoch.

@@ -224,7 +224,7 @@ impl Context {
             files,
             sha256,
             source: source.display().to_string(),
-            origin: provenance.as_ref().map(|p| p.origin.clone()),
+            origin: None,
             provenance,
             installed_at: now(),
         };
@@ -366,11 +366,9 @@ impl Context {
     /// When the records cannot be read.
     pub fn list(&self) -> Result<Vec<Installed>, Error> {
         let mut all = installed::list(&self.state, Some(&self.pg.key()))?;
-        // Records written before `origin` was kept name it in their provenance.
+        // Named for readers of `list --json`; the record keeps it once, in its provenance.
         for i in &mut all {
-            if i.origin.is_none() {
-                i.origin = i.provenance.as_ref().map(|p| p.origin.clone());
-            }
+            i.origin = i.provenance.as_ref().map(|p| p.origin.clone());
         }
         Ok(all)
     }

@@ -117,7 +117,7 @@ async fn read_body(
 pub struct Remote {
     name: String,
     urls: Vec<String>,
-    http: reqwest::Client,
+    access: crate::auth::Access,
 }
 
 impl Remote {
@@ -130,7 +130,7 @@ impl Remote {
                 .iter()
                 .map(|u| u.trim_end_matches('/').to_string())
                 .collect(),
-            http: crate::auth::client_for(reg, None),
+            access: crate::auth::Access::new(reg, None),
         }
     }
 
@@ -157,7 +157,7 @@ impl Remote {
         // and is the answer only when no node has it.
         let mut not_found = None;
         for base in &self.urls {
-            match self.http.get(format!("{base}{path}")).send().await {
+            match self.access.get(&format!("{base}{path}")).await {
                 Ok(r) if r.status().is_success() => match read_body(r, progress).await {
                     Ok(b) => return Ok(b),
                     Err(e) => why = e.to_string(),

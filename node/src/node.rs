@@ -146,10 +146,10 @@ impl Node {
             origins: served,
             federation,
             info,
-            metrics,
+            metrics: metrics.clone(),
             http: http_addr,
             max_archive_bytes: config.limits.max_archive_bytes,
-            limiter: Arc::default(),
+            limiter: Arc::new(crate::serve::access::Limiter::new(metrics.clone())),
         });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let router = serve::router(app.clone());

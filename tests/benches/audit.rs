@@ -30,7 +30,7 @@ fn main() {
             witnesses: Vec::new(),
             artifacts: false,
             cache: Some(cache.path().to_path_buf()),
-            token: None,
+            access: pgext::auth::Access::new(&Default::default(), None),
         };
         let mut rows = Vec::new();
         for what in ["first audit", "again, bundles cached"] {

@@ -52,7 +52,7 @@ async fn a_reader_finds_reads_and_verifies_extensions_in_chromium() {
     let size = 3;
     origin.wait_cosigned(size, WITNESS).await;
     mirror.wait_size("/origins/main", size, 60).await;
-    wait_indexed(&origin, "semver").await;
+    wait_indexed(&origin, "semver", None).await;
 
     let site = origin.url();
     let b = Browser::start(false, "site").await;
@@ -213,9 +213,20 @@ async fn a_reader_finds_reads_and_verifies_extensions_in_chromium() {
 }
 
 /// Waits until the origin's index has `q` (it is updated after each commit of the log).
-async fn wait_indexed(node: &TestNode, q: &str) {
+/// Waits until a search for `q` finds something (asked with `token`, of a private origin).
+async fn wait_indexed(node: &TestNode, q: &str, token: Option<&str>) {
     eventually(30, || async {
-        let doc = node.json(&format!("/api/v1/search?q={q}")).await;
+        let mut req = reqwest::Client::new().get(format!("{}/api/v1/search?q={q}", node.url()));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let doc: serde_json::Value = req
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
         if doc["count"].as_u64() > Some(0) {
             Ok(())
         } else {
@@ -232,24 +243,7 @@ async fn a_member_signs_in_to_a_private_site_in_chromium() {
     use crate::private::{ORIGIN as PRIVATE, private_registry, read_token};
     let (node, _, alice) = private_registry().await;
     let site = node.url();
-    let probe = read_token(&alice, PRIVATE, 600);
-    eventually(30, || async {
-        let doc: serde_json::Value = reqwest::Client::new()
-            .get(format!("{site}/api/v1/search?q=acme_db"))
-            .bearer_auth(&probe)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        if doc["count"].as_u64() > Some(0) {
-            Ok(())
-        } else {
-            Err(format!("not indexed yet: {doc}"))
-        }
-    })
-    .await;
+    wait_indexed(&node, "acme_db", Some(&read_token(&alice, PRIVATE, 600))).await;
     let b = Browser::start(false, "private").await;
     b.goto(&format!("{site}/dist/acme_db/")).await;
     assert_eq!(b.text("h1").await, "Sign in");

@@ -69,7 +69,8 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             no_cache,
             json,
         } => {
-            // A private log is read with a token: the registry's, or one signed for this log.
+            // A private log is read with a token: the registry's, or one signed for this log
+            // once a node asks for it.
             let token_reg = match &vkey {
                 Some(v) => crate::trust::RegistryConfig {
                     vkey: v.clone(),
@@ -77,8 +78,12 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                 },
                 None => env.registry()?.clone(),
             };
-            let id = crate::author::load_identity(env.key.as_deref()).ok();
-            let token = crate::auth::token_for(&token_reg, id.as_ref());
+            let id = env
+                .key
+                .as_deref()
+                .map(|k| crate::author::load_identity(Some(k)))
+                .transpose()?;
+            let access = crate::auth::Access::new(&token_reg, id);
             let (log_key, witnesses) = match vkey {
                 Some(v) => (
                     v.parse().context("--vkey")?,
@@ -115,7 +120,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                 witnesses,
                 artifacts,
                 cache,
-                token,
+                access,
             };
             let report = match crate::audit::audit(&cfg).await {
                 Ok(r) => r,

@@ -131,7 +131,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
 }
 
 async fn owner(command: OwnerCmd, env: &Env) -> anyhow::Result<()> {
-    let (action, done) = match command {
+    let (dist, action, done) = match command {
         OwnerCmd::List { dist, json } => {
             let doc: api::Dist = Remote::new(env.route(&dist)?)
                 .json(&format!("/api/v1/dists/{dist}"))
@@ -146,6 +146,7 @@ async fn owner(command: OwnerCmd, env: &Env) -> anyhow::Result<()> {
             return Ok(());
         }
         OwnerCmd::Add { dist, user } => (
+            dist.clone(),
             Action::OwnerGrant {
                 dist: dist.clone(),
                 user: user.clone(),
@@ -153,16 +154,13 @@ async fn owner(command: OwnerCmd, env: &Env) -> anyhow::Result<()> {
             format!("{user} now owns {dist}"),
         ),
         OwnerCmd::Remove { dist, user } => (
+            dist.clone(),
             Action::OwnerRevoke {
                 dist: dist.clone(),
                 user: user.clone(),
             },
             format!("{user} no longer owns {dist}"),
         ),
-    };
-    let dist = match &action {
-        Action::OwnerGrant { dist, .. } | Action::OwnerRevoke { dist, .. } => dist.clone(),
-        _ => String::new(),
     };
     let id = author::load_identity(env.key.as_deref())?;
     let r = submitter_for(env, &dist)?.submit(&id.sign(action)).await?;

@@ -109,7 +109,7 @@ impl Federation {
             self.by_origin.values().filter(|o| o.private).collect();
         let sizes: Vec<u64> = private.iter().map(|o| o.size()).collect();
         let mut g = self.private_blobs.lock().unwrap_or_else(|e| e.into_inner());
-        if g.0 != sizes || sizes.is_empty() {
+        if g.0 != sizes {
             let mut set = HashSet::new();
             for o in &private {
                 let snap = o.snapshot();

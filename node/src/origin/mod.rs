@@ -274,8 +274,7 @@ impl Origin {
         &self.metrics
     }
 
-    /// Publishes a new state after its commit is durable. Callers hold the commit lock.
-    /// Publishes a new state. Watchers ([`Origin::subscribe`]) hear of it when the log grew
+    /// Publishes a new state after its commit is durable; callers hold the commit lock. Watchers ([`Origin::subscribe`]) hear of it when the log grew
     /// or the origin halted; a collected cosignature alone wakes nobody (with many mirrors,
     /// every one of them would otherwise wake every watcher of every node).
     fn publish(&self, next: Snapshot) {

@@ -34,7 +34,7 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// Addresses whose failures are counted at once.
 const MAX_ADDRESSES: usize = 10_000;
 
-/// The tokens a request presents, taken off its path and headers by [`take_tokens`].
+/// The tokens a request presents, taken off its path and headers by [`TakeTokens`].
 #[derive(Debug, Clone, Default)]
 pub struct Presented(pub Vec<String>);
 
@@ -45,6 +45,27 @@ pub struct Member {
     pub user: String,
     /// What the token allows.
     pub scope: Vec<Scope>,
+}
+
+impl Member {
+    /// Whether the member's token allows `scope`.
+    ///
+    /// # Errors
+    /// [`TokenError::Scope`] when it does not.
+    pub fn allows(&self, scope: Scope) -> Result<(), TokenError> {
+        if self.scope.contains(&scope) {
+            Ok(())
+        } else {
+            Err(TokenError::Scope(scope))
+        }
+    }
+}
+
+/// The address a request came from (`0.0.0.0` when the server did not record it).
+pub fn peer_ip(extensions: &axum::http::Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
 }
 
 /// Takes the tokens off a request before anything logs or routes it: a leading `/t/TOKEN`
@@ -137,15 +158,24 @@ where
     }
 }
 
-/// Failed tokens per address, node-wide.
+/// Failed tokens per address, node-wide, and their count in the metrics.
 #[derive(Debug, Default)]
 pub struct Limiter {
     failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     /// Whether any failure was ever counted: until then a check takes no lock.
     any: std::sync::atomic::AtomicBool,
+    metrics: Arc<Metrics>,
 }
 
 impl Limiter {
+    /// A limiter counting failures in `metrics` (`pgext_auth_failures_total`).
+    pub fn new(metrics: Arc<Metrics>) -> Limiter {
+        Limiter {
+            metrics,
+            ..Limiter::default()
+        }
+    }
+
     /// Whether `ip` spent its failures for the current window.
     pub fn blocked(&self, ip: IpAddr) -> bool {
         if !self.any.load(std::sync::atomic::Ordering::Relaxed) {
@@ -158,6 +188,7 @@ impl Limiter {
 
     /// Counts a failure of `ip`.
     pub fn fail(&self, ip: IpAddr) {
+        Metrics::inc(&self.metrics.auth_failures);
         self.any.store(true, std::sync::atomic::Ordering::Relaxed);
         let mut g = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if g.len() >= MAX_ADDRESSES && !g.contains_key(&ip) {
@@ -262,18 +293,24 @@ pub fn too_many() -> Response {
     .into_response()
 }
 
+/// The 401 of a private origin in the JSON shape: why the token did not do, or (without one)
+/// what to present.
+pub fn unauthorized_error(why: Option<&TokenError>) -> ApiError {
+    let detail = match why {
+        Some(e) => format!("this registry is private: {e} ({})", e.code()),
+        None => "this registry is private: present a member's read token (`pgext token create --read`; spec/access.md)".into(),
+    };
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+}
+
 /// 401 for a private origin: the login page for a browser, else the JSON error. Nothing in it
 /// names the origin.
 pub fn unauthorized(html: bool, why: Option<&TokenError>, action: &str) -> Response {
-    let detail = match why {
-        Some(e) => format!("this registry is private: {e} ({})", e.code()),
-        None => "this registry is private: present a member's read token (spec/access.md)".into(),
-    };
     let mut resp = if html {
         let page = super::site::login_page(action, why.map(|e| e.to_string()).as_deref());
         (StatusCode::UNAUTHORIZED, page).into_response()
     } else {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail).into_response()
+        unauthorized_error(why).into_response()
     };
     resp.headers_mut().insert(
         header::WWW_AUTHENTICATE,
@@ -282,7 +319,7 @@ pub fn unauthorized(html: bool, why: Option<&TokenError>, action: &str) -> Respo
     resp
 }
 
-fn wants_html(req: &axum::extract::Request) -> bool {
+fn wants_html(req: &Request) -> bool {
     req.headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -290,7 +327,7 @@ fn wants_html(req: &axum::extract::Request) -> bool {
 }
 
 /// What a request to an origin needs its token to allow.
-fn needs(req: &axum::extract::Request) -> Scope {
+fn needs(req: &Request) -> Scope {
     let path = req.uri().path();
     if req.method() == Method::POST && (path == "/api/v1/entries" || path == "/api/v1/releases") {
         Scope::Publish
@@ -301,7 +338,7 @@ fn needs(req: &axum::extract::Request) -> Scope {
 
 /// Paths of a private origin open to anyone: signing in and out. (Registering with an
 /// invitation is let through to `serve::api::post_entry`, which takes nothing else.)
-fn open_path(req: &axum::extract::Request) -> bool {
+fn open_path(req: &Request) -> bool {
     let path = req.uri().path();
     matches!(path, "/login" | "/logout")
 }
@@ -312,24 +349,16 @@ pub struct Gate<S> {
     origin: Arc<Origin>,
     guard: Arc<Guard>,
     limiter: Arc<Limiter>,
-    metrics: Arc<Metrics>,
     inner: S,
 }
 
 impl<S> Gate<S> {
     /// A gate for `origin` in front of `inner`.
-    pub fn new(
-        origin: Arc<Origin>,
-        guard: Arc<Guard>,
-        limiter: Arc<Limiter>,
-        metrics: Arc<Metrics>,
-        inner: S,
-    ) -> Gate<S> {
+    pub fn new(origin: Arc<Origin>, guard: Arc<Guard>, limiter: Arc<Limiter>, inner: S) -> Gate<S> {
         Gate {
             origin,
             guard,
             limiter,
-            metrics,
             inner,
         }
     }
@@ -360,10 +389,7 @@ where
         if open_path(&req) {
             return Either::Right(self.inner.call(req));
         }
-        let ip = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        let ip = peer_ip(req.extensions());
         if self.limiter.blocked(ip) {
             return refuse(too_many());
         }
@@ -373,9 +399,7 @@ where
         };
         match admitted {
             Ok(member) => {
-                let need = needs(&req);
-                if !member.scope.contains(&need) {
-                    let e = TokenError::Scope(need);
+                if let Err(e) = member.allows(needs(&req)) {
                     return refuse(
                         ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
                             .into_response(),
@@ -391,7 +415,6 @@ where
             }
             Err(why) => {
                 if why.is_some() {
-                    Metrics::inc(&self.metrics.auth_failures);
                     self.limiter.fail(ip);
                 }
                 let action = format!("{}/login", self.origin.prefix);

@@ -111,11 +111,7 @@ pub async fn post_entry(
         }
     );
     if c.guard.is_some() && member.is_none() && !invited {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this registry is private: present a member's token (spec/access.md)",
-        ));
+        return Err(super::access::unauthorized_error(None));
     }
     submit(c, entry, None).await
 }

@@ -205,7 +205,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
     routes().table
 }
 
-/// The node's HTTP service: tokens taken off the request (`access::take_tokens`, before
+/// The node's HTTP service: tokens taken off the request (`access::TakeTokens`, before
 /// anything logs the path), a span per request, the JSON error shape for every refusal, then
 /// for each origin the gate of a private one, request counting and the document cache, then
 /// routing. The node's own origin is served at `/`, each mirrored origin below its prefix with
@@ -245,10 +245,7 @@ fn origin_service(ctx: Ctx) -> OriginService {
     let body_limit = ctx.app.max_archive_bytes as usize + (1 << 20);
     let origin = ctx.origin.clone();
     let metrics = ctx.app.metrics.clone();
-    let gate = ctx
-        .guard
-        .clone()
-        .map(|g| (g, ctx.app.limiter.clone(), metrics.clone()));
+    let gate = ctx.guard.clone().map(|g| (g, ctx.app.limiter.clone()));
     let routed = routes()
         .router
         .fallback(|| async { ApiError::not_found("no such resource") })
@@ -256,8 +253,8 @@ fn origin_service(ctx: Ctx) -> OriginService {
         .with_state(ctx);
     let cached = cache::CacheService::new(origin.clone(), metrics, routed);
     match gate {
-        Some((guard, limiter, metrics)) => {
-            tower::util::Either::Left(access::Gate::new(origin, guard, limiter, metrics, cached))
+        Some((guard, limiter)) => {
+            tower::util::Either::Left(access::Gate::new(origin, guard, limiter, cached))
         }
         None => tower::util::Either::Right(cached),
     }

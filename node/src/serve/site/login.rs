@@ -1,16 +1,12 @@
 //! Signing in to a private origin's site (`spec/access.md`): the member pastes a read token,
 //! the node checks it and keeps it in an `HttpOnly` cookie until it expires.
 
-use std::net::{IpAddr, SocketAddr};
-
-use axum::Extension;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::super::Ctx;
-use super::super::access::{TOKEN_COOKIE, too_many, unauthorized};
-use crate::metrics::Metrics;
+use super::super::access::{TOKEN_COOKIE, peer_ip, too_many, unauthorized};
 use crate::origin::sequencer::now;
 
 /// The form's one field.
@@ -53,13 +49,13 @@ pub async fn form(State(c): State<Ctx>) -> Response {
 /// `POST /login`: checks the token; on success keeps it in the cookie and goes home.
 pub async fn submit(
     State(c): State<Ctx>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    extensions: axum::http::Extensions,
     form: axum::Form<LoginForm>,
 ) -> Response {
     let Some(guard) = &c.guard else {
         return see_other(&home(&c), None);
     };
-    let ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0.0.ip());
+    let ip = peer_ip(&extensions);
     if c.app.limiter.blocked(ip) {
         return too_many();
     }
@@ -77,7 +73,6 @@ pub async fn submit(
             see_other(&home(&c), Some(cookie))
         }
         Err(e) => {
-            Metrics::inc(&c.app.metrics.auth_failures);
             c.app.limiter.fail(ip);
             unauthorized(true, Some(&e), &action)
         }

@@ -55,6 +55,37 @@ impl Node {
         answer(resp).await
     }
 
+    /// Uploads a build attestation with its binary package.
+    ///
+    /// # Errors
+    /// The node's refusal, or a transport error.
+    pub async fn attest(
+        &self,
+        entry: &Entry,
+        package: Vec<u8>,
+        file_name: &str,
+    ) -> Result<Receipt, Error> {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "entry",
+                reqwest::multipart::Part::bytes(entry.to_bytes())
+                    .mime_str("application/json")
+                    .map_err(|e| Error::Api(e.to_string()))?,
+            )
+            .part(
+                "binary",
+                reqwest::multipart::Part::bytes(package).file_name(file_name.to_string()),
+            );
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/builds", self.base))
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| Error::Unreachable(e.to_string()))?;
+        answer(resp).await
+    }
+
     /// Uploads a release: the archive and its signed statement.
     ///
     /// # Errors

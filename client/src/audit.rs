@@ -3,7 +3,7 @@
 //! interrupted or a second audit only fetches what it lacks) and its tree recomputed against its
 //! own checkpoint, all nodes' checkpoints held against one tree (two signed trees that
 //! disagree are a split view, kept as evidence), every entry replayed against the authority
-//! rules with batch-verified signatures, and with `artifacts` every release archive hashed
+//! rules with batch-verified signatures, and with `artifacts` every release archive and binary package hashed
 //! (`spec/audit.md`).
 
 use std::path::PathBuf;
@@ -450,6 +450,42 @@ pub async fn audit(cfg: &AuditConfig) -> Result<Report, Error> {
                                 r.dist, r.version, r.meta_sha256
                             ),
                         ));
+                    }
+                }
+                Err(e) => violations.push(finding(Some(i), "artifact-missing", Some(&base), e)),
+            }
+        }
+        // Every binary package an attestation names, by its digest.
+        let packages: Vec<(u64, pgext_spec::entry::Build)> = registry
+            .dists()
+            .flat_map(|d| d.releases.values())
+            .flat_map(|r| r.builds.iter())
+            .map(|b| (b.index, b.build.clone()))
+            .collect();
+        let results: Vec<_> = stream::iter(packages)
+            .map(|(i, b)| {
+                let url = format!(
+                    "{base}/api/v1/dists/{}/{}/builds/{}",
+                    b.dist.to_ascii_lowercase(),
+                    b.version.to_ascii_lowercase(),
+                    b.sha256
+                );
+                let fetch = &fetch;
+                async move { (i, b, fetch.get(&url).await) }
+            })
+            .buffered(8)
+            .collect()
+            .await;
+        for (i, b, got) in results {
+            artifacts += 1;
+            match got {
+                Ok(bytes) => {
+                    let sha = pgext_log::hex(&pgext_log::sha256(&bytes));
+                    if sha != b.sha256 || bytes.len() as u64 != b.size {
+                        violations.push(finding(Some(i), "artifact-hash", Some(&base), format!(
+                            "{} {} for {}: the package's SHA-256 is {sha} ({} bytes), the attestation names {} ({} bytes)",
+                            b.dist, b.version, b.target.slug(), bytes.len(), b.sha256, b.size
+                        )));
                     }
                 }
                 Err(e) => violations.push(finding(Some(i), "artifact-missing", Some(&base), e)),

@@ -163,6 +163,23 @@ impl Submitter {
         .await
     }
 
+    /// Uploads a build attestation with its binary package.
+    ///
+    /// # Errors
+    /// The node's refusal, or no node reachable.
+    pub async fn attest(
+        &self,
+        entry: &Entry,
+        package: &[u8],
+        file: &str,
+    ) -> Result<Receipt, Error> {
+        self.each(|n| {
+            let package = package.to_vec();
+            async move { n.attest(entry, package, file).await }
+        })
+        .await
+    }
+
     /// The first URL, for the links printed.
     pub fn base(&self) -> &str {
         self.urls.first().map_or("", |u| u.trim_end_matches('/'))

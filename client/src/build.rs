@@ -67,6 +67,8 @@ pub struct Builder<'a> {
     log_path: PathBuf,
     log: File,
     sudo: bool,
+    make_args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl<'a> Builder<'a> {
@@ -90,7 +92,33 @@ impl<'a> Builder<'a> {
             log_path: log_path.to_path_buf(),
             log: File::create(log_path).map_err(io(log_path))?,
             sudo,
+            make_args: Vec::new(),
+            env: Vec::new(),
         })
+    }
+
+    /// The same project, log, arguments and environment, built against another installation
+    /// (a throwaway shadow of this one, say).
+    ///
+    /// # Errors
+    /// When the log cannot be shared.
+    pub fn for_pg<'b>(&self, pg: &'b PgInstall) -> Result<Builder<'b>, Error> {
+        Ok(Builder {
+            pg,
+            dir: self.dir.clone(),
+            log_path: self.log_path.clone(),
+            log: self.log.try_clone().map_err(io(&self.log_path))?,
+            sudo: self.sudo,
+            make_args: self.make_args.clone(),
+            env: self.env.clone(),
+        })
+    }
+
+    /// Passes `args` (`CC=clang`, `COPT=…`) to every `make`, and `env` to every step.
+    pub fn with(mut self, args: Vec<String>, env: Vec<(String, String)>) -> Builder<'a> {
+        self.make_args = args;
+        self.env = env;
+        self
     }
 
     /// The log's path.
@@ -112,7 +140,7 @@ impl<'a> Builder<'a> {
             c.env("PATH", self.pg.path_env());
             c
         };
-        cmd.arg(pg_config).args(args);
+        cmd.arg(pg_config).args(&self.make_args).args(args);
         cmd
     }
 
@@ -120,6 +148,7 @@ impl<'a> Builder<'a> {
     fn run(&mut self, step: &str, mut cmd: Command) -> Result<(), Error> {
         use std::io::Write as _;
         let _ = writeln!(self.log, "$ {cmd:?}");
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(self.log.try_clone().map_err(io(&self.log_path))?)
@@ -174,16 +203,24 @@ impl<'a> Builder<'a> {
     /// [`Error::Build`] when the staged install fails or installs nothing.
     pub fn stage(&mut self) -> Result<Vec<PathBuf>, Error> {
         let stage = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
-        let destdir = format!("DESTDIR={}", stage.path().display());
+        self.stage_to(stage.path())
+    }
+
+    /// [`Builder::stage`] into `stage`, kept for the caller.
+    ///
+    /// # Errors
+    /// [`Error::Build`] when the staged install fails or installs nothing.
+    pub fn stage_to(&mut self, stage: &Path) -> Result<Vec<PathBuf>, Error> {
+        let destdir = format!("DESTDIR={}", stage.display());
         let make = self.make(&["install", &destdir], false);
         self.run("make install (staged)", make)?;
         let mut files = Vec::new();
-        let mut dirs = vec![stage.path().to_path_buf()];
+        let mut dirs = vec![stage.to_path_buf()];
         while let Some(dir) = dirs.pop() {
             for e in std::fs::read_dir(&dir).map_err(io(&dir))?.flatten() {
                 if e.file_type().is_ok_and(|t| t.is_dir()) {
                     dirs.push(e.path());
-                } else if let Ok(rel) = e.path().strip_prefix(stage.path()) {
+                } else if let Ok(rel) = e.path().strip_prefix(stage) {
                     files.push(Path::new("/").join(rel));
                 }
             }

@@ -155,6 +155,9 @@ pub enum VerifyError {
         /// Why.
         detail: String,
     },
+    /// A binary package or its attestations did not verify.
+    #[error("the binary package did not verify: {0}; nothing was installed")]
+    Binary(String),
     /// The answer could not be read.
     #[error("{0}")]
     Malformed(String),

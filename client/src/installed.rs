@@ -36,6 +36,19 @@ pub struct Installed {
     pub origin: Option<String>,
     /// Install time, seconds since the epoch.
     pub installed_at: u64,
+    /// `source` (built here) or `binary` (a package builders attested).
+    #[serde(default = "source_kind")]
+    pub kind: String,
+    /// For a binary, the trusted builders whose attestations of it verified.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub builders: Vec<String>,
+    /// For a binary, the package's SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary_sha256: Option<String>,
+}
+
+fn source_kind() -> String {
+    "source".into()
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

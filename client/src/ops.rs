@@ -4,17 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::Error;
 use crate::build::{Builder, copy_tree, remove_files, unpack};
 use crate::installed::{self, Installed};
 use crate::pg::{Conn, PgInstall, ident, psql};
-use crate::request::{Select, Stability, Target, Want};
+use crate::request::{Select, Stability, Target};
 use crate::trust::{Config, State};
 use crate::verify::{VerifiedRelease, fetch_verified_with, verify_offline};
 
 pub use crate::progress::{Progress, Quiet};
+pub use crate::search::{SearchRequest, drop_foreign_hits, search};
 
 /// Everything a command needs: whom to trust, what is remembered, which PostgreSQL.
 pub struct Context {
@@ -51,19 +50,21 @@ pub struct InstallOptions {
     pub proof: Option<PathBuf>,
     /// Install from `--registry` even though the name is pinned to another registry.
     pub repin: bool,
+    /// Binary or source (`spec/binary.md`, Installing).
+    pub kind: Kind,
 }
 
-/// An upgrade done (or found unnecessary).
-#[derive(Debug, Clone, Serialize)]
-pub struct Upgrade {
-    /// Distribution.
-    pub dist: String,
-    /// Version before.
-    pub from: String,
-    /// Version now.
-    pub to: String,
-    /// Extensions updated with `ALTER EXTENSION … UPDATE` in the database given.
-    pub updated: Vec<String>,
+/// Whether an install may, must or must not use a binary package.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Kind {
+    /// A binary when the builders the registry's policy trusts attest one for this machine,
+    /// else a build from source with a note why.
+    #[default]
+    Auto,
+    /// A binary or nothing (`--binary`).
+    Binary,
+    /// Always build (`--source`).
+    Source,
 }
 
 fn now() -> u64 {
@@ -110,7 +111,7 @@ impl Context {
     }
 
     /// Fetches and verifies a release of a registry dist.
-    async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         dist: &str,
         select: &Select,
@@ -142,7 +143,10 @@ impl Context {
                     stability: opts.stability,
                 };
                 let v = self.fetch(&name, &select, opts.repin).await?;
-                let done = self.install_verified(&v)?;
+                let done = match self.binary_for(&name, &v, opts).await? {
+                    Some(b) => self.install_binary(&v, &b)?,
+                    None => self.install_verified(&v)?,
+                };
                 // The pin moves only once the other registry's release verified and installed.
                 if opts.repin {
                     installed::repin(&self.state, &name, &v.provenance.registry)?;
@@ -185,7 +189,72 @@ impl Context {
         }
     }
 
-    fn install_verified(&self, v: &VerifiedRelease) -> Result<Installed, Error> {
+    /// The verified binary package to install for `v`, or `None` to build from source (with a
+    /// note why, unless `--source` asked for it).
+    async fn binary_for(
+        &self,
+        dist: &str,
+        v: &VerifiedRelease,
+        opts: &InstallOptions,
+    ) -> Result<Option<crate::binary::VerifiedBinary>, Error> {
+        if opts.kind == Kind::Source {
+            return Ok(None);
+        }
+        let reg = self.registry_for(dist, opts.repin)?;
+        // A registry that trusts no builder offers no binary: nothing to look for or to say.
+        if reg.builders.is_empty() && opts.kind == Kind::Auto {
+            return Ok(None);
+        }
+        let local = crate::target::local(&self.pg, "none")?;
+        self.progress
+            .step(&format!("looking for a binary of {dist}"));
+        let choice = crate::binary::choose(&reg, v, &local).await;
+        self.progress.done();
+        match choice? {
+            crate::binary::Choice::Binary(b) => Ok(Some(*b)),
+            crate::binary::Choice::Source(why) if opts.kind == Kind::Binary => Err(Error::Install(
+                format!("no binary to install, and --binary refuses to build: {why}"),
+            )),
+            crate::binary::Choice::Source(why) => {
+                self.progress.note(&format!("building from source: {why}"));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Installs a verified binary package: its files where this PostgreSQL keeps them, with
+    /// the same record (and `uninstall`) as a build.
+    fn install_binary(
+        &self,
+        v: &VerifiedRelease,
+        b: &crate::binary::VerifiedBinary,
+    ) -> Result<Installed, Error> {
+        let dist = v.provenance.dist.clone();
+        let files = crate::binary::destinations(&self.pg, &b.binary)?;
+        self.check_conflicts(&dist, &files)?;
+        self.progress.step(&format!("installing {dist} (binary)"));
+        let files = crate::binary::install_files(&b.binary, files, self.sudo);
+        self.progress.done();
+        let files = files?;
+        installed::keep_archive(&self.state, &v.provenance.sha256, &v.zip)?;
+        self.record(Installed {
+            extensions: installed::extensions_in(&files, &self.pg.extension_dir()),
+            dist,
+            version: v.provenance.version.clone(),
+            pg: self.pg.key(),
+            files,
+            sha256: v.provenance.sha256.clone(),
+            source: v.provenance.registry.clone(),
+            origin: None,
+            provenance: Some(v.provenance.clone()),
+            installed_at: now(),
+            kind: "binary".into(),
+            builders: b.builders.clone(),
+            binary_sha256: Some(b.sha256.clone()),
+        })
+    }
+
+    pub(crate) fn install_verified(&self, v: &VerifiedRelease) -> Result<Installed, Error> {
         let build = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
         unpack(&v.zip, build.path())?;
         installed::keep_archive(&self.state, &v.provenance.sha256, &v.zip)?;
@@ -211,7 +280,8 @@ impl Context {
             None => name_and_version(dir, source),
         };
         let log = self.log_path(&format!("{dist}-{version}"));
-        let mut b = Builder::new(&self.pg, dir, &log, self.sudo)?;
+        let mut b = Builder::new(&self.pg, dir, &log, self.sudo)?
+            .with(crate::target::cc_args(&self.pg), Vec::new());
         let result = self.build_and_install(&mut b, &dist);
         self.progress.done();
         let files = result?;
@@ -227,7 +297,16 @@ impl Context {
             origin: None,
             provenance,
             installed_at: now(),
+            kind: "source".into(),
+            builders: Vec::new(),
+            binary_sha256: None,
         };
+        self.record(record)
+    }
+
+    /// Records an install, removing the files of the version installed before that this one
+    /// does not write again.
+    fn record(&self, record: Installed) -> Result<Installed, Error> {
         let registry = record.provenance.as_ref().map(|p| p.registry.clone());
         // Files of the version installed before that this one does not write again.
         if let Some(old) = installed::find(&self.state, &record.pg, &record.dist)? {
@@ -247,7 +326,28 @@ impl Context {
         b.build()?;
         self.progress.step(&format!("staging {dist}"));
         let files = b.stage()?;
-        // A file another installed dist wrote is not overwritten silently.
+        self.check_conflicts(dist, &files)?;
+        self.progress.step(&format!("installing {dist}"));
+        b.install(&files)?;
+        Ok(files)
+    }
+
+    /// A file another installed dist wrote, or one pgext did not install at all (a file of
+    /// PostgreSQL's own, or of another package manager), is not overwritten: `uninstall` would
+    /// then remove what it never installed.
+    fn check_conflicts(&self, dist: &str, files: &[PathBuf]) -> Result<(), Error> {
+        let ours = installed::find(&self.state, &self.pg.key(), dist)?
+            .map(|r| r.files)
+            .unwrap_or_default();
+        if let Some(f) = files
+            .iter()
+            .find(|f| f.symlink_metadata().is_ok() && !ours.contains(f))
+        {
+            return Err(Error::Install(format!(
+                "{} exists and was not installed by pgext (it came with PostgreSQL or another package): installing {dist} would replace it; remove it first if {dist} is to own it",
+                f.display()
+            )));
+        }
         for other in installed::list(&self.state, Some(&self.pg.key()))? {
             if other.dist.eq_ignore_ascii_case(dist) {
                 continue;
@@ -262,13 +362,11 @@ impl Context {
                 )));
             }
         }
-        self.progress.step(&format!("installing {dist}"));
-        b.install(&files)?;
-        Ok(files)
+        Ok(())
     }
 
     /// The install record of `name` (a dist name, or an extension it installed).
-    fn installed(&self, name: &str) -> Result<Installed, Error> {
+    pub(crate) fn installed(&self, name: &str) -> Result<Installed, Error> {
         let pg = self.pg.key();
         if let Some(i) = installed::find(&self.state, &pg, name)? {
             return Ok(i);
@@ -288,6 +386,7 @@ impl Context {
     pub fn uninstall(&self, name: &str) -> Result<Installed, Error> {
         let record = self.installed(name)?;
         remove_files(&record.files, self.sudo)?;
+        prune_dirs(&record.files, &crate::binary::pg_dirs(&self.pg));
         installed::forget(&self.state, &record.pg, &record.dist)?;
         Ok(record)
     }
@@ -372,161 +471,22 @@ impl Context {
         }
         Ok(all)
     }
+}
 
-    /// Upgrades the named dists (every registry-installed one when `names` is empty) to their
-    /// newest allowed release, verified like an install; the files the old version wrote and
-    /// the new one does not are removed. With a database, each extension of the dist created
-    /// there is brought to the new default version (`ALTER EXTENSION … UPDATE`).
-    ///
-    /// # Errors
-    /// The first failure; dists upgraded before it stay upgraded.
-    pub async fn upgrade(
-        &self,
-        names: &[String],
-        stability: Stability,
-        conn: Option<&Conn>,
-    ) -> Result<Vec<Upgrade>, Error> {
-        let records: Vec<Installed> = if names.is_empty() {
-            self.list()?
-                .into_iter()
-                .filter(|r| r.provenance.is_some())
-                .collect()
-        } else {
-            names
+/// Removes the folders the removed `files` leave empty, up to (never including) the
+/// installation's own directories.
+fn prune_dirs(files: &[PathBuf], roots: &[(&'static str, PathBuf)]) {
+    for f in files {
+        for dir in f.ancestors().skip(1) {
+            let below = roots
                 .iter()
-                .map(|n| self.installed(n))
-                .collect::<Result<_, _>>()?
-        };
-        let mut done = Vec::new();
-        for old in records {
-            let Some(p) = &old.provenance else {
-                return Err(Error::Install(format!(
-                    "{} was installed from {}, not from a registry: install the new version from its source",
-                    old.dist, old.source
-                )));
-            };
-            let select = Select {
-                want: Want::Newest,
-                stability,
-            };
-            let reg = self.config.registry(Some(&p.registry))?;
-            let remote = crate::verify::Remote::new(reg);
-            let doc: pgext_spec::api::Dist =
-                remote.json(&format!("/api/v1/dists/{}", old.dist)).await?;
-            let newest = crate::request::choose(&doc, &old.dist, &select)?;
-            let to = newest.release.version;
-            let newer = match (
-                semver::Version::parse(&to),
-                semver::Version::parse(&old.version),
-            ) {
-                (Ok(a), Ok(b)) => a > b,
-                _ => false,
-            };
-            if !newer {
-                done.push(Upgrade {
-                    dist: old.dist.clone(),
-                    from: old.version.clone(),
-                    to: old.version.clone(),
-                    updated: Vec::new(),
-                });
-                continue;
+                .any(|(_, r)| dir.starts_with(r) && dir != r.as_path());
+            // remove_dir refuses a folder that is not empty: the walk stops there.
+            if !below || std::fs::remove_dir(dir).is_err() {
+                break;
             }
-            let select = Select {
-                want: Want::Exact(to.clone()),
-                stability,
-            };
-            let v = self.fetch(&old.dist, &select, false).await?;
-            let new = self.install_verified(&v)?;
-            let mut updated = Vec::new();
-            if let Some(conn) = conn {
-                for ext in &new.extensions {
-                    let present = psql(
-                        &self.pg,
-                        conn,
-                        &format!(
-                            "SELECT count(*) FROM pg_extension WHERE extname = '{}'",
-                            ext.replace('\'', "''")
-                        ),
-                    )?;
-                    if present == "1" {
-                        psql(
-                            &self.pg,
-                            conn,
-                            &format!("ALTER EXTENSION {} UPDATE", ident(ext)),
-                        )?;
-                        updated.push(ext.clone());
-                    }
-                }
-            }
-            done.push(Upgrade {
-                dist: old.dist.clone(),
-                from: old.version.clone(),
-                to,
-                updated,
-            });
         }
-        Ok(done)
     }
-}
-
-/// What `pgext search` asks: one kind of document, words, a page.
-#[derive(Debug, Clone)]
-pub struct SearchRequest {
-    /// `docs`, `dists`, `extensions`, `users` or `tags`.
-    pub kind: String,
-    /// The words.
-    pub query: String,
-    /// Hits to skip.
-    pub offset: usize,
-    /// Hits to return.
-    pub limit: usize,
-}
-
-/// Searches the registry (`/api/v1/search`): the first node that answers. Search results are
-/// a way to find names, not a proof: what is installed from them is verified as always.
-///
-/// # Errors
-/// When no node answers, or the node refuses the request.
-pub async fn search(
-    reg: &crate::trust::RegistryConfig,
-    req: &SearchRequest,
-) -> Result<pgext_spec::api::SearchPage, Error> {
-    let mut url = reqwest::Url::parse("http://search.invalid/api/v1/search")
-        .map_err(|e| Error::Config(e.to_string()))?;
-    url.query_pairs_mut()
-        .append_pair("in", &req.kind)
-        .append_pair("q", &req.query)
-        .append_pair("o", &req.offset.to_string())
-        .append_pair("l", &req.limit.to_string());
-    let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
-    crate::verify::Remote::new(reg).json(&path).await
-}
-
-/// Drops the hits of `page` (searched in `reg`) whose name another registry owns by its
-/// patterns: a public dist named like a private one is not offered (`spec/access.md`). Each
-/// dropped hit is told to `warn`.
-pub fn drop_foreign_hits(
-    config: &Config,
-    reg: &crate::trust::RegistryConfig,
-    page: &mut pgext_spec::api::SearchPage,
-    warn: &mut dyn FnMut(&str),
-) {
-    page.hits.retain(|h| {
-        let name = ["dist", "extension"]
-            .iter()
-            .find_map(|k| h[*k].as_str())
-            .unwrap_or_default();
-        match config.owner(name) {
-            Some(owner) if owner.name != reg.name => {
-                warn(&format!(
-                    "{name} from registry {} is ignored: registry {} owns that name",
-                    reg.name, owner.name
-                ));
-                false
-            }
-            _ => true,
-        }
-    });
 }
 
 /// A local project's name and version from its META.json, else the folder's name.

@@ -19,10 +19,24 @@ pub struct PgInstall {
     pub pkglibdir: PathBuf,
     /// `--version`, e.g. `PostgreSQL 15.8 (Debian 15.8-0+deb12u1)`.
     pub version: String,
+    /// Everything `pg_config` printed when asked with no flag (`BINDIR`, `CONFIGURE`, `CC`, …),
+    /// by name: one run answers every later question.
+    #[serde(skip)]
+    pub values: std::collections::BTreeMap<String, String>,
 }
 
+/// The name `pg_config` prints for a flag: `--includedir-server` → `INCLUDEDIR-SERVER`.
+fn flag_name(flag: &str) -> String {
+    flag.trim_start_matches("--").to_ascii_uppercase()
+}
+
+/// `pg_config FLAG`, or everything it prints for an empty flag.
 fn pg_config_value(pg_config: &Path, flag: &str) -> Result<String, Error> {
-    let out = Command::new(pg_config).arg(flag).output().map_err(|e| {
+    let mut cmd = Command::new(pg_config);
+    if !flag.is_empty() {
+        cmd.arg(flag);
+    }
+    let out = cmd.output().map_err(|e| {
         Error::Postgres(format!(
             "cannot run {}: {e}. Install PostgreSQL's development package, put its pg_config in PATH, or pass --pg-config",
             pg_config.display()
@@ -45,14 +59,37 @@ impl PgInstall {
     /// When it cannot be run.
     pub fn find(pg_config: Option<&Path>) -> Result<PgInstall, Error> {
         let pg_config = pg_config.map_or_else(|| PathBuf::from("pg_config"), Path::to_path_buf);
-        let value = |flag| pg_config_value(&pg_config, flag);
+        // `pg_config` alone prints `NAME = value` for everything it knows.
+        let values: std::collections::BTreeMap<String, String> =
+            pg_config_value(&pg_config, "")?
+                .lines()
+                .filter_map(|l| l.split_once(" = "))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect();
+        let value = |flag: &str| match values.get(&flag_name(flag)) {
+            Some(v) => Ok(v.clone()),
+            None => pg_config_value(&pg_config, flag),
+        };
         Ok(PgInstall {
             bindir: value("--bindir")?.into(),
             sharedir: value("--sharedir")?.into(),
             pkglibdir: value("--pkglibdir")?.into(),
             version: value("--version")?,
+            values,
             pg_config,
         })
+    }
+
+    /// What `pg_config FLAG` answers (from the one run of [`PgInstall::find`] when it printed
+    /// it, else by running it).
+    ///
+    /// # Errors
+    /// When `pg_config` cannot answer.
+    pub fn value(&self, flag: &str) -> Result<String, Error> {
+        match self.values.get(&flag_name(flag)) {
+            Some(v) => Ok(v.clone()),
+            None => pg_config_value(&self.pg_config, flag),
+        }
     }
 
     /// Where control files and extension scripts live.

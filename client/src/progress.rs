@@ -10,6 +10,8 @@ pub trait Progress: Send + Sync {
     fn done(&self) {}
     /// Something the user should read (a yanked version, an unverified source).
     fn warn(&self, _message: &str) {}
+    /// A choice the user should know the reason of (a source build where a binary was hoped for).
+    fn note(&self, _message: &str) {}
 }
 
 /// Reports nothing.

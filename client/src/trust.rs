@@ -36,6 +36,21 @@ pub struct RegistryConfig {
     /// (`pgext token create` makes one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Builder accounts whose attestations of binary packages are believed (`spec/binary.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub builders: Vec<String>,
+    /// How many of `builders` must attest the same package before it is installed (at least 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub builder_quorum: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl RegistryConfig {

@@ -196,12 +196,12 @@ impl Remote {
             .map_err(|e| Error::Verify(VerifyError::Malformed(format!("{path}: {e}"))))
     }
 
-    async fn entry(&self, index: u64) -> Result<Entry, Error> {
+    pub(crate) async fn entry(&self, index: u64) -> Result<Entry, Error> {
         let doc: api::EntryDoc = self.json(&format!("/api/v1/entries/{index}")).await?;
         Ok(doc.entry)
     }
 
-    async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Vec<u8>>, Error> {
+    pub(crate) async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Vec<u8>>, Error> {
         let path = format!("/api/v1/proofs/inclusion/{index}/{size}");
         let doc: api::InclusionProof = self.json(&path).await?;
         hashes(&path, &doc.proof)

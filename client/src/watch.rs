@@ -21,7 +21,7 @@ use crate::{Error, VerifyError};
 pub struct WatchConfig {
     /// The registry (nodes, log key, witness policy).
     pub registry: RegistryConfig,
-    /// Distribution and user names (case-insensitive).
+    /// Distribution and user names (case-insensitive); none means every entry.
     pub names: Vec<String>,
     /// Report entries from this index (default: only those after the current checkpoint).
     pub from: Option<u64>,
@@ -57,6 +57,7 @@ fn event_of(index: u64, entry: &Entry, names: &[String], size: u64) -> Option<Ev
         Action::Yank { dist, version, .. } | Action::Unyank { dist, version } => {
             (Some(dist.clone()), Some(version.clone()), None)
         }
+        Action::Build(b) => (Some(b.dist.clone()), Some(b.version.clone()), None),
         Action::OwnerGrant { dist, user } | Action::OwnerRevoke { dist, user } => {
             (Some(dist.clone()), None, Some(user.clone()))
         }
@@ -66,7 +67,7 @@ fn event_of(index: u64, entry: &Entry, names: &[String], size: u64) -> Option<Ev
         n.as_ref()
             .is_some_and(|x| names.iter().any(|w| w.eq_ignore_ascii_case(x)))
     };
-    (hit(&dist) || hit(&user) || hit(&Some(st.actor.clone()))).then(|| Event {
+    (names.is_empty() || hit(&dist) || hit(&user) || hit(&Some(st.actor.clone()))).then(|| Event {
         index,
         kind: st.action.kind().to_string(),
         actor: st.actor.clone(),

@@ -276,8 +276,16 @@ async fn start_federation(
         })
         .await??
     };
-    let (p2p, inbound, swarm) =
-        crate::p2p::swarm::spawn(identity, &config.p2p, config.limits.max_archive_bytes).await?;
+    let (p2p, inbound, swarm) = crate::p2p::swarm::spawn(
+        identity,
+        &config.p2p,
+        // Forwarded submissions carry a release archive or a binary package.
+        config
+            .limits
+            .max_archive_bytes
+            .max(pgext_spec::binary::MAX_BINARY_BYTES),
+    )
+    .await?;
     info.peer_id = Some(p2p.peer_id.to_string());
     info.witness = Some(witness.verifier().to_string());
     info.p2p_addrs = p2p

@@ -191,6 +191,129 @@ pub struct Dist {
     pub history: Vec<u64>,
 }
 
+/// One attestation of `GET /api/v1/dists/{dist}/{version}/builds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildDoc {
+    /// The builder's account.
+    pub builder: String,
+    /// The key that signed the attestation.
+    pub key_id: String,
+    /// Log index of the attestation.
+    pub index: u64,
+    /// When, as PGXN writes dates.
+    pub date: String,
+    /// What it was built for.
+    pub target: crate::binary::Target,
+    /// SHA-256 of the binary package, hex.
+    pub sha256: String,
+    /// Its size.
+    pub size: u64,
+    /// SHA-256 of the build log, hex.
+    pub log_sha256: String,
+    /// What `make installcheck` said.
+    pub installcheck: crate::entry::Installcheck,
+    /// The package's file name (`spec/binary.md`).
+    pub file: String,
+    /// Where this node serves it, relative to the origin's base URL.
+    pub url: String,
+}
+
+/// The builds of one target that produced the same package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agreement {
+    /// SHA-256 of the package, hex.
+    pub sha256: String,
+    /// The builders that attested these bytes.
+    pub builders: Vec<String>,
+    /// Whether every one of them saw `make installcheck` pass (or find no tests).
+    pub tests_pass: bool,
+}
+
+/// One row of a release's build matrix: a target (toolchain aside) and the packages built for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatrixRow {
+    /// The target, as the first attestation for it names it.
+    pub target: crate::binary::Target,
+    /// Packages by how many builders attested them, most first; more than one means the
+    /// builders disagree.
+    pub packages: Vec<Agreement>,
+}
+
+/// `GET /api/v1/dists/{dist}/{version}/builds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Builds {
+    /// Distribution.
+    pub dist: String,
+    /// Version.
+    pub version: String,
+    /// Log index of the release.
+    pub release_index: u64,
+    /// Every attestation, in log order.
+    pub builds: Vec<BuildDoc>,
+    /// The same grouped by target.
+    pub matrix: Vec<MatrixRow>,
+}
+
+/// Groups attestations by target, toolchain aside, and each target's by the package they
+/// attest: what the matrix on a release's page shows.
+pub fn matrix(builds: &[BuildDoc]) -> Vec<MatrixRow> {
+    let mut rows: Vec<MatrixRow> = Vec::new();
+    for b in builds {
+        let same = |t: &crate::binary::Target| {
+            crate::binary::Target {
+                toolchain: String::new(),
+                ..t.clone()
+            } == crate::binary::Target {
+                toolchain: String::new(),
+                ..b.target.clone()
+            }
+        };
+        let pass = b.installcheck != crate::entry::Installcheck::Failed;
+        let row = match rows.iter_mut().position(|r| same(&r.target)) {
+            Some(i) => &mut rows[i],
+            None => {
+                rows.push(MatrixRow {
+                    target: b.target.clone(),
+                    packages: Vec::new(),
+                });
+                rows.last_mut().expect("just pushed")
+            }
+        };
+        match row.packages.iter_mut().find(|p| p.sha256 == b.sha256) {
+            Some(p) => {
+                if !p.builders.contains(&b.builder) {
+                    p.builders.push(b.builder.clone());
+                }
+                p.tests_pass &= pass;
+            }
+            None => row.packages.push(Agreement {
+                sha256: b.sha256.clone(),
+                builders: vec![b.builder.clone()],
+                tests_pass: pass,
+            }),
+        }
+    }
+    for r in &mut rows {
+        r.packages
+            .sort_by_key(|p| std::cmp::Reverse(p.builders.len()));
+    }
+    rows.sort_by(|a, b| {
+        (
+            a.target.pg,
+            &a.target.os,
+            &a.target.os_version,
+            &a.target.arch,
+        )
+            .cmp(&(
+                b.target.pg,
+                &b.target.os,
+                &b.target.os_version,
+                &b.target.arch,
+            ))
+    });
+    rows
+}
+
 /// One document of `GET /api/v1/dists/{dist}/{version}/docs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocInfo {

@@ -331,3 +331,102 @@ fn yanks_and_keys() {
         Rule::KeyNotActive,
     );
 }
+
+fn build_of(rel: &Entry, index: u64, target: crate::binary::Target) -> crate::entry::Build {
+    let Action::Release(r) = &rel.statement.action else {
+        unreachable!()
+    };
+    crate::entry::Build {
+        dist: r.dist.clone(),
+        version: r.version.clone(),
+        release_index: index,
+        release_hash: pgext_log::leaf_hash(&rel.to_bytes()).to_hex(),
+        target,
+        sha256: "d".repeat(64),
+        size: 100,
+        log_sha256: "e".repeat(64),
+        installcheck: crate::entry::Installcheck::Passed,
+    }
+}
+
+#[test]
+fn builds() {
+    let (alice, bob) = (key(1), key(2));
+    let mut log = Log::new();
+    log.ok(account("alice", &alice));
+    log.ok(account("bob", &bob));
+    let rel = release("alice", &alice, "pair", "1.0.0", &["pair"]);
+    log.ok(rel.clone());
+    let other = release("alice", &alice, "other", "1.0.0", &["other"]);
+    log.ok(other.clone());
+    let t15 = crate::binary::tests::target();
+    let build = |b: crate::entry::Build| Action::Build(b);
+
+    // Any account may attest a build of a release named by its index and entry hash.
+    log.ok(entry("bob", &bob, build(build_of(&rel, 2, t15.clone()))));
+    let state = log.reg.dist("pair").unwrap().releases["1.0.0"].clone();
+    assert_eq!(state.builds.len(), 1);
+    assert_eq!(state.builds[0].user, "bob");
+    assert_eq!(
+        state.blobs().map(|(_, w)| w).collect::<Vec<_>>(),
+        ["archive", "META", "binary"]
+    );
+    // The same attestation replayed, or the same builder and target again: refused.
+    log.refused(
+        entry("bob", &bob, build(build_of(&rel, 2, t15.clone()))),
+        Rule::DuplicateBuild,
+    );
+    // Another builder, or another target: fine.
+    log.ok(entry(
+        "alice",
+        &alice,
+        build(build_of(&rel, 2, t15.clone())),
+    ));
+    let mut t18 = t15.clone();
+    t18.pg = 18;
+    log.ok(entry("bob", &bob, build(build_of(&rel, 2, t18.clone()))));
+
+    // Another dist's index, a wrong hash, a release that does not exist.
+    log.refused(
+        entry("bob", &bob, build(build_of(&rel, 3, t15.clone()))),
+        Rule::ReleaseMismatch,
+    );
+    let mut b = build_of(&other, 3, t15.clone());
+    b.dist = "pair".into();
+    log.refused(entry("bob", &bob, build(b)), Rule::ReleaseMismatch);
+    let mut b = build_of(&rel, 2, t15.clone());
+    b.version = "9.9.9".into();
+    log.refused(entry("bob", &bob, build(b)), Rule::UnknownRelease);
+    // A malformed target, bad digests, a package too large.
+    let mut bad = t15.clone();
+    bad.arch = "x86-64/../".into();
+    log.refused(
+        entry("bob", &bob, build(build_of(&other, 3, bad))),
+        Rule::InvalidTarget,
+    );
+    let mut b = build_of(&other, 3, t15.clone());
+    b.sha256 = "D".repeat(64);
+    log.refused(entry("bob", &bob, build(b)), Rule::InvalidName);
+    let mut b = build_of(&other, 3, t15.clone());
+    b.size = crate::binary::MAX_BINARY_BYTES + 1;
+    log.refused(entry("bob", &bob, build(b)), Rule::InvalidTarget);
+    // A yanked release is not built.
+    log.ok(entry(
+        "alice",
+        &alice,
+        Action::Yank {
+            dist: "other".into(),
+            version: "1.0.0".into(),
+            reason: None,
+        },
+    ));
+    log.refused(
+        entry("bob", &bob, build(build_of(&other, 3, t15.clone()))),
+        Rule::ReleaseYanked,
+    );
+    // A revoked or unknown key attests nothing.
+    log.refused(
+        entry("carol", &key(9), build(build_of(&rel, 2, t15))),
+        Rule::UnknownActor,
+    );
+}

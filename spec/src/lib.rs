@@ -6,6 +6,7 @@
 pub mod api;
 pub mod archive;
 pub mod authority;
+pub mod binary;
 pub mod canonical;
 pub mod entry;
 pub mod meta;

@@ -1,6 +1,8 @@
 //! `cargo bench -p pgext-tests --bench client` (it builds the `pgext` binary it runs): `pgext install` against `pgxn install`
 //! (pgxnclient) of the same dist from the same node into the same PostgreSQL, side by side in
-//! one run; and the client's verification alone for a release in a log of 1,000,000 entries.
+//! one run; a builder's releases per hour, and installs of a C extension from its binary, from
+//! source and by pgxn, side by side; and the client's verification alone for a release in a log
+//! of 1,000,000 entries.
 //! Without `--bench` (as `cargo test --bench client` runs it) it does the same at a small scale.
 
 use std::path::Path;
@@ -102,6 +104,102 @@ async fn install_vs_pgxn(rounds: usize) {
     node.node.shutdown().await;
 }
 
+/// Two things of binary packages (`spec/binary.md`): a builder's throughput, releases per hour
+/// for one target (one PostgreSQL, 15), and the install of a C extension from its binary
+/// against the same from source, by pgext and by pgxn, side by side.
+async fn binary_vs_source(releases: usize, rounds: usize) {
+    let node = TestNode::start().await;
+    let bob = identity("bob", 2);
+    let builder = identity("builder", 3);
+    for who in [&bob, &builder] {
+        node.register(who, None).await;
+    }
+    let name = "pgext_bench_bin";
+    for v in 0..releases {
+        let version = format!("1.0.{v}");
+        node.publish_files(
+            &bob,
+            &fixtures::c_dist(name, &version),
+            &format!("{name}-{version}"),
+        )
+        .await;
+    }
+    let url = node.url();
+    tokio::task::spawn_blocking(move || {
+        let pg15 = pgext_tests::pg::pg15_config();
+        let home = tempfile::tempdir().unwrap();
+        let env = |cmd: &mut Command, who: &str| {
+            cmd.env("PGEXT_CONFIG", home.path().join(who).join("config.toml"))
+                .env("PGEXT_STATE_DIR", home.path().join(who).join("state"))
+                .current_dir(home.path());
+        };
+        let pgext = |who: &str, args: &[&str]| {
+            let mut c = Command::new(pgext_bin());
+            c.args(args);
+            env(&mut c, who);
+            c
+        };
+        let key = home.path().join("builder.key");
+        std::fs::write(&key, pgext::keys::format_identity(&builder)).unwrap();
+        timed(&mut pgext("builder", &["registry", "add", "main", &url, "--yes"]));
+        let work = home.path().join("work").display().to_string();
+        let built = timed(&mut pgext(
+            "builder",
+            &[
+                "--key",
+                &key.display().to_string(),
+                "builder",
+                "run",
+                "--once",
+                "--pg-config",
+                &pg15.display().to_string(),
+                "--work-dir",
+                &work,
+            ],
+        ));
+        println!(
+            "| builder, {releases} releases of a C extension for PostgreSQL 15 (build, installcheck in a throwaway cluster, pack, attest) | {:.1} s | {:.0} releases/hour |",
+            built.as_secs_f64(),
+            releases as f64 * 3600.0 / built.as_secs_f64()
+        );
+        let cluster = Cluster::start();
+        timed(&mut pgext(
+            "user",
+            &["registry", "add", "main", &url, "--yes", "--builder", "builder"],
+        ));
+        let mirror = format!("{url}/");
+        let (mut binary, mut source, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let mut c = pgext("user", &["install", name, "--binary"]);
+            binary.push(timed(c.envs(cluster.env())));
+            timed(&mut pgext("user", &["uninstall", name]));
+            let mut c = pgext("user", &["install", name, "--source"]);
+            source.push(timed(c.envs(cluster.env())));
+            timed(&mut pgext("user", &["uninstall", name]));
+            let mut c = Command::new(pgxn_bin());
+            c.args(["install", "--mirror", &mirror, name]).envs(cluster.env());
+            env(&mut c, "user");
+            theirs.push(timed(&mut c));
+            let mut c = Command::new(pgxn_bin());
+            c.args(["uninstall", "--mirror", &mirror, name]).envs(cluster.env());
+            env(&mut c, "user");
+            timed(&mut c);
+        }
+        let (b, s, p) = (median(binary), median(source), median(theirs));
+        println!(
+            "| install {name} (C; median of {rounds}) | pgext from binary {:.0} ms | pgext from source {:.0} ms | pgxn install {:.0} ms | binary/source {:.2}× | binary/pgxn {:.2}× |",
+            ms(b),
+            ms(s),
+            ms(p),
+            b.as_secs_f64() / s.as_secs_f64(),
+            b.as_secs_f64() / p.as_secs_f64()
+        );
+    })
+    .await
+    .unwrap();
+    node.node.shutdown().await;
+}
+
 async fn verify_in_a_big_log(n: u32, rounds: usize) {
     let node = TestNode::start_with(|c| {
         c.sequencer.batch_max = 8192;
@@ -158,8 +256,19 @@ fn main() {
     let full = common::full();
     let entries = common::entries(1_000_000, 2_000);
     let rt = common::runtime();
+    pgext_tests::pg::clear_leftovers(&pgext_tests::pg::pg15_config(), "pgext_bench_");
+    // PGEXT_BENCH_ONLY=install|binary|verify runs one part.
+    let only = std::env::var("PGEXT_BENCH_ONLY").ok();
+    let part = |name: &str| only.as_deref().is_none_or(|o| o == name);
     rt.block_on(async {
-        install_vs_pgxn(if full { 5 } else { 1 }).await;
-        verify_in_a_big_log(entries, if full { 21 } else { 3 }).await;
+        if part("install") {
+            install_vs_pgxn(if full { 5 } else { 1 }).await;
+        }
+        if part("binary") {
+            binary_vs_source(if full { 10 } else { 1 }, if full { 5 } else { 1 }).await;
+        }
+        if part("verify") {
+            verify_in_a_big_log(entries, if full { 21 } else { 3 }).await;
+        }
     });
 }

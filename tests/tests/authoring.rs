@@ -249,6 +249,7 @@ async fn authors_publish_share_yank_and_rotate() {
 /// ones are refused naming their field.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_init_to_an_installed_extension() {
+    pgext_tests::pg::clear_leftovers(&pgext_tests::pg::pg15_config(), "pgext_new_");
     let node = TestNode::start().await;
     let url = node.url();
     tokio::task::spawn_blocking(move || {

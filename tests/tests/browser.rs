@@ -273,3 +273,61 @@ async fn a_member_signs_in_to_a_private_site_in_chromium() {
     anon.close().await;
     node.node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_build_matrix_shows_who_built_what_in_chromium() {
+    use crate::binary::{attest, target};
+    let node = TestNode::start().await;
+    let alice = identity("alice", 1);
+    let builders: Vec<_> = ["builder-one", "builder-two", "builder-three"]
+        .iter()
+        .zip(2u8..)
+        .map(|(n, seed)| identity(n, seed))
+        .collect();
+    node.register(&alice, None).await;
+    for b in &builders {
+        node.register(b, None).await;
+    }
+    let rel = node
+        .publish_files(
+            &alice,
+            &fixtures::dist("pair", "1.0.0", "pair", "stable"),
+            "pair-1.0.0",
+        )
+        .await;
+    let at = ("pair", "1.0.0", rel.index);
+    // PostgreSQL 15: two builders agree. PostgreSQL 18: two builders disagree.
+    let agreed = attest(&node, &builders[0], at, target(15), "a").await;
+    assert_eq!(
+        attest(&node, &builders[1], at, target(15), "a").await,
+        agreed
+    );
+    attest(&node, &builders[0], at, target(18), "b").await;
+    attest(&node, &builders[2], at, target(18), "c").await;
+
+    let b = Browser::start(false, "builds").await;
+    for page in ["/dist/pair/1.0.0/", "/dist/pair/"] {
+        b.goto(&format!("{}{page}", node.url())).await;
+        let matrix = b.text("section[aria-label='Binary builds']").await;
+        assert!(
+            matrix.contains("builder-one, builder-two agree"),
+            "{page}: {matrix}"
+        );
+        assert!(matrix.contains(&agreed[..12]), "{matrix}");
+        assert!(
+            matrix.contains("The builders disagree on PostgreSQL 18"),
+            "{matrix}"
+        );
+        let rows = b.texts("table.matrix tr.disagree").await;
+        assert_eq!(rows.len(), 3, "two packages and the note: {rows:?}");
+    }
+    b.screenshot("matrix").await;
+    // The package link downloads the attested bytes.
+    let href = b
+        .eval("return document.querySelector('table.matrix a[href*=\"/builds/\"]').getAttribute('href')")
+        .await;
+    let (status, bytes) = node.get(href.as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(pgext_log::hex(&pgext_log::sha256(&bytes)), agreed);
+    b.close().await;
+}

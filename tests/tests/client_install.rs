@@ -97,6 +97,7 @@ fn json(text: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgext_installs_verified_releases_into_postgres() {
+    pgext_tests::pg::clear_leftovers(&pgext_tests::pg::pg15_config(), "pgext_cli_");
     let node = TestNode::start().await;
     let api = node.api();
     let (alice, bob) = (identity("alice", 1), identity("bob", 2));

@@ -244,6 +244,39 @@ fn archives() {
     });
 }
 
+#[test]
+fn binary_packages() {
+    use pgext_spec::binary::{FORMAT_VERSION, Manifest, Package, Postgres, pack, read_binary};
+    let manifest = Manifest {
+        trunk: FORMAT_VERSION.into(),
+        package: Package {
+            name: "pair".into(),
+            version: "1.0.0".into(),
+        },
+        postgres: Postgres {
+            major: 15,
+            version: "PostgreSQL 15".into(),
+        },
+        target: crate::binary::target(15),
+    };
+    let files = std::collections::BTreeMap::from([
+        (
+            ("share".to_string(), "extension/pair.control".to_string()),
+            (b"default_version = '1.0.0'\n".to_vec(), false),
+        ),
+        (
+            ("pkglib".to_string(), "pair.so".to_string()),
+            (vec![0x7f; 300], true),
+        ),
+    ]);
+    let package = pack(&manifest, &files).unwrap();
+    let limits = Limits::default();
+    assert!(read_binary(&package, &limits).is_ok());
+    fuzz(vec![package], 256 * 3, |b| {
+        let _ = read_binary(b, &limits);
+    });
+}
+
 /// Encodes `msg` as a request of its protocol, as a peer would send it.
 fn encoded_request<Req, Resp>(mut codec: wire::Codec<Req, Resp>, msg: Req) -> Vec<u8>
 where

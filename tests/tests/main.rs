@@ -3,6 +3,7 @@
 mod audit;
 mod authoring;
 mod bad_input;
+mod binary;
 mod browser;
 mod client_install;
 mod client_verify;

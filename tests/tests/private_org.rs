@@ -86,6 +86,9 @@ fn write_archive(dir: &Path, name: &str, version: &str, files: &[(String, Vec<u8
 
 #[test]
 fn an_organization_runs_a_private_registry_beside_the_public_one() {
+    for prefix in ["pgext_pubext", "acme_"] {
+        pgext_tests::pg::clear_leftovers(&pgext_tests::pg::pg15_config(), prefix);
+    }
     let run = tempfile::tempdir().unwrap();
     let (_org, said) = organization(run.path());
     let (public, a, b) = (&said["public"], &said["acme-a"], &said["acme-b"]);

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Env;
 use crate::installed::Installed;
-use crate::ops::{Context, InstallOptions, Progress};
+use crate::ops::{Context, InstallOptions, Kind, Progress};
 use crate::pg::{Conn, PgInstall};
 use crate::request::Stability;
 
@@ -25,6 +25,12 @@ pub(crate) enum Cmd {
         /// Install from --registry though the name is pinned to another registry.
         #[arg(long)]
         repin: bool,
+        /// Install a binary package the trusted builders attest, or fail: never build.
+        #[arg(long, conflicts_with = "source")]
+        binary: bool,
+        /// Build from source even when a binary package is attested.
+        #[arg(long)]
+        source: bool,
         #[command(flatten)]
         status: StatusArgs,
         #[command(flatten)]
@@ -175,6 +181,9 @@ fn print_installed(i: &Installed, what: &str) {
             p.origin, p.index, p.publisher
         );
     }
+    if i.kind == "binary" {
+        println!("  binary package attested by {}", i.builders.join(", "));
+    }
 }
 
 /// Bars on a terminal, lines with --verbose, nothing for --json.
@@ -218,6 +227,11 @@ impl Progress for Bars {
     fn warn(&self, message: &str) {
         self.bar.suspend(|| eprintln!("warning: {message}"));
     }
+    fn note(&self, message: &str) {
+        // Printed after the step's bar is cleared, so nothing draws over it.
+        self.bar.finish_and_clear();
+        eprintln!("note: {message}");
+    }
 }
 
 fn context(env: Env, pg: &PgArgs, quiet: bool) -> anyhow::Result<Context> {
@@ -242,6 +256,8 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             spec,
             proof,
             repin,
+            binary,
+            source,
             status,
             pg,
             json,
@@ -251,6 +267,11 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                 stability: status.stability(),
                 proof,
                 repin,
+                kind: match (binary, source) {
+                    (true, _) => Kind::Binary,
+                    (_, true) => Kind::Source,
+                    _ => Kind::Auto,
+                },
             };
             let done = ctx.install(&spec, &opts).await?;
             if json {
@@ -303,8 +324,13 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                     ),
                     None => format!("{} (local, unverified)", i.source),
                 };
+                let kind = if i.kind == "binary" {
+                    format!("; binary built by {}", i.builders.join(", "))
+                } else {
+                    String::new()
+                };
                 println!(
-                    "{} {} [{}] from {from}",
+                    "{} {} [{}] from {from}{kind}",
                     i.dist,
                     i.version,
                     i.extensions.join(", ")

@@ -4,6 +4,7 @@
 
 mod account;
 mod audit;
+mod builder;
 mod find;
 mod install;
 mod project;
@@ -59,6 +60,8 @@ enum Cmd {
     Install(install::Cmd),
     #[command(flatten)]
     Token(token::Cmd),
+    #[command(flatten)]
+    Builder(builder::Cmd),
 }
 
 /// What every command may need: the trust configuration and where it lives, the local state,
@@ -105,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Publish(c) => publish::run(c, env).await,
         Cmd::Install(c) => install::run(c, env).await,
         Cmd::Token(c) => token::run(c, env),
+        Cmd::Builder(c) => builder::run(c, env).await,
     }
 }
 

@@ -11,6 +11,8 @@ use super::Env;
 use crate::trust::RegistryConfig;
 use crate::verify::Remote;
 
+// Parsed once per run: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub(crate) enum RegistryCmd {
     /// Trust a registry: its log key is shown and must be accepted (or given with --vkey).
@@ -43,6 +45,13 @@ pub(crate) enum RegistryCmd {
         /// A read token for a private registry (when you have no member's signing key).
         #[arg(long)]
         token: Option<String>,
+        /// A builder account whose attestations of binary packages to believe (repeat for
+        /// several).
+        #[arg(long = "builder")]
+        builders: Vec<String>,
+        /// How many of the builders must attest the same package before it is installed.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        builder_quorum: u64,
     },
     /// The registries configured.
     List {
@@ -64,7 +73,14 @@ pub(crate) async fn run(cmd: RegistryCmd, mut env: Env) -> anyhow::Result<()> {
             yes,
             names,
             token,
+            builders,
+            builder_quorum,
         } => {
+            if builder_quorum as usize > builders.len().max(1) {
+                anyhow::bail!(
+                    "--builder-quorum {builder_quorum} needs at least that many --builder accounts"
+                );
+            }
             let policy = policy
                 .map(|p| std::path::absolute(&p))
                 .transpose()
@@ -78,6 +94,8 @@ pub(crate) async fn run(cmd: RegistryCmd, mut env: Env) -> anyhow::Result<()> {
                 policy,
                 names,
                 token,
+                builders,
+                builder_quorum: builder_quorum as usize,
             };
             add(&mut env, reg, yes).await
         }
@@ -98,6 +116,13 @@ pub(crate) async fn run(cmd: RegistryCmd, mut env: Env) -> anyhow::Result<()> {
                     format!("owns {}", r.names.join(" "))
                 };
                 println!("{} {} {} ({routing})", r.name, r.urls.join(","), r.vkey);
+                if !r.builders.is_empty() {
+                    println!(
+                        "  builders: {} (quorum {})",
+                        r.builders.join(" "),
+                        r.builder_quorum.max(1)
+                    );
+                }
             }
             Ok(())
         }

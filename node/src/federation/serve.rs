@@ -102,7 +102,7 @@ impl Federation {
 }
 
 impl Federation {
-    /// The blobs the private origins name (release zips and METAs), recomputed when one of them
+    /// The blobs the private origins name (release zips, METAs, binary packages), recomputed when one of them
     /// grew.
     fn private_blobs(&self) -> Arc<HashSet<String>> {
         let private: Vec<&Arc<crate::origin::Origin>> =
@@ -115,8 +115,7 @@ impl Federation {
                 let snap = o.snapshot();
                 for d in snap.registry.dists() {
                     for r in d.releases.values() {
-                        set.insert(r.release.sha256.clone());
-                        set.insert(r.release.meta_sha256.clone());
+                        set.extend(r.blobs().map(|(sha, _)| sha.to_string()));
                     }
                 }
             }
@@ -131,7 +130,7 @@ impl Federation {
             o.snapshot().registry.dists().any(|d| {
                 d.releases
                     .values()
-                    .any(|r| r.release.sha256 == sha || r.release.meta_sha256 == sha)
+                    .any(|r| r.blobs().any(|(b, _)| b == sha))
             })
         })
     }

@@ -469,9 +469,13 @@ fn check_entries(mut registry: Registry, from: u64, entries: &[Vec<u8>]) -> Chec
     debug!(?rules, signatures = ?(t.elapsed() - rules), entries = entries.len(), "entries checked");
     let mut blobs = Vec::new();
     for e in &parsed {
-        if let Action::Release(r) = &e.entry.statement.action {
-            blobs.push((r.sha256.clone(), Some(r.size)));
-            blobs.push((r.meta_sha256.clone(), None));
+        match &e.entry.statement.action {
+            Action::Release(r) => {
+                blobs.push((r.sha256.clone(), Some(r.size)));
+                blobs.push((r.meta_sha256.clone(), None));
+            }
+            Action::Build(b) => blobs.push((b.sha256.clone(), Some(b.size))),
+            _ => {}
         }
     }
     Ok((registry, blobs))

@@ -1,13 +1,16 @@
 //! The publish pipeline for releases: read the upload safely, validate META.json against the
 //! signed release statement, build the PGXN-style zip, check the digests the author signed, check
-//! authority, store the blobs durably, and only then hand the entry to the sequencer.
+//! authority, store the blobs durably, and only then hand the entry to the sequencer. Builds
+//! take the same way: the binary package is read under every rule of `spec/binary.md` and held
+//! against the attestation before it is stored.
 
 use std::sync::Arc;
 
 use pgext_log::{hex, sha256};
 use pgext_spec::api::Receipt;
 use pgext_spec::archive::{Limits, pgxn_zip, read_archive};
-use pgext_spec::entry::{Action, Entry, Release};
+use pgext_spec::binary::read_binary;
+use pgext_spec::entry::{Action, Build, Entry, Release};
 use pgext_spec::meta::parse_meta;
 use sha1::{Digest, Sha1};
 
@@ -160,8 +163,98 @@ pub async fn publish_release(
     origin.sequence(entry).await
 }
 
-/// Takes a submission for an origin this node sequences: a release with its archive, or any
-/// other entry.
+/// Checks a binary package against its attestation. Pure CPU work: nothing is stored.
+///
+/// # Errors
+/// A refusal saying what is wrong.
+pub fn prepare_build(limits: &Limits, package: &[u8], build: &Build) -> Result<()> {
+    if package.len() as u64 != build.size || hex(&sha256(package)) != build.sha256 {
+        return Err(Error::invalid(
+            "digest-mismatch",
+            format!(
+                "the attestation signs sha256 {} ({} bytes) but the package is sha256 {} ({} bytes)",
+                build.sha256,
+                build.size,
+                hex(&sha256(package)),
+                package.len()
+            ),
+        ));
+    }
+    let binary =
+        read_binary(package, limits).map_err(|e| Error::invalid("bad-binary", e.to_string()))?;
+    let m = &binary.manifest;
+    if !m.package.name.eq_ignore_ascii_case(&build.dist)
+        || !m.package.version.eq_ignore_ascii_case(&build.version)
+        || m.target != build.target
+    {
+        return Err(Error::invalid(
+            "binary-mismatch",
+            format!(
+                "trunk.json describes {}@{} for {}, the attestation {}@{} for {}",
+                m.package.name,
+                m.package.version,
+                m.target.slug(),
+                build.dist,
+                build.version,
+                build.target.slug()
+            ),
+        ));
+    }
+    if binary.files.is_empty() {
+        return Err(Error::invalid("bad-binary", "the package installs no file"));
+    }
+    Ok(())
+}
+
+/// Publishes a build attestation with its binary package.
+///
+/// # Errors
+/// Any refusal; nothing is stored unless every check before sequencing passed.
+pub async fn publish_build(origin: Arc<Origin>, package: Vec<u8>, entry: Entry) -> Result<Receipt> {
+    let Action::Build(build) = entry.statement.action.clone() else {
+        return Err(Error::bad_request("the statement is not a build"));
+    };
+    let Some(seq) = origin.sequencer() else {
+        return Err(Error::refused(
+            Refusal::NotSequencer,
+            "not-sequencer",
+            format!("this node mirrors {}; submit to its sequencer", origin.name),
+        ));
+    };
+    check_policy(&seq.policy, &entry)?;
+    let snap = origin.snapshot();
+    // A retry of an attestation in the log (same builder, target and package) gets the answer
+    // the first got.
+    let actor = entry.statement.actor.to_ascii_lowercase();
+    let logged = snap
+        .registry
+        .dist(&build.dist)
+        .and_then(|d| d.releases.get(&build.version.to_ascii_lowercase()))
+        .and_then(|r| {
+            r.builds.iter().find(|b| {
+                b.user == actor && b.build.target == build.target && b.build.sha256 == build.sha256
+            })
+        })
+        .filter(|_| snap.registry.check_publisher(&entry).is_ok())
+        .map(|b| b.index);
+    if let Some(index) = logged {
+        let o = origin.clone();
+        return blocking(move || o.receipt(index)).await;
+    }
+    snap.registry.check(&entry)?;
+    drop(snap);
+    let (o, limits) = (origin.clone(), seq.policy.limits);
+    blocking(move || {
+        prepare_build(&limits, &package, &build)?;
+        o.content().blobs().put(&package).map_err(Error::internal)?;
+        Ok::<_, Error>(())
+    })
+    .await?;
+    origin.sequence(entry).await
+}
+
+/// Takes a submission for an origin this node sequences: a release with its archive, a build
+/// with its binary package, or any other entry.
 ///
 /// # Errors
 /// Any refusal, as for [`publish_release`] and [`Origin::sequence`].
@@ -170,11 +263,15 @@ pub async fn submit(
     entry: Entry,
     archive: Option<Vec<u8>>,
 ) -> Result<Receipt> {
-    match archive {
-        Some(archive) => publish_release(origin, archive, entry).await,
-        None if matches!(entry.statement.action, Action::Release(_)) => Err(Error::bad_request(
+    match (archive, &entry.statement.action) {
+        (Some(package), Action::Build(_)) => publish_build(origin, package, entry).await,
+        (Some(archive), _) => publish_release(origin, archive, entry).await,
+        (None, Action::Release(_)) => Err(Error::bad_request(
             "releases go to /api/v1/releases with their archive",
         )),
-        None => origin.sequence(entry).await,
+        (None, Action::Build(_)) => Err(Error::bad_request(
+            "builds go to /api/v1/builds with their binary package",
+        )),
+        (None, _) => origin.sequence(entry).await,
     }
 }

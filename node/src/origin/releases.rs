@@ -92,6 +92,42 @@ pub fn abstract_of(content: &Content, r: &ReleaseState) -> Result<String, BlobEr
     Ok(content.meta(&r.release.meta_sha256)?.abstract_.clone())
 }
 
+/// A release's builds as the API and the site show them.
+pub fn builds(dist: &str, r: &ReleaseState) -> pgext_spec::api::Builds {
+    let builds: Vec<pgext_spec::api::BuildDoc> = r
+        .builds
+        .iter()
+        .map(|b| {
+            let file = pgext_spec::binary::file_name(dist, &r.release.version, &b.build.target);
+            pgext_spec::api::BuildDoc {
+                builder: b.user.clone(),
+                key_id: b.key_id.clone(),
+                index: b.index,
+                date: date(b.time),
+                target: b.build.target.clone(),
+                sha256: b.build.sha256.clone(),
+                size: b.build.size,
+                log_sha256: b.build.log_sha256.clone(),
+                installcheck: b.build.installcheck,
+                url: format!(
+                    "api/v1/dists/{}/{}/builds/{}",
+                    dist.to_ascii_lowercase(),
+                    r.release.version.to_ascii_lowercase(),
+                    b.build.sha256
+                ),
+                file,
+            }
+        })
+        .collect();
+    pgext_spec::api::Builds {
+        dist: dist.to_string(),
+        version: r.release.version.clone(),
+        release_index: r.index,
+        matrix: pgext_spec::api::matrix(&builds),
+        builds,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -329,7 +329,12 @@ fn wants_html(req: &Request) -> bool {
 /// What a request to an origin needs its token to allow.
 fn needs(req: &Request) -> Scope {
     let path = req.uri().path();
-    if req.method() == Method::POST && (path == "/api/v1/entries" || path == "/api/v1/releases") {
+    if req.method() == Method::POST
+        && matches!(
+            path,
+            "/api/v1/entries" | "/api/v1/releases" | "/api/v1/builds"
+        )
+    {
         Scope::Publish
     } else {
         Scope::Read

@@ -116,18 +116,29 @@ pub async fn post_entry(
     submit(c, entry, None).await
 }
 
-/// `POST /api/v1/releases`: multipart `entry` (the signed statement) and `archive`.
-pub async fn post_release(State(c): State<Ctx>, mut form: Multipart) -> ApiResult {
+/// Reads a multipart upload: the `entry` (a signed statement) and one file field named
+/// `file_field`, at most `limit` bytes.
+async fn upload(
+    mut form: Multipart,
+    file_field: &'static str,
+    limit: u64,
+) -> Result<(Entry, Vec<u8>), ApiError> {
     let mut entry = None;
-    let mut archive = None;
-    let limit = c.app.max_archive_bytes;
+    let mut file = None;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            if file_field == "archive" {
+                "archive-too-large"
+            } else {
+                "binary-too-large"
+            },
+            format!("uploads are limited to {limit} bytes"),
+        )
+    };
     let form_error = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "archive-too-large",
-                format!("uploads are limited to {limit} bytes"),
-            )
+            too_large()
         } else {
             ApiError::bad_request(e.body_text())
         }
@@ -138,10 +149,14 @@ pub async fn post_release(State(c): State<Ctx>, mut form: Multipart) -> ApiResul
                 let bytes = field.bytes().await.map_err(form_error)?;
                 entry = Some(Entry::from_submitted(&bytes).map_err(crate::origin::Error::from)?);
             }
-            Some("archive") if archive.is_none() => {
-                archive = Some(field.bytes().await.map_err(form_error)?.to_vec());
+            Some(name) if name == file_field && file.is_none() => {
+                let bytes = field.bytes().await.map_err(form_error)?;
+                if bytes.len() as u64 > limit {
+                    return Err(too_large());
+                }
+                file = Some(bytes.to_vec());
             }
-            Some(name @ ("entry" | "archive")) => {
+            Some(name) if name == "entry" || name == file_field => {
                 return Err(ApiError::bad_request(format!(
                     "the `{name}` field is given twice"
                 )));
@@ -149,11 +164,44 @@ pub async fn post_release(State(c): State<Ctx>, mut form: Multipart) -> ApiResul
             _ => {}
         }
     }
-    let entry = entry.ok_or_else(|| {
-        ApiError::bad_request("missing the `entry` field (the signed release statement)")
-    })?;
-    let archive = archive.ok_or_else(|| ApiError::bad_request("missing the `archive` field"))?;
+    let entry = entry
+        .ok_or_else(|| ApiError::bad_request("missing the `entry` field (the signed statement)"))?;
+    let file =
+        file.ok_or_else(|| ApiError::bad_request(format!("missing the `{file_field}` field")))?;
+    Ok((entry, file))
+}
+
+/// `POST /api/v1/releases`: multipart `entry` (the signed statement) and `archive`.
+pub async fn post_release(State(c): State<Ctx>, form: Multipart) -> ApiResult {
+    let (entry, archive) = upload(form, "archive", c.app.max_archive_bytes).await?;
+    if !matches!(entry.statement.action, Action::Release(_)) {
+        return Err(ApiError::bad_request("the statement is not a release"));
+    }
     submit(c, entry, Some(archive)).await
+}
+
+/// `POST /api/v1/builds`: multipart `entry` (the signed attestation) and `binary` (the
+/// package).
+pub async fn post_build(State(c): State<Ctx>, form: Multipart) -> ApiResult {
+    let (entry, package) = upload(form, "binary", pgext_spec::binary::MAX_BINARY_BYTES).await?;
+    if !matches!(entry.statement.action, Action::Build(_)) {
+        return Err(ApiError::bad_request("the statement is not a build"));
+    }
+    submit(c, entry, Some(package)).await
+}
+
+/// `/api/v1/dists/{dist}/{version}/builds`: the release's attestations and its build matrix.
+pub async fn builds(
+    State(c): State<Ctx>,
+    Path((dist, version)): Path<(String, String)>,
+) -> ApiResult {
+    let snap = c.origin.snapshot();
+    let (d, r) = snap
+        .registry
+        .dist(&dist)
+        .and_then(|d| Some((d, d.releases.get(&version.to_ascii_lowercase())?)))
+        .ok_or_else(|| ApiError::not_found(format!("release {dist}@{version} not found")))?;
+    Ok(json_doc(crate::origin::releases::builds(&d.name, r)))
 }
 
 /// `/api/v1/entries/{index}`.

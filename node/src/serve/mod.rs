@@ -141,6 +141,21 @@ impl Routes {
         self.table.push(("post", path));
         self
     }
+
+    /// A POST whose body may be as large as a binary package, above the release limit the
+    /// other routes keep.
+    fn post_binary<H: axum::handler::Handler<T, Ctx>, T: 'static>(
+        mut self,
+        path: &'static str,
+        h: H,
+    ) -> Routes {
+        let limit = pgext_spec::binary::MAX_BINARY_BYTES as usize + (1 << 20);
+        self.router = self
+            .router
+            .route(path, post(h).layer(DefaultBodyLimit::max(limit)));
+        self.table.push(("post", path));
+        self
+    }
 }
 
 fn routes() -> Routes {
@@ -191,6 +206,12 @@ fn routes() -> Routes {
     .get("/api/v1/proofs/consistency/{from}/{to}", api::consistency)
     .post("/api/v1/releases", api::post_release)
     .get("/api/v1/dists/{dist}", api::dist)
+    .post_binary("/api/v1/builds", api::post_build)
+    .get("/api/v1/dists/{dist}/{version}/builds", api::builds)
+    .get(
+        "/api/v1/dists/{dist}/{version}/builds/{file}",
+        pgxn::binary_file,
+    )
     .get("/api/v1/dists/{dist}/{version}/docs", api::docs)
     .get("/api/v1/dists/{dist}/{version}/docs/{*docpath}", api::doc)
     .get("/api/v1/accounts/{user}", api::account)

@@ -137,10 +137,7 @@ fn check_log(
     let mut hashed = 0;
     for d in registry.dists() {
         for r in d.releases.values() {
-            for (sha, what) in [
-                (&r.release.sha256, "archive"),
-                (&r.release.meta_sha256, "META"),
-            ] {
+            for (sha, what) in r.blobs() {
                 report_blob(
                     blobs,
                     sha,

@@ -3,7 +3,10 @@
 //! entry. `spec/entries.md` states the rules in prose. The state and how entries change it are
 //! here; the rules that judge an entry before it applies are in [`rules`].
 
+mod replay;
 mod rules;
+
+pub use replay::{LogViolation, replay_log};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use base64::Engine as _;
 use ed25519_dalek::VerifyingKey;
 use semver::Version;
 
-use crate::entry::{Action, Entry, Release, decode_public_key, user_key_id};
+use crate::entry::{Action, Build, Entry, Release, decode_public_key, user_key_id};
 
 /// Names no account, distribution or extension may take.
 pub const RESERVED_NAMES: [&str; 4] = ["postgresql", "postgres", "pgsql", "psql"];
@@ -58,6 +61,14 @@ pub enum Rule {
     /// A free-text field (an account's name, email or home page, a yank reason) is too long or
     /// holds control characters.
     InvalidText,
+    /// A build names a release by an index or entry hash that is not that release's.
+    ReleaseMismatch,
+    /// A build of a yanked release.
+    ReleaseYanked,
+    /// A build's target is malformed, or its package larger than a log attests.
+    InvalidTarget,
+    /// The builder attested this release for this target already.
+    DuplicateBuild,
 }
 
 impl Rule {
@@ -81,6 +92,10 @@ impl Rule {
             Rule::NoChange => "no-change",
             Rule::WouldOrphan => "would-orphan",
             Rule::InvalidText => "invalid-text",
+            Rule::ReleaseMismatch => "release-mismatch",
+            Rule::ReleaseYanked => "release-yanked",
+            Rule::InvalidTarget => "invalid-target",
+            Rule::DuplicateBuild => "duplicate-build",
         }
     }
 }
@@ -145,6 +160,42 @@ pub struct ReleaseState {
     pub index: u64,
     /// Yank reason, when yanked.
     pub yanked: Option<String>,
+    /// RFC 6962 leaf hash of the release entry, which builds name.
+    pub leaf: [u8; 32],
+    /// Builds attested, in log order.
+    pub builds: Vec<BuildState>,
+}
+
+impl ReleaseState {
+    /// Every blob the release names, with what it is: the release zip, its META.json, and each
+    /// build's binary package.
+    pub fn blobs(&self) -> impl Iterator<Item = (&str, &'static str)> {
+        [
+            (self.release.sha256.as_str(), "archive"),
+            (self.release.meta_sha256.as_str(), "META"),
+        ]
+        .into_iter()
+        .chain(
+            self.builds
+                .iter()
+                .map(|b| (b.build.sha256.as_str(), "binary")),
+        )
+    }
+}
+
+/// A build attestation as the log knows it.
+#[derive(Debug, Clone)]
+pub struct BuildState {
+    /// The attestation.
+    pub build: Build,
+    /// The builder's account.
+    pub user: String,
+    /// The key that signed it.
+    pub key_id: String,
+    /// Statement time.
+    pub time: u64,
+    /// Log index.
+    pub index: u64,
 }
 
 /// A distribution.
@@ -350,17 +401,31 @@ impl Registry {
 
     fn mutate_with(&mut self, index: u64, entry: &Entry) {
         let st = &entry.statement;
+        // Builds name a release by its entry's leaf hash; only releases pay for computing it.
+        let leaf = match &st.action {
+            Action::Release(_) => pgext_log::leaf_hash(&entry.to_bytes()).0,
+            _ => [0; 32],
+        };
         self.mutate(
             index,
             &st.actor.to_ascii_lowercase(),
             st.time,
             &st.key_id,
             &st.action,
+            leaf,
         );
         self.size = self.size.max(index + 1);
     }
 
-    fn mutate(&mut self, index: u64, actor: &str, time: u64, key_id: &str, action: &Action) {
+    fn mutate(
+        &mut self,
+        index: u64,
+        actor: &str,
+        time: u64,
+        key_id: &str,
+        action: &Action,
+        leaf: [u8; 32],
+    ) {
         match action {
             Action::Account {
                 user,
@@ -445,6 +510,8 @@ impl Registry {
                         time,
                         index,
                         yanked: None,
+                        leaf,
+                        builds: Vec::new(),
                     },
                 );
                 for ext in r.provides.keys() {
@@ -488,6 +555,21 @@ impl Registry {
                     }
                 }
             }
+            Action::Build(b) => {
+                if let Some(d) = self.dists.get_mut(&b.dist.to_ascii_lowercase()) {
+                    let d = Arc::make_mut(d);
+                    d.history.push(index);
+                    if let Some(r) = d.releases.get_mut(&b.version.to_ascii_lowercase()) {
+                        r.builds.push(BuildState {
+                            build: b.clone(),
+                            user: actor.to_string(),
+                            key_id: key_id.to_string(),
+                            time,
+                            index,
+                        });
+                    }
+                }
+            }
         }
     }
 }
@@ -495,67 +577,4 @@ impl Registry {
 /// Base64 of a public key, as account entries carry it.
 pub fn encode_public_key(key: &VerifyingKey) -> String {
     base64::engine::general_purpose::STANDARD.encode(key.as_bytes())
-}
-
-/// An entry of a log that breaks a rule, as a replay finds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogViolation {
-    /// Log index.
-    pub index: u64,
-    /// The rule's name ([`Rule::as_str`]), or `malformed-entry`.
-    pub rule: String,
-    /// What happened.
-    pub detail: String,
-}
-
-/// Replays a whole log from its first entry against every rule, as an auditor does: entries
-/// are parsed in canonical form, rules applied in order, signatures verified in batches over
-/// all cores. Every violation is reported, not just the first: after one, the entry is applied
-/// as logged, so later entries are judged against the state the log actually built. Returns
-/// the state and the violations, in index order.
-pub fn replay_log(entries: &[Vec<u8>]) -> (Registry, Vec<LogViolation>) {
-    use crate::entry::{SignedEntry, verify_signatures};
-    let mut registry = Registry::default();
-    let mut violations = Vec::new();
-    let mut checked = Vec::new();
-    for (i, verdict) in SignedEntry::parse_many(entries).into_iter().enumerate() {
-        let index = i as u64;
-        match verdict {
-            Err(e) => violations.push(LogViolation {
-                index,
-                rule: "malformed-entry".into(),
-                detail: e.to_string(),
-            }),
-            Ok(e) => match registry.apply_unsigned(index, &e.entry) {
-                Ok(key) => checked.push((index, e, key)),
-                Err(v) => {
-                    violations.push(LogViolation {
-                        index,
-                        rule: v.rule.as_str().into(),
-                        detail: v.detail,
-                    });
-                    registry.apply_logged(index, &e.entry);
-                }
-            },
-        }
-    }
-    let mut rest = &checked[..];
-    loop {
-        let items: Vec<_> = rest.iter().map(|(_, e, k)| (e, k)).collect();
-        let Err(k) = verify_signatures(&items) else {
-            break;
-        };
-        let (index, e, _) = &rest[k];
-        violations.push(LogViolation {
-            index: *index,
-            rule: Rule::BadSignature.as_str().into(),
-            detail: format!(
-                "the signature does not verify with key {} of {}",
-                e.entry.statement.key_id, e.entry.statement.actor
-            ),
-        });
-        rest = &rest[k + 1..];
-    }
-    violations.sort_by_key(|v| v.index);
-    (registry, violations)
 }

@@ -142,6 +142,7 @@ impl Registry {
                 Ok(())
             }
             Action::Release(r) => self.check_release(actor, r),
+            Action::Build(b) => self.check_build(actor, b),
             Action::OwnerGrant { dist, user } => {
                 let d = self.owned_dist(actor, dist)?;
                 if !self.accounts.contains_key(&user.to_ascii_lowercase()) {
@@ -260,6 +261,79 @@ impl Registry {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// A build: of a release that exists and is not yanked, named by its index and entry hash,
+    /// for a well-formed target, not attested by this builder for this target before.
+    pub(super) fn check_build(&self, actor: &str, b: &Build) -> Result<(), Violation> {
+        let r = self
+            .dist(&b.dist)
+            .and_then(|d| d.releases.get(&b.version.to_ascii_lowercase()))
+            .ok_or_else(|| {
+                violation(
+                    Rule::UnknownRelease,
+                    format!("no release {}@{}", b.dist, b.version),
+                )
+            })?;
+        if r.index != b.release_index || pgext_log::hex(&r.leaf) != b.release_hash {
+            return Err(violation(
+                Rule::ReleaseMismatch,
+                format!(
+                    "{}@{} is entry {} with hash {}, not entry {} with hash {}",
+                    b.dist,
+                    b.version,
+                    r.index,
+                    pgext_log::hex(&r.leaf),
+                    b.release_index,
+                    b.release_hash
+                ),
+            ));
+        }
+        if r.yanked.is_some() {
+            return Err(violation(
+                Rule::ReleaseYanked,
+                format!("{}@{} is yanked", b.dist, b.version),
+            ));
+        }
+        b.target
+            .check()
+            .map_err(|e| violation(Rule::InvalidTarget, e))?;
+        let hex = |s: &str| {
+            s.len() == 64
+                && s.bytes()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        };
+        if !hex(&b.sha256) || !hex(&b.log_sha256) {
+            return Err(violation(
+                Rule::InvalidName,
+                "digests must be lowercase hex",
+            ));
+        }
+        if b.size == 0 || b.size > crate::binary::MAX_BINARY_BYTES {
+            return Err(violation(
+                Rule::InvalidTarget,
+                format!(
+                    "a binary package is 1 to {} bytes, not {}",
+                    crate::binary::MAX_BINARY_BYTES,
+                    b.size
+                ),
+            ));
+        }
+        if r.builds
+            .iter()
+            .any(|x| x.user == actor && x.build.target == b.target)
+        {
+            return Err(violation(
+                Rule::DuplicateBuild,
+                format!(
+                    "{actor} attested {}@{} for {} already",
+                    b.dist,
+                    b.version,
+                    b.target.slug()
+                ),
+            ));
         }
         Ok(())
     }

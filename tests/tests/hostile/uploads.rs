@@ -5,7 +5,7 @@
 use pgext_spec::entry::{Action, ENTRY_VERSION, Release, Statement, Status, user_key_id};
 use pgext_tests::fixtures;
 
-use super::{Case, Fixture, Req, case, upload};
+use super::{Case, Fixture, Req, case, post_json, upload};
 
 /// Ways to pack members with names no writer library would write.
 #[derive(Clone, Copy)]
@@ -730,5 +730,52 @@ pub(crate) fn cases(fx: &Fixture) -> Vec<Case> {
     for (what, req, code, words) in forms {
         v.push(case(format!("a form with {what}"), req, 400, code, words));
     }
+    // Build uploads: their own route, with a larger limit than releases, and the same shape.
+    let builds = |fields: &[(&str, &[u8])]| {
+        let mut body = Vec::new();
+        for (name, data) in fields {
+            body.extend_from_slice(
+                format!("--XYZ\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"f\"\r\n\r\n")
+                    .as_bytes(),
+            );
+            body.extend_from_slice(data);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--XYZ--\r\n");
+        Req::Raw {
+            method: "POST",
+            path: "/api/v1/builds".into(),
+            content_type: Some("multipart/form-data; boundary=XYZ"),
+            body,
+        }
+    };
+    v.push(case(
+        "a build upload that is JSON",
+        post_json("/api/v1/builds", b"{}".to_vec()),
+        400,
+        "bad-request",
+        "boundary",
+    ));
+    v.push(case(
+        "a build upload without its package",
+        builds(&[("entry", &sign(&fx.next))]),
+        400,
+        "bad-request",
+        "missing the `binary` field",
+    ));
+    v.push(case(
+        "a release statement sent as a build",
+        builds(&[("entry", &sign(&fx.next)), ("binary", b"PK")]),
+        400,
+        "bad-request",
+        "not a build",
+    ));
+    v.push(case(
+        "a binary package over the size limit",
+        builds(&[("entry", &sign(&fx.next)), ("binary", &vec![0u8; 66 << 20])]),
+        413,
+        "binary-too-large",
+        "limited to",
+    ));
     v
 }

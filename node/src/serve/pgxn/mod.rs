@@ -164,6 +164,26 @@ pub async fn dist_file(
     Err(ApiError::not_found(format!("{file} not found")))
 }
 
+/// `/api/v1/dists/{dist}/{version}/builds/{sha256}`: a binary package an attestation of the
+/// release names, streamed and checked as release zips are.
+pub async fn binary_file(
+    State(c): State<Ctx>,
+    Path((dist, version, sha)): Path<(String, String, String)>,
+) -> ApiResult {
+    let size = {
+        let snap = c.origin.snapshot();
+        snap.registry
+            .dist(&dist)
+            .and_then(|d| d.releases.get(&version.to_ascii_lowercase()))
+            .and_then(|r| r.builds.iter().find(|b| b.build.sha256 == sha))
+            .map(|b| b.build.size)
+            .ok_or_else(|| {
+                ApiError::not_found(format!("no build of {dist}@{version} has package {sha}"))
+            })?
+    };
+    download(&c, &sha, size).await
+}
+
 /// Streams a release zip from disk. Its size is checked first and its SHA-256 as it goes:
 /// bytes that are not the ones the log names end the stream with an error (the client sees a
 /// cut download, never other bytes as the release) and raise the alarm.

@@ -142,6 +142,27 @@ fn release_page(c: &Ctx, headers: &HeaderMap, d: &DistState, r: &ReleaseState, p
         .map(|x| json!({"title": x.title, "href": format!("{pre}{}.html", x.docpath), "extension": x.extension}))
         .collect();
     let snap = c.origin.snapshot();
+    // The build matrix: per target, each package with the builders that attest it.
+    let builds = crate::origin::releases::builds(&d.name, r);
+    let matrix: Vec<Value> = builds
+        .matrix
+        .iter()
+        .map(|row| {
+            let t = &row.target;
+            json!({
+                "pg": t.pg, "platform": format!("{} {} {}", t.os, t.os_version, t.arch),
+                "libc": t.libc, "disagree": row.packages.len() > 1,
+                "packages": row.packages.iter().map(|p| json!({
+                    "sha256": p.sha256, "short": &p.sha256[..12.min(p.sha256.len())],
+                    "builders": p.builders, "tests_pass": p.tests_pass,
+                    "tests": builds.builds.iter().filter(|b| b.sha256 == p.sha256)
+                        .map(|b| b.installcheck.as_str()).collect::<std::collections::BTreeSet<_>>(),
+                    "href": format!("{}/{}", c.origin.prefix, builds.builds.iter()
+                        .find(|b| b.sha256 == p.sha256).map(|b| b.url.as_str()).unwrap_or_default()),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
     let base = page(
         c,
         headers,
@@ -159,6 +180,7 @@ fn release_page(c: &Ctx, headers: &HeaderMap, d: &DistState, r: &ReleaseState, p
                 "cosigners": cosigners(&c.origin.name, &snap.note), "sha256": r.release.sha256,
                 "vkey": c.origin.vkey.to_string(), "url": canonical(c, headers, ""), "releases": releases,
                 "owners": d.owners, "tags": meta.tags, "readme": readme, "docs": docs,
+                "matrix": matrix,
             }),
         ),
     )

@@ -20,7 +20,11 @@ async fn answer(resp: reqwest::Response) -> Result<Receipt, Error> {
         .map_err(|e| Error::Api(format!("unreadable answer ({status}): {e}")))?;
     if !status.is_success() {
         let (code, detail) = crate::http::error_of(&body);
-        return Err(Error::Api(format!("{status} {code}: {detail}")));
+        return Err(Error::Refused {
+            status: status.as_u16(),
+            text: format!("{status} {code}: {detail}"),
+            code,
+        });
     }
     serde_json::from_slice(&body).map_err(|e| Error::Api(format!("not a receipt: {e}")))
 }

@@ -10,9 +10,9 @@ use std::process::Command;
 
 use futures::future::try_join_all;
 use pgext_spec::api;
-use pgext_spec::authority::Registry;
+use pgext_spec::authority::{Registry, Rule};
 use pgext_spec::binary::{Binary, DIRS, Manifest, Target, pack, read_binary};
-use pgext_spec::entry::{Action, Installcheck};
+use pgext_spec::entry::{Action, Entry, Installcheck};
 
 use crate::pg::PgInstall;
 use crate::trust::RegistryConfig;
@@ -107,8 +107,27 @@ pub fn destinations(pg: &PgInstall, b: &Binary) -> Result<Vec<PathBuf>, Error> {
 /// # Errors
 /// When a folder is not writable (without `sudo`) or a file cannot be written.
 pub fn install_files(b: &Binary, dests: Vec<PathBuf>, sudo: bool) -> Result<Vec<PathBuf>, Error> {
+    let mut written = Vec::new();
+    let result = write_files(b, &dests, sudo, &mut written);
+    if let Err(e) = result {
+        // Half an install is no install: what was written goes, so that nothing unrecorded
+        // stays behind (and a retry is not refused as a file pgext did not install).
+        let _ = crate::build::remove_files(&written, sudo);
+        return Err(e);
+    }
+    let mut files = dests;
+    files.sort();
+    Ok(files)
+}
+
+fn write_files(
+    b: &Binary,
+    dests: &[PathBuf],
+    sudo: bool,
+    written: &mut Vec<PathBuf>,
+) -> Result<(), Error> {
     let tmp = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
-    for (((_, _), (data, exec)), dest) in b.files.iter().zip(&dests) {
+    for (((_, _), (data, exec)), dest) in b.files.iter().zip(dests) {
         let mode = if *exec { "0755" } else { "0644" };
         if sudo {
             let src = tmp.path().join("file");
@@ -126,6 +145,7 @@ pub fn install_files(b: &Binary, dests: Vec<PathBuf>, sudo: bool) -> Result<Vec<
                     String::from_utf8_lossy(&out.stderr).trim()
                 )));
             }
+            written.push(dest.clone());
             continue;
         }
         let denied = |e: std::io::Error| {
@@ -146,16 +166,18 @@ pub fn install_files(b: &Binary, dests: Vec<PathBuf>, sudo: bool) -> Result<Vec<
         let part = dest.with_extension("pgext-part");
         std::fs::write(&part, data).map_err(denied)?;
         use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(
+        let renamed = std::fs::set_permissions(
             &part,
             std::fs::Permissions::from_mode(if *exec { 0o755 } else { 0o644 }),
         )
-        .map_err(denied)?;
-        std::fs::rename(&part, dest).map_err(denied)?;
+        .and_then(|()| std::fs::rename(&part, dest));
+        if let Err(e) = renamed {
+            let _ = std::fs::remove_file(&part);
+            return Err(denied(e));
+        }
+        written.push(dest.clone());
     }
-    let mut files = dests;
-    files.sort();
-    Ok(files)
+    Ok(())
 }
 
 /// A binary package whose every check passed.
@@ -184,8 +206,12 @@ pub enum Choice {
 /// at least `builder_quorum` of the registry's trusted builders, for a target that loads here,
 /// whose tests did not fail, with no trusted builder attesting other bytes for that target.
 /// Each attestation is checked like the release: its entry is the one the log holds (a build of
-/// exactly this release entry), signed by a key of the builder still active, included in the
-/// checkpoint `v` was verified in; then the package's SHA-256, size and contents.
+/// exactly this release entry), its signature verifies with a key of the builder, included in
+/// the checkpoint `v` was verified in; one signed with a key the builder has since retired or
+/// revoked is withdrawn and not counted. Then the package's SHA-256, size and contents.
+///
+/// The builders' key histories are the node's account documents, as for publishers
+/// (`spec/client.md`): a node that leaves a revocation out of one is not caught here.
 ///
 /// # Errors
 /// A check that failed (tampering): the caller installs nothing. A missing or unusable binary is
@@ -217,25 +243,106 @@ pub async fn choose(
     };
     let trusted = |b: &str| reg.builders.iter().any(|t| t.eq_ignore_ascii_case(b));
     let size = v.provenance.checkpoint_size;
-    let usable: Vec<&api::BuildDoc> = doc
+    let none_for = || {
+        Choice::Source(format!(
+            "no trusted builder attests a binary of {dist} {version} for {} ({}) whose tests pass",
+            local.slug(),
+            local.libc
+        ))
+    };
+    let candidates: Vec<&api::BuildDoc> = doc
         .builds
         .iter()
         .filter(|b| trusted(&b.builder) && b.index < size)
         .filter(|b| b.target.loads_on(local).is_ok())
-        .filter(|b| b.installcheck != Installcheck::Failed)
         .collect();
-    if usable.is_empty() {
-        return Ok(Choice::Source(format!(
-            "no trusted builder attests a binary of {dist} {version} for {} ({})",
-            local.slug(),
-            local.libc
-        )));
+    if candidates.is_empty() {
+        return Ok(none_for());
     }
-    let packages: BTreeSet<&str> = usable.iter().map(|b| b.sha256.as_str()).collect();
+    let bad = |m: String| Error::Verify(VerifyError::Binary(m));
+
+    // Every candidate's entry, as the log holds it, must be what the list said: a build of
+    // exactly the release verified.
+    let release_hash = pgext_log::leaf_hash(&v.entry.to_bytes()).to_hex();
+    let entries = try_join_all(
+        candidates
+            .iter()
+            .map(|b| async move { remote.entry(b.index).await.map(|e| (b.index, e)) }),
+    )
+    .await?;
+    for (listed, (index, entry)) in candidates.iter().zip(&entries) {
+        let Action::Build(b) = &entry.statement.action else {
+            return Err(bad(format!("log entry {index} is not a build attestation")));
+        };
+        if !entry.statement.actor.eq_ignore_ascii_case(&listed.builder)
+            || b.sha256 != listed.sha256
+            || b.size != listed.size
+            || b.target != listed.target
+            || b.installcheck != listed.installcheck
+        {
+            return Err(bad(format!(
+                "the node described log entry {index} otherwise than the log holds it"
+            )));
+        }
+        if b.release_index != v.provenance.index || b.release_hash != release_hash {
+            return Err(bad(format!(
+                "attestation {index} names entry {} ({}), not the release verified ({} {})",
+                b.release_index, b.release_hash, v.provenance.index, release_hash
+            )));
+        }
+    }
+
+    // Each builder's key history, for all builders at once: which keys are active now.
+    let names: BTreeSet<String> = candidates
+        .iter()
+        .map(|b| b.builder.to_ascii_lowercase())
+        .collect();
+    let histories = try_join_all(names.iter().map(|builder| async move {
+        let account: api::Account = remote.json(&format!("/api/v1/accounts/{builder}")).await?;
+        let earlier = try_join_all(
+            account
+                .history
+                .iter()
+                .copied()
+                .filter(|&i| i < size)
+                .map(|i| async move { remote.entry(i).await.map(|e| (i, e)) }),
+        )
+        .await?;
+        Ok::<_, Error>((builder.clone(), earlier))
+    }))
+    .await?;
+    let mut states: BTreeMap<String, (Registry, Vec<(u64, Entry)>)> = BTreeMap::new();
+    for (builder, earlier) in histories {
+        let mut state = Registry::default();
+        for (i, e) in &earlier {
+            state.apply_logged(*i, e);
+        }
+        states.insert(builder, (state, earlier));
+    }
+    let mut usable: Vec<(&api::BuildDoc, &(u64, Entry))> = Vec::new();
+    for (listed, logged) in candidates.iter().zip(&entries) {
+        let (state, _) = &states[&listed.builder.to_ascii_lowercase()];
+        match state.check_publisher(&logged.1) {
+            Ok(()) => usable.push((listed, logged)),
+            // Signed with a key since retired or revoked: withdrawn by its builder.
+            Err(v) if matches!(v.rule, Rule::KeyNotActive | Rule::UnknownActor) => {}
+            Err(v) => {
+                return Err(bad(format!(
+                    "attestation {} by {}: {v}",
+                    logged.0, listed.builder
+                )));
+            }
+        }
+    }
+    usable.retain(|(b, _)| b.installcheck != Installcheck::Failed);
+    if usable.is_empty() {
+        return Ok(none_for());
+    }
+    let packages: BTreeSet<&str> = usable.iter().map(|(b, _)| b.sha256.as_str()).collect();
     if packages.len() > 1 {
         let who: Vec<String> = usable
             .iter()
-            .map(|b| {
+            .map(|(b, _)| {
                 format!(
                     "{} attests {}",
                     b.builder,
@@ -251,84 +358,21 @@ pub async fn choose(
     }
     let builders: BTreeSet<String> = usable
         .iter()
-        .map(|b| b.builder.to_ascii_lowercase())
+        .map(|(b, _)| b.builder.to_ascii_lowercase())
         .collect();
-    if builders.len() < reg.builder_quorum.max(1) {
+    let quorum = reg.builder_quorum.max(1);
+    if builders.len() < quorum {
         return Ok(Choice::Source(format!(
-            "{} of the {} trusted builders the policy needs attest {dist} {version} for {}",
+            "{} of the {quorum} trusted builders the policy needs attest {dist} {version} for {}",
             builders.len(),
-            reg.builder_quorum,
             local.slug()
         )));
     }
-    let release_hash = pgext_log::leaf_hash(&v.entry.to_bytes()).to_hex();
-    let bad = |m: String| Error::Verify(VerifyError::Binary(m));
-    // The attestations, and the history of each builder's keys, proven in the checkpoint.
-    let entries = try_join_all(
-        usable
-            .iter()
-            .map(|b| async move { remote.entry(b.index).await.map(|e| (b.index, e)) }),
-    )
-    .await?;
-    for (doc_build, (index, entry)) in usable.iter().zip(&entries) {
-        let Action::Build(b) = &entry.statement.action else {
-            return Err(bad(format!("log entry {index} is not a build attestation")));
-        };
-        if !entry
-            .statement
-            .actor
-            .eq_ignore_ascii_case(&doc_build.builder)
-            || b.sha256 != doc_build.sha256
-            || b.size != doc_build.size
-            || b.target != doc_build.target
-            || b.installcheck != doc_build.installcheck
-        {
-            return Err(bad(format!(
-                "the node described log entry {index} otherwise than the log holds it"
-            )));
-        }
-        if b.release_index != v.provenance.index || b.release_hash != release_hash {
-            return Err(bad(format!(
-                "attestation {index} names entry {} ({}), not the release verified ({} {})",
-                b.release_index, b.release_hash, v.provenance.index, release_hash
-            )));
-        }
-    }
-    // Each builder's key history, fetched for all builders at once.
-    let histories = try_join_all(builders.iter().map(|builder| async move {
-        let account: api::Account = remote.json(&format!("/api/v1/accounts/{builder}")).await?;
-        let earlier = try_join_all(
-            account
-                .history
-                .iter()
-                .copied()
-                .filter(|&i| i < size)
-                .map(|i| async move { remote.entry(i).await.map(|e| (i, e)) }),
-        )
-        .await?;
-        Ok::<_, Error>((builder.clone(), earlier))
-    }))
-    .await?;
-    let mut proven: Vec<(u64, pgext_spec::entry::Entry)> = entries.clone();
-    let mut states: BTreeMap<String, Registry> = BTreeMap::new();
-    for (builder, earlier) in histories {
-        let mut state = Registry::default();
-        for (i, e) in &earlier {
-            state.apply_logged(*i, e);
-        }
-        proven.extend(earlier);
-        states.insert(builder, state);
-    }
-    for (index, entry) in &entries {
-        let state = &states[&entry.statement.actor.to_ascii_lowercase()];
-        // The key must be active at the checkpoint: a builder that revoked it withdrew what it
-        // signed.
-        state.check_publisher(entry).map_err(|v| {
-            bad(format!(
-                "attestation {index} by {}: {}",
-                entry.statement.actor, v
-            ))
-        })?;
+
+    // The attestations counted, and the key histories that judged them, are in the checkpoint.
+    let mut proven: Vec<&(u64, Entry)> = usable.iter().map(|(_, e)| *e).collect();
+    for b in &builders {
+        proven.extend(states[b].1.iter());
     }
     let (signed, _) = crate::verify::open_with_policy(reg, &v.provenance.checkpoint)?;
     let root = signed.checkpoint.root;
@@ -354,9 +398,19 @@ pub async fn choose(
             })
         })?;
     }
-    // The package: the bytes attested, then its contents and its manifest.
-    let chosen = usable[0];
-    let package = remote.get(&format!("/{}", chosen.url)).await?;
+
+    // The package, by the digest attested (never a path the node chose), no longer than
+    // attested; then its contents and its manifest.
+    let chosen = usable[0].0;
+    let path = format!(
+        "/api/v1/dists/{}/{}/builds/{}",
+        dist.to_ascii_lowercase(),
+        version.to_ascii_lowercase(),
+        chosen.sha256
+    );
+    let package = remote
+        .get_limited(&path, &crate::progress::Quiet, Some(chosen.size))
+        .await?;
     let got = pgext_log::hex(&pgext_log::sha256(&package));
     if got != chosen.sha256 || package.len() as u64 != chosen.size {
         return Err(bad(format!(

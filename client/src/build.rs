@@ -114,6 +114,12 @@ impl<'a> Builder<'a> {
         })
     }
 
+    /// Adds `env` to every step's environment.
+    pub fn with_env(mut self, env: Vec<(String, String)>) -> Builder<'a> {
+        self.env.extend(env);
+        self
+    }
+
     /// Passes `args` (`CC=clang`, `COPT=…`) to every `make`, and `env` to every step.
     pub fn with(mut self, args: Vec<String>, env: Vec<(String, String)>) -> Builder<'a> {
         self.make_args = args;

@@ -128,12 +128,14 @@ impl BuilderConfig {
     }
 }
 
-/// A failure worth another attempt: a node that did not answer.
+/// A failure worth another attempt: a node that did not answer, or answered that it is busy
+/// or failing (429, 5xx).
 fn passing(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Unreachable(_) | Error::Verify(VerifyError::Unreachable { .. })
-    )
+    match e {
+        Error::Unreachable(_) | Error::Verify(VerifyError::Unreachable { .. }) => true,
+        Error::Refused { status, .. } => *status == 429 || *status >= 500,
+        _ => false,
+    }
 }
 
 /// Runs the builder: follows the log from where it stopped, reporting each outcome to `report`.
@@ -194,9 +196,7 @@ pub async fn run(
                 if seen || p.done.contains_key(&k) || p.failed.contains_key(&k) {
                     continue;
                 }
-                let outcome = handle(&cfg, platform, ev.index, &ev.entry)
-                    .await
-                    .map_err(|e| format!("the builder cannot go on: {e}"))?;
+                let outcome = handle(&cfg, platform, ev.index, &ev.entry).await?;
                 match (outcome.result.as_str(), outcome.attestation) {
                     ("attested" | "already", Some(i)) => {
                         p.done.insert(k, i);
@@ -208,13 +208,13 @@ pub async fn run(
                     _ => {}
                 }
                 // Saved before it is told: what was reported is never done again.
-                cfg.save(&p).map_err(|e| e.to_string())?;
+                cfg.save(&p)?;
                 report(&outcome);
             }
             for platform in platforms.iter() {
                 p.next.insert(target_key(&platform.target), ev.index + 1);
             }
-            cfg.save(&p).map_err(|e| e.to_string())
+            cfg.save(&p)
         }
     })
     .await
@@ -269,6 +269,9 @@ async fn handle(
                 return Ok(outcome);
             }
             Err(e) if ours(&e) => return Err(e),
+            // Still unreachable or busy after every attempt: the release did not fail, the
+            // builder stops (and resumes here when started again).
+            Err(e) if passing(&e) && attempt == cfg.attempts.max(1) => return Err(e),
             Err(e) if passing(&e) && attempt < cfg.attempts => {
                 eprintln!(
                     "{}@{}: {e}; trying again (attempt {attempt})",
@@ -407,7 +410,7 @@ async fn attempt_once(
             let _ = std::fs::remove_dir_all(&work);
             Ok(Done::Attested(receipt.index, check))
         }
-        Err(Error::Api(m)) if m.contains("duplicate-build") => {
+        Err(Error::Refused { code, text, .. }) if code == "duplicate-build" => {
             match attested(
                 &remote,
                 &cfg.identity.user,
@@ -418,10 +421,12 @@ async fn attempt_once(
             .await?
             {
                 Some(i) => Ok(Done::Already(i)),
-                None => Err(Error::Api(m)),
+                None => Err(Error::Api(text)),
             }
         }
-        Err(Error::Api(m)) if m.contains("release-yanked") => Ok(Done::Skipped(m)),
+        Err(Error::Refused { code, text, .. }) if code == "release-yanked" => {
+            Ok(Done::Skipped(text))
+        }
         Err(e) => Err(e),
     }
 }
@@ -490,7 +495,7 @@ fn build(
         let scratch = Scratch::start(pg, stage, log)?;
         // Tests run with the shadow's pg_config: whatever they install lands there.
         let shadow = scratch.pg()?;
-        let mut tests = make.for_pg(&shadow)?;
+        let mut tests = make.for_pg(&shadow)?.with_env(scratch.env());
         // pg_regress makes `results/` whenever it runs tests (and removes its other files when
         // they pass).
         let results = src.join("results");

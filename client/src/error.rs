@@ -17,6 +17,16 @@ pub enum Error {
     /// The node refused, or answered what cannot be read.
     #[error("{0}")]
     Api(String),
+    /// The node answered a submission with an error in its JSON shape.
+    #[error("{text}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The error's stable code (`duplicate-build`, `release-yanked`, …).
+        code: String,
+        /// Status, code and detail, for people.
+        text: String,
+    },
     /// The node could not be reached.
     #[error("cannot reach the node: {0}")]
     Unreachable(String),

@@ -191,7 +191,7 @@ impl Context {
 
     /// The verified binary package to install for `v`, or `None` to build from source (with a
     /// note why, unless `--source` asked for it).
-    async fn binary_for(
+    pub(crate) async fn binary_for(
         &self,
         dist: &str,
         v: &VerifiedRelease,
@@ -224,7 +224,7 @@ impl Context {
 
     /// Installs a verified binary package: its files where this PostgreSQL keeps them, with
     /// the same record (and `uninstall`) as a build.
-    fn install_binary(
+    pub(crate) fn install_binary(
         &self,
         v: &VerifiedRelease,
         b: &crate::binary::VerifiedBinary,
@@ -336,18 +336,7 @@ impl Context {
     /// PostgreSQL's own, or of another package manager), is not overwritten: `uninstall` would
     /// then remove what it never installed.
     fn check_conflicts(&self, dist: &str, files: &[PathBuf]) -> Result<(), Error> {
-        let ours = installed::find(&self.state, &self.pg.key(), dist)?
-            .map(|r| r.files)
-            .unwrap_or_default();
-        if let Some(f) = files
-            .iter()
-            .find(|f| f.symlink_metadata().is_ok() && !ours.contains(f))
-        {
-            return Err(Error::Install(format!(
-                "{} exists and was not installed by pgext (it came with PostgreSQL or another package): installing {dist} would replace it; remove it first if {dist} is to own it",
-                f.display()
-            )));
-        }
+        // Another pgext install first: its message names what to uninstall.
         for other in installed::list(&self.state, Some(&self.pg.key()))? {
             if other.dist.eq_ignore_ascii_case(dist) {
                 continue;
@@ -361,6 +350,18 @@ impl Context {
                     other.version
                 )));
             }
+        }
+        let ours = installed::find(&self.state, &self.pg.key(), dist)?
+            .map(|r| r.files)
+            .unwrap_or_default();
+        if let Some(f) = files
+            .iter()
+            .find(|f| f.symlink_metadata().is_ok() && !ours.contains(f))
+        {
+            return Err(Error::Install(format!(
+                "{} exists and was not installed by pgext (it came with PostgreSQL or another package): installing {dist} would replace it; remove it first if {dist} is to own it",
+                f.display()
+            )));
         }
         Ok(())
     }
@@ -478,9 +479,10 @@ impl Context {
 fn prune_dirs(files: &[PathBuf], roots: &[(&'static str, PathBuf)]) {
     for f in files {
         for dir in f.ancestors().skip(1) {
-            let below = roots
-                .iter()
-                .any(|(_, r)| dir.starts_with(r) && dir != r.as_path());
+            // Below one of the installation's directories and none of them itself (one may
+            // hold another: the server headers below the headers).
+            let below = roots.iter().any(|(_, r)| dir.starts_with(r))
+                && !roots.iter().any(|(_, r)| dir == r.as_path());
             // remove_dir refuses a folder that is not empty: the walk stops there.
             if !below || std::fs::remove_dir(dir).is_err() {
                 break;

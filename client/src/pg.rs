@@ -60,12 +60,11 @@ impl PgInstall {
     pub fn find(pg_config: Option<&Path>) -> Result<PgInstall, Error> {
         let pg_config = pg_config.map_or_else(|| PathBuf::from("pg_config"), Path::to_path_buf);
         // `pg_config` alone prints `NAME = value` for everything it knows.
-        let values: std::collections::BTreeMap<String, String> =
-            pg_config_value(&pg_config, "")?
-                .lines()
-                .filter_map(|l| l.split_once(" = "))
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .collect();
+        let values: std::collections::BTreeMap<String, String> = pg_config_value(&pg_config, "")?
+            .lines()
+            .filter_map(|l| l.split_once(" = "))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
         let value = |flag: &str| match values.get(&flag_name(flag)) {
             Some(v) => Ok(v.clone()),
             None => pg_config_value(&pg_config, flag),

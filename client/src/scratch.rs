@@ -1,20 +1,16 @@
 //! A throwaway PostgreSQL for a build's `make installcheck`, that never touches the real
-//! installation: a shadow of it (links to its files, real copies of the three programs that find
-//! their folders from their own path) with the build's staged files laid over it, and a cluster
-//! of that shadow on a Unix socket in a temporary folder. PostgreSQL finds its share and library
-//! folders relative to its program, so the shadow's server loads the staged extension as if it
-//! were installed. As root, the server runs as the `postgres` account (initdb refuses root).
+//! installation: a shadow of it (a copy of its programs, shared files and libraries) with the
+//! build's staged files laid over it, and a cluster of that shadow on a Unix socket in a
+//! temporary folder. PostgreSQL and `pg_config` find their folders relative to their own path,
+//! so the shadow's server loads the staged extension as if it were installed, and a Makefile
+//! run with the shadow's `pg_config` installs into the shadow. As root, the server runs as the
+//! `postgres` account (initdb refuses root).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::Error;
 use crate::pg::{Conn, PgInstall};
-
-/// Programs copied rather than linked: each locates the installation from its own path, which a
-/// symbolic link would resolve back to the real one. `pg_config` too, so that a Makefile whose
-/// `installcheck` installs (some do) installs into the shadow.
-const COPIED: [&str; 4] = ["postgres", "initdb", "pg_ctl", "pg_config"];
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::Config(format!("{}: {e}", path.display()))
@@ -59,34 +55,25 @@ fn under(root: &Path, abs: &Path) -> PathBuf {
     root.join(abs.strip_prefix("/").unwrap_or(abs))
 }
 
-/// A folder of links to every entry of `orig`.
-fn link_dir(orig: &Path, shadow: &Path) -> Result<(), Error> {
+/// Copies the folder `orig` to `shadow`: folders and files copied, links kept as links. Copies,
+/// not links to the real files: a Makefile that writes into the shadow (with `cp`, which
+/// follows links) writes into the copy.
+fn copy_dir(orig: &Path, shadow: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(shadow).map_err(io(shadow))?;
     for e in std::fs::read_dir(orig).map_err(io(orig))? {
         let e = e.map_err(io(orig))?;
         let to = shadow.join(e.file_name());
-        if to.symlink_metadata().is_err() {
-            std::os::unix::fs::symlink(e.path(), &to).map_err(io(&to))?;
+        let kind = e.file_type().map_err(io(&e.path()))?;
+        if kind.is_dir() {
+            copy_dir(&e.path(), &to)?;
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(e.path()).map_err(io(&e.path()))?;
+            std::os::unix::fs::symlink(target, &to).map_err(io(&to))?;
+        } else {
+            std::fs::copy(e.path(), &to).map_err(io(&to))?;
         }
     }
     Ok(())
-}
-
-/// Makes `dir` (inside the shadow) a real folder: a link to a folder becomes a folder of links.
-fn materialize(dir: &Path) -> Result<(), Error> {
-    match dir.symlink_metadata() {
-        Ok(m) if m.file_type().is_symlink() => {
-            let target = std::fs::read_link(dir).map_err(io(dir))?;
-            std::fs::remove_file(dir).map_err(io(dir))?;
-            if target.is_dir() {
-                link_dir(&target, dir)
-            } else {
-                std::fs::create_dir_all(dir).map_err(io(dir))
-            }
-        }
-        Ok(_) => Ok(()),
-        Err(_) => std::fs::create_dir_all(dir).map_err(io(dir)),
-    }
 }
 
 fn postgres_uid() -> Option<u32> {
@@ -120,25 +107,15 @@ impl Scratch {
         } else {
             None
         };
-        // The shadow's bindir: the three programs copied, the rest linked.
+        // The shadow: the installation's programs, shared files and libraries, copied.
         let bindir = under(&root, &pg.bindir);
-        std::fs::create_dir_all(&bindir).map_err(io(&bindir))?;
-        for e in std::fs::read_dir(&pg.bindir).map_err(io(&pg.bindir))? {
-            let e = e.map_err(io(&pg.bindir))?;
-            let to = bindir.join(e.file_name());
-            let copied = COPIED.iter().any(|c| e.file_name() == *c);
-            if copied {
-                if std::fs::hard_link(e.path(), &to).is_err() {
-                    std::fs::copy(e.path(), &to).map_err(io(&to))?;
-                }
-            } else {
-                std::os::unix::fs::symlink(e.path(), &to).map_err(io(&to))?;
+        for d in [&pg.bindir, &pg.sharedir, &pg.pkglibdir] {
+            let to = under(&root, d);
+            if !to.exists() {
+                copy_dir(d, &to)?;
             }
         }
-        for d in [&pg.sharedir, &pg.pkglibdir] {
-            link_dir(d, &under(&root, d))?;
-        }
-        // The staged files over it, each folder on their way made real.
+        // The staged files over it.
         let mut dirs = vec![stage.to_path_buf()];
         while let Some(d) = dirs.pop() {
             for e in std::fs::read_dir(&d).map_err(io(&d))?.flatten() {
@@ -150,24 +127,16 @@ impl Scratch {
                     continue;
                 };
                 let abs = Path::new("/").join(&rel);
-                let Some(base) = [&pg.sharedir, &pg.pkglibdir]
-                    .into_iter()
-                    .find(|b| abs.starts_with(b))
-                else {
-                    continue;
-                };
-                let mut at = under(&root, base);
-                for c in abs
-                    .strip_prefix(base)
-                    .unwrap_or(&abs)
-                    .parent()
-                    .into_iter()
-                    .flat_map(Path::components)
+                if ![&pg.sharedir, &pg.pkglibdir]
+                    .iter()
+                    .any(|b| abs.starts_with(b))
                 {
-                    at.push(c);
-                    materialize(&at)?;
+                    continue;
                 }
                 let to = under(&root, &abs);
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent).map_err(io(parent))?;
+                }
                 let _ = std::fs::remove_file(&to);
                 std::fs::copy(e.path(), &to).map_err(io(&to))?;
             }
@@ -279,6 +248,20 @@ impl Scratch {
     /// When the shadow has no `pg_config` that answers.
     pub fn pg(&self) -> Result<PgInstall, Error> {
         PgInstall::find(Some(&self.bindir.join("pg_config")))
+    }
+
+    /// What programs of the shadow need in their environment: the folders of the libraries
+    /// the real programs find relative to themselves (`pg_regress` of a relocatable build).
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.libs
+            .iter()
+            .map(|l| {
+                (
+                    "LD_LIBRARY_PATH".to_string(),
+                    l.to_string_lossy().into_owned(),
+                )
+            })
+            .collect()
     }
 
     /// Where to connect: the socket folder, as the `postgres` superuser.

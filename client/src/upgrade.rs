@@ -86,7 +86,14 @@ impl Context {
                 stability,
             };
             let v = self.fetch(&old.dist, &select, false).await?;
-            let new = self.install_verified(&v)?;
+            // A binary when the trusted builders attest one, as `install` does.
+            let new = match self
+                .binary_for(&old.dist, &v, &crate::ops::InstallOptions::default())
+                .await?
+            {
+                Some(b) => self.install_binary(&v, &b)?,
+                None => self.install_verified(&v)?,
+            };
             let mut updated = Vec::new();
             if let Some(conn) = conn {
                 for ext in &new.extensions {

@@ -102,11 +102,17 @@ pub struct VerifiedRelease {
 async fn read_body(
     mut r: reqwest::Response,
     progress: &dyn crate::progress::Progress,
-) -> Result<Vec<u8>, reqwest::Error> {
+    max: Option<u64>,
+) -> Result<Vec<u8>, String> {
     let total = r.content_length();
     let mut body = Vec::with_capacity(total.unwrap_or(0).min(64 << 20) as usize);
-    while let Some(chunk) = r.chunk().await? {
+    while let Some(chunk) = r.chunk().await.map_err(|e| e.to_string())? {
         body.extend_from_slice(&chunk);
+        if let Some(max) = max.filter(|&m| body.len() as u64 > m) {
+            return Err(format!(
+                "the answer is longer than the {max} bytes expected"
+            ));
+        }
         progress.bytes(body.len() as u64, total);
     }
     Ok(body)
@@ -152,15 +158,29 @@ impl Remote {
         path: &str,
         progress: &dyn crate::progress::Progress,
     ) -> Result<Vec<u8>, Error> {
+        self.get_limited(path, progress, None).await
+    }
+
+    /// [`Remote::get_with`], reading at most `max` bytes of an answer when given (a node that
+    /// sends more is passed over like one that fails).
+    ///
+    /// # Errors
+    /// When no node answers within the limit.
+    pub async fn get_limited(
+        &self,
+        path: &str,
+        progress: &dyn crate::progress::Progress,
+        max: Option<u64>,
+    ) -> Result<Vec<u8>, Error> {
         let mut why = String::from("no URL configured");
         // A mirror that lags may not have a new release yet: a 404 moves on to the next node,
         // and is the answer only when no node has it.
         let mut not_found = None;
         for base in &self.urls {
             match self.access.get(&format!("{base}{path}")).await {
-                Ok(r) if r.status().is_success() => match read_body(r, progress).await {
+                Ok(r) if r.status().is_success() => match read_body(r, progress, max).await {
                     Ok(b) => return Ok(b),
-                    Err(e) => why = e.to_string(),
+                    Err(e) => why = format!("{base}{path}: {e}"),
                 },
                 Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
                     let body = r.bytes().await.unwrap_or_default();

@@ -148,7 +148,7 @@ impl Followed {
 pub async fn watch<F, Fut>(cfg: &WatchConfig, mut report: F) -> Result<(), Error>
 where
     F: FnMut(Event) -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
+    Fut: std::future::Future<Output = Result<(), Error>>,
 {
     let remote = Remote::new(&cfg.registry);
     let mut followed = Followed {
@@ -185,7 +185,7 @@ where
                     continue;
                 }
                 if let Some(ev) = event_of(index, &entry, &cfg.names, size) {
-                    report(ev).await.map_err(VerifyError::Malformed)?;
+                    report(ev).await?;
                 }
             }
         }

@@ -259,15 +259,7 @@ pub struct Builds {
 pub fn matrix(builds: &[BuildDoc]) -> Vec<MatrixRow> {
     let mut rows: Vec<MatrixRow> = Vec::new();
     for b in builds {
-        let same = |t: &crate::binary::Target| {
-            crate::binary::Target {
-                toolchain: String::new(),
-                ..t.clone()
-            } == crate::binary::Target {
-                toolchain: String::new(),
-                ..b.target.clone()
-            }
-        };
+        let same = |t: &crate::binary::Target| t.same_as(&b.target);
         let pass = b.installcheck != crate::entry::Installcheck::Failed;
         let row = match rows.iter_mut().position(|r| same(&r.target)) {
             Some(i) => &mut rows[i],

@@ -426,7 +426,44 @@ fn builds() {
     );
     // A revoked or unknown key attests nothing.
     log.refused(
-        entry("carol", &key(9), build(build_of(&rel, 2, t15))),
+        entry("carol", &key(9), build(build_of(&rel, 2, t15.clone()))),
         Rule::UnknownActor,
+    );
+    // Another toolchain is the same target: one attestation per builder and target.
+    let mut clang = t15.clone();
+    clang.toolchain = "clang-14.0.6".into();
+    log.refused(
+        entry("bob", &bob, build(build_of(&rel, 2, clang.clone()))),
+        Rule::DuplicateBuild,
+    );
+    // Builds are not part of the distribution's history (what clients prove of a release).
+    let d = log.reg.dist("pair").unwrap();
+    assert_eq!(d.history, vec![2], "{:?}", d.history);
+    // A builder that rotated its key withdrew what the old key signed, and may attest again.
+    let bob2 = key(20);
+    log.ok(entry(
+        "bob",
+        &bob,
+        Action::KeyRotate {
+            new_key: encode_public_key(&bob2.verifying_key()),
+        },
+    ));
+    log.ok(entry("bob", &bob2, build(build_of(&rel, 2, clang))));
+    log.refused(
+        entry("bob", &bob2, build(build_of(&rel, 2, t15.clone()))),
+        Rule::DuplicateBuild,
+    );
+    // At most MAX_BUILDS_PER_RELEASE attestations a release.
+    let have = log.reg.dist("pair").unwrap().releases["1.0.0"].builds.len();
+    for i in have..crate::authority::MAX_BUILDS_PER_RELEASE {
+        let mut t = t15.clone();
+        t.os_version = format!("v{i}");
+        log.ok(entry("bob", &bob2, build(build_of(&rel, 2, t))));
+    }
+    let mut t = t15;
+    t.os_version = "one_more".into();
+    log.refused(
+        entry("bob", &bob2, build(build_of(&rel, 2, t))),
+        Rule::TooManyBuilds,
     );
 }

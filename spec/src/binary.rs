@@ -19,6 +19,8 @@ pub const MANIFEST: &str = "trunk.json";
 pub const DIGESTS: &str = "digests";
 /// Largest binary package a log attests and a node stores, in bytes.
 pub const MAX_BINARY_BYTES: u64 = 64 << 20;
+/// Most a binary package unpacks to (less where the reader's limits say less).
+pub const MAX_UNPACKED_BYTES: u64 = 256 << 20;
 
 /// What a binary was built for. Every field but `toolchain` must match the machine it is
 /// installed on (`Target::loads_on`); `toolchain` records what built it.
@@ -35,8 +37,8 @@ pub struct Target {
     pub libc: String,
     /// PostgreSQL major version.
     pub pg: u64,
-    /// The settings the server's magic block checks when it loads a module, from the server's
-    /// `pg_config.h`: `blcksz=8192,float8byval=1,funcmaxargs=100,indexmaxkeys=32,namedatalen=64`.
+    /// The server settings a module's ABI depends on that `pg_config` reports:
+    /// `blcksz=8192,float8byval=1` (`spec/binary.md`, Targets).
     pub abi: String,
     /// The compiler that built it, `{name}-{version}`: `gcc-12.2.0`, `clang-14.0.6`.
     pub toolchain: String,
@@ -56,6 +58,12 @@ fn word(field: &str, v: &str, max: usize, extra: &[u8]) -> Result<(), String> {
 }
 
 impl Target {
+    /// The same target but for the toolchain: what "one attestation per builder and target"
+    /// and the matrix compare.
+    pub fn same_as(&self, other: &Target) -> bool {
+        self.loads_on(other).is_ok()
+    }
+
     /// Checks every field's form (`spec/binary.md`, Targets).
     ///
     /// # Errors
@@ -287,9 +295,13 @@ pub fn read_binary(bytes: &[u8], limits: &Limits) -> Result<Binary, BinaryError>
     if bytes.len() as u64 > MAX_BINARY_BYTES {
         return Err(BinaryError::TooLarge(bytes.len() as u64));
     }
+    // A zip, as the format says (the archive reader would take tarballs too).
+    if !bytes.starts_with(b"PK\x03\x04") {
+        return Err(ArchiveError::Unreadable("a binary package is a zip".into()).into());
+    }
     let limits = Limits {
         max_archive_bytes: MAX_BINARY_BYTES,
-        max_unpacked_bytes: limits.max_unpacked_bytes.max(4 * MAX_BINARY_BYTES),
+        max_unpacked_bytes: limits.max_unpacked_bytes.min(MAX_UNPACKED_BYTES),
         ..*limits
     };
     let Files { files: all } = read_archive(bytes, &limits)?;

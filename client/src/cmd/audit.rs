@@ -158,7 +158,11 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             };
             crate::watch::watch(&cfg, |ev| {
                 let (exec, webhook) = (exec.clone(), webhook.clone());
-                async move { report_event(&ev, json, exec.as_deref(), webhook.as_deref()).await }
+                async move {
+                    report_event(&ev, json, exec.as_deref(), webhook.as_deref())
+                        .await
+                        .map_err(crate::Error::Config)
+                }
             })
             .await?;
         }

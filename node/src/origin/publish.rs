@@ -231,9 +231,10 @@ pub async fn publish_build(origin: Arc<Origin>, package: Vec<u8>, entry: Entry) 
         .dist(&build.dist)
         .and_then(|d| d.releases.get(&build.version.to_ascii_lowercase()))
         .and_then(|r| {
-            r.builds.iter().find(|b| {
-                b.user == actor && b.build.target == build.target && b.build.sha256 == build.sha256
-            })
+            // The same attestation, field for field: anything else is judged by the rules.
+            r.builds
+                .iter()
+                .find(|b| b.user == actor && b.build == build)
         })
         .filter(|_| snap.registry.check_publisher(&entry).is_ok())
         .map(|b| b.index);

@@ -116,12 +116,16 @@ pub async fn post_entry(
     submit(c, entry, None).await
 }
 
+/// A judgment of a submitted statement before its upload's file is read.
+type EntryCheck<'a> = dyn Fn(&Entry) -> Result<(), ApiError> + Sync + 'a;
+
 /// Reads a multipart upload: the `entry` (a signed statement) and one file field named
 /// `file_field`, at most `limit` bytes.
 async fn upload(
     mut form: Multipart,
     file_field: &'static str,
     limit: u64,
+    first: Option<&EntryCheck<'_>>,
 ) -> Result<(Entry, Vec<u8>), ApiError> {
     let mut entry = None;
     let mut file = None;
@@ -150,6 +154,16 @@ async fn upload(
                 entry = Some(Entry::from_submitted(&bytes).map_err(crate::origin::Error::from)?);
             }
             Some(name) if name == file_field && file.is_none() => {
+                // Where the entry is judged first, it comes first: no large body is read for
+                // a statement that would be refused.
+                if let Some(check) = first {
+                    let e = entry.as_ref().ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "the `entry` field must come before `{file_field}`"
+                        ))
+                    })?;
+                    check(e)?;
+                }
                 let bytes = field.bytes().await.map_err(form_error)?;
                 if bytes.len() as u64 > limit {
                     return Err(too_large());
@@ -173,7 +187,7 @@ async fn upload(
 
 /// `POST /api/v1/releases`: multipart `entry` (the signed statement) and `archive`.
 pub async fn post_release(State(c): State<Ctx>, form: Multipart) -> ApiResult {
-    let (entry, archive) = upload(form, "archive", c.app.max_archive_bytes).await?;
+    let (entry, archive) = upload(form, "archive", c.app.max_archive_bytes, None).await?;
     if !matches!(entry.statement.action, Action::Release(_)) {
         return Err(ApiError::bad_request("the statement is not a release"));
     }
@@ -183,10 +197,37 @@ pub async fn post_release(State(c): State<Ctx>, form: Multipart) -> ApiResult {
 /// `POST /api/v1/builds`: multipart `entry` (the signed attestation) and `binary` (the
 /// package).
 pub async fn post_build(State(c): State<Ctx>, form: Multipart) -> ApiResult {
-    let (entry, package) = upload(form, "binary", pgext_spec::binary::MAX_BINARY_BYTES).await?;
-    if !matches!(entry.statement.action, Action::Build(_)) {
-        return Err(ApiError::bad_request("the statement is not a build"));
-    }
+    let origin = c.origin.clone();
+    // The sequencer judges the attestation (signature, rules) before it reads the package; a
+    // mirror, whose state may lag, leaves that to the sequencer it forwards to.
+    let check = move |e: &Entry| -> Result<(), ApiError> {
+        if !matches!(e.statement.action, Action::Build(_)) {
+            return Err(ApiError::bad_request("the statement is not a build"));
+        }
+        if origin.is_sequencer() {
+            let snap = origin.snapshot();
+            let published = match &e.statement.action {
+                Action::Build(b) => snap
+                    .registry
+                    .dist(&b.dist)
+                    .and_then(|d| d.releases.get(&b.version.to_ascii_lowercase()))
+                    .is_some_and(|r| r.builds.iter().any(|x| x.build == *b)),
+                _ => false,
+            };
+            // A retry of a logged attestation is answered after the upload, as the first was.
+            if !published {
+                snap.registry.check(e).map_err(crate::origin::Error::from)?;
+            }
+        }
+        Ok(())
+    };
+    let (entry, package) = upload(
+        form,
+        "binary",
+        pgext_spec::binary::MAX_BINARY_BYTES,
+        Some(&check),
+    )
+    .await?;
     submit(c, entry, Some(package)).await
 }
 

@@ -67,8 +67,10 @@ pub enum Rule {
     ReleaseYanked,
     /// A build's target is malformed, or its package larger than a log attests.
     InvalidTarget,
-    /// The builder attested this release for this target already.
+    /// The builder attested this release for this target already, with a key still active.
     DuplicateBuild,
+    /// The release has as many attestations as a release may have.
+    TooManyBuilds,
 }
 
 impl Rule {
@@ -96,6 +98,7 @@ impl Rule {
             Rule::ReleaseYanked => "release-yanked",
             Rule::InvalidTarget => "invalid-target",
             Rule::DuplicateBuild => "duplicate-build",
+            Rule::TooManyBuilds => "too-many-builds",
         }
     }
 }
@@ -244,6 +247,10 @@ pub fn valid_term(name: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_graphic() && !b"/\\:".contains(&b))
 }
+
+/// Most build attestations one release may have: every builder and target a registry serves,
+/// with room to spare, and a bound on what one account can make every mirror store.
+pub const MAX_BUILDS_PER_RELEASE: usize = 256;
 
 /// Longest free-text field of an entry, in bytes.
 pub const MAX_TEXT_BYTES: usize = 256;
@@ -555,10 +562,11 @@ impl Registry {
                     }
                 }
             }
+            // Builds stay out of the distribution's history: that is what a client proves before
+            // it believes a release, and any account may attest builds.
             Action::Build(b) => {
                 if let Some(d) = self.dists.get_mut(&b.dist.to_ascii_lowercase()) {
                     let d = Arc::make_mut(d);
-                    d.history.push(index);
                     if let Some(r) = d.releases.get_mut(&b.version.to_ascii_lowercase()) {
                         r.builds.push(BuildState {
                             build: b.clone(),

@@ -321,9 +321,18 @@ impl Registry {
                 ),
             ));
         }
+        // One attestation per builder and target (the toolchain is recorded, not part of the
+        // target); an attestation signed with a key since retired or revoked is withdrawn, and
+        // the builder may attest again with its current key.
+        let active = |x: &BuildState| {
+            self.accounts
+                .get(&x.user)
+                .and_then(|a| a.keys.get(&x.key_id))
+                .is_some_and(|k| k.active)
+        };
         if r.builds
             .iter()
-            .any(|x| x.user == actor && x.build.target == b.target)
+            .any(|x| x.user == actor && x.build.target.same_as(&b.target) && active(x))
         {
             return Err(violation(
                 Rule::DuplicateBuild,
@@ -332,6 +341,15 @@ impl Registry {
                     b.dist,
                     b.version,
                     b.target.slug()
+                ),
+            ));
+        }
+        if r.builds.len() >= MAX_BUILDS_PER_RELEASE {
+            return Err(violation(
+                Rule::TooManyBuilds,
+                format!(
+                    "{}@{} has {MAX_BUILDS_PER_RELEASE} attestations, as many as a release may have",
+                    b.dist, b.version
                 ),
             ));
         }

@@ -770,12 +770,21 @@ pub(crate) fn cases(fx: &Fixture) -> Vec<Case> {
         "bad-request",
         "not a build",
     ));
+    // The statement is judged before the package is read: 66 MiB behind a statement that is
+    // not a build are refused unread.
     v.push(case(
-        "a binary package over the size limit",
+        "a binary package over the size limit behind a release statement",
         builds(&[("entry", &sign(&fx.next)), ("binary", &vec![0u8; 66 << 20])]),
-        413,
-        "binary-too-large",
-        "limited to",
+        400,
+        "bad-request",
+        "not a build",
+    ));
+    v.push(case(
+        "a build upload whose package comes before its statement",
+        builds(&[("binary", b"PK"), ("entry", &sign(&fx.next))]),
+        400,
+        "bad-request",
+        "must come before",
     ));
     v
 }

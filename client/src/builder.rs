@@ -389,7 +389,10 @@ async fn attempt_once(
     })
     .await
     .map_err(|e| Error::Config(e.to_string()))?;
-    let (package, check) = built?;
+    // A failed build's folder goes too (its log stays, in the state folder's `logs/`).
+    let (package, check) = built.inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&work);
+    })?;
     let log_bytes = std::fs::read(&log).unwrap_or_default();
     let release_hash = pgext_log::leaf_hash(&v.entry.to_bytes()).to_hex();
     let attestation = cfg.identity.sign(Action::Build(Build {

@@ -60,17 +60,32 @@ fn under(root: &Path, abs: &Path) -> PathBuf {
 /// follows links) writes into the copy.
 fn copy_dir(orig: &Path, shadow: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(shadow).map_err(io(shadow))?;
-    for e in std::fs::read_dir(orig).map_err(io(orig))? {
+    let entries = match std::fs::read_dir(orig) {
+        // A folder removed while the copy ran (see below).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        r => r.map_err(io(orig))?,
+    };
+    for e in entries {
         let e = e.map_err(io(orig))?;
         let to = shadow.join(e.file_name());
-        let kind = e.file_type().map_err(io(&e.path()))?;
-        if kind.is_dir() {
-            copy_dir(&e.path(), &to)?;
-        } else if kind.is_symlink() {
-            let target = std::fs::read_link(e.path()).map_err(io(&e.path()))?;
-            std::os::unix::fs::symlink(target, &to).map_err(io(&to))?;
-        } else {
-            std::fs::copy(e.path(), &to).map_err(io(&to))?;
+        let copied = e.file_type().and_then(|kind| {
+            if kind.is_dir() {
+                return Ok(None);
+            }
+            if kind.is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(e.path())?, &to)?;
+            } else {
+                std::fs::copy(e.path(), &to)?;
+            }
+            Ok(Some(()))
+        });
+        match copied {
+            Ok(None) => copy_dir(&e.path(), &to)?,
+            Ok(Some(())) => {}
+            // Removed while the copy ran (another install's uninstall): it is not part of
+            // the installation any more.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(io(&to)(err)),
         }
     }
     Ok(())

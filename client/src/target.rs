@@ -92,7 +92,8 @@ fn libc() -> String {
 }
 
 /// The server ABI `pg_config` can tell: the block size (`--with-blocksize`, in kB) and whether
-/// float8 passes by value (64-bit builds unless configured off). The other values the magic
+/// float8 passes by value (64-bit builds unless configured off, which only PostgreSQL 12 and
+/// older allowed; the server runs on this machine, whose pointer width is this program's). The other values the magic
 /// block checks (NAMEDATALEN, FUNC_MAX_ARGS, INDEX_MAX_KEYS) change only by editing a header
 /// `pg_config` does not report; a module built with others is refused by the server at LOAD.
 pub fn abi(configure: &str) -> String {

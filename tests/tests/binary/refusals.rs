@@ -81,6 +81,15 @@ async fn a_flipped_byte_and_untrustworthy_attestations_install_nothing() {
         &["--builder", "builder-one"],
     );
     let pg18 = pgext_tests::pg::pg18_config().display().to_string();
+    // Nor one for PostgreSQL 18 on another architecture or C library.
+    let index = builds(&node, "pgext_bin_t", "1.0.0").await.release_index;
+    let mut arm = target(18);
+    arm.arch = "aarch64".into();
+    let mut musl = target(18);
+    musl.libc = "musl1.2".into();
+    for (t, body) in [(arm, "arm"), (musl, "musl")] {
+        attest(&node, &b1, ("pgext_bin_t", "1.0.0", index), t, body).await;
+    }
     let err = direct.fails(&["install", "pgext_bin_t", "--binary", "--pg-config", &pg18]);
     assert!(
         err.contains("no trusted builder attests") && err.contains("pg18"),
@@ -277,6 +286,22 @@ async fn the_node_refuses_every_bad_attestation_before_storing_anything() {
     bad.sha256 = pgext_log::hex(&pgext_log::sha256(&raw));
     bad.size = raw.len() as u64;
     refused(bad, raw, "bad-binary").await;
+    // A package holding a link.
+    let linked = {
+        use std::io::Write as _;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default();
+        w.start_file("p/trunk.json", opts).unwrap();
+        w.write_all(&serde_json::to_vec(&manifest("pair")).unwrap())
+            .unwrap();
+        w.add_symlink("p/pgsql/pkglib/pair.so", "/etc/passwd", opts)
+            .unwrap();
+        w.finish().unwrap().into_inner()
+    };
+    let mut bad = good.clone();
+    bad.sha256 = pgext_log::hex(&pgext_log::sha256(&linked));
+    bad.size = linked.len() as u64;
+    refused(bad, linked, "link").await;
     // A file outside the pg_config folders, listed in digests as the format asks.
     let m = serde_json::to_vec(&manifest("pair")).unwrap();
     let sum = |d: &[u8]| pgext_log::hex(&pgext_log::sha256(d));

@@ -87,7 +87,10 @@ impl From<Violation> for Error {
         let kind = match v.rule {
             Rule::UnknownActor | Rule::KeyNotActive | Rule::BadSignature => Refusal::Unauthorized,
             Rule::NotOwner | Rule::ExtensionOwned => Refusal::Forbidden,
-            Rule::AccountExists | Rule::DuplicateVersion | Rule::KeyReused => Refusal::Conflict,
+            Rule::AccountExists
+            | Rule::DuplicateVersion
+            | Rule::KeyReused
+            | Rule::DuplicateBuild => Refusal::Conflict,
             _ => Refusal::Invalid,
         };
         Error::refused(kind, v.rule.as_str(), v.to_string())

@@ -66,6 +66,26 @@ impl SequencerConfig {
     }
 }
 
+/// How many uploads (release archives, binary packages) the node reads at once: each may hold
+/// tens of MiB while it is checked, so their number bounds the memory uploads take.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadConfig {
+    /// Uploads read at once.
+    pub concurrent: usize,
+    /// How long, in milliseconds, an upload waits for its turn before it is answered 503 busy.
+    pub wait_ms: u64,
+}
+
+impl Default for UploadConfig {
+    fn default() -> UploadConfig {
+        UploadConfig {
+            concurrent: 4,
+            wait_ms: 30_000,
+        }
+    }
+}
+
 /// One origin this node mirrors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,6 +153,8 @@ pub struct Config {
     pub sequencer: SequencerConfig,
     /// Upload limits.
     pub limits: Limits,
+    /// Uploads taken at once.
+    pub uploads: UploadConfig,
     /// Name this node cosigns checkpoints under (C2SP tlog-cosignature). Default:
     /// `<http address>/witness`, fixed at first start.
     pub witness_name: Option<String>,
@@ -192,6 +214,7 @@ impl Default for Config {
             admin_keys: Vec::new(),
             sequencer: SequencerConfig::default(),
             limits: Limits::default(),
+            uploads: UploadConfig::default(),
             witness_name: None,
             p2p: P2pConfig::default(),
             mirrors: Vec::new(),

@@ -150,6 +150,12 @@ impl Node {
             http: http_addr,
             max_archive_bytes: config.limits.max_archive_bytes,
             limiter: Arc::new(crate::serve::access::Limiter::new(metrics.clone())),
+            uploads: (
+                Arc::new(tokio::sync::Semaphore::new(
+                    config.uploads.concurrent.max(1),
+                )),
+                std::time::Duration::from_millis(config.uploads.wait_ms),
+            ),
         });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let router = serve::router(app.clone());

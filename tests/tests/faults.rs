@@ -199,3 +199,67 @@ async fn a_damaged_large_release_is_cut_short_as_it_streams() {
     assert_eq!(status, 500, "{}", String::from_utf8_lossy(&body));
     node.node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_beyond_the_nodes_turns_wait_then_are_answered_busy() {
+    use tokio::io::AsyncWriteExt as _;
+    let node = TestNode::start_with(|c| {
+        c.uploads.concurrent = 1;
+        c.uploads.wait_ms = 300;
+    })
+    .await;
+    let addr = node.url().trim_start_matches("http://").to_string();
+    // An upload that takes its turn and keeps it: headers, a little of a large body, then
+    // nothing more for now.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(
+        format!(
+            "POST /api/v1/releases HTTP/1.1\r\nHost: {addr}\r\nContent-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 10000000\r\n\r\n--XYZ\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    // Let the node take it.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let form = || {
+        reqwest::multipart::Form::new()
+            .part("entry", reqwest::multipart::Part::bytes(b"{}".to_vec()))
+    };
+    let http = reqwest::Client::new();
+    for path in ["/api/v1/releases", "/api/v1/builds"] {
+        let started = std::time::Instant::now();
+        let resp = http
+            .post(format!("{}{path}", node.url()))
+            .multipart(form())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 503, "{path}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["errors"][0]["code"], "busy", "{body}");
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(300),
+            "it waited its turn first"
+        );
+    }
+    // The turn comes back when the slow upload ends: the next one is read (and judged).
+    drop(slow);
+    let resp = pgext_tests::eventually(10, || {
+        let (http, url) = (&http, node.url());
+        async move {
+            let resp = http
+                .post(format!("{url}/api/v1/releases"))
+                .multipart(form())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if resp.status() == 503 {
+                return Err("still busy".into());
+            }
+            Ok(resp)
+        }
+    })
+    .await;
+    assert_eq!(resp.status(), 400);
+}

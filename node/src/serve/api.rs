@@ -116,6 +116,20 @@ pub async fn post_entry(
     submit(c, entry, None).await
 }
 
+/// A turn to read an upload, waited for at most `[uploads] wait_ms`: uploads beyond
+/// `[uploads] concurrent` wait, and are answered 503 busy when their turn does not come.
+async fn upload_turn(c: &Ctx) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    let (turns, wait) = &c.app.uploads;
+    match tokio::time::timeout(*wait, turns.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the node is reading as many uploads as it takes at once; send it again shortly",
+        )),
+    }
+}
+
 /// A judgment of a submitted statement before its upload's file is read.
 type EntryCheck<'a> = dyn Fn(&Entry) -> Result<(), ApiError> + Sync + 'a;
 
@@ -187,6 +201,7 @@ async fn upload(
 
 /// `POST /api/v1/releases`: multipart `entry` (the signed statement) and `archive`.
 pub async fn post_release(State(c): State<Ctx>, form: Multipart) -> ApiResult {
+    let _turn = upload_turn(&c).await?;
     let (entry, archive) = upload(form, "archive", c.app.max_archive_bytes, None).await?;
     if !matches!(entry.statement.action, Action::Release(_)) {
         return Err(ApiError::bad_request("the statement is not a release"));
@@ -197,6 +212,7 @@ pub async fn post_release(State(c): State<Ctx>, form: Multipart) -> ApiResult {
 /// `POST /api/v1/builds`: multipart `entry` (the signed attestation) and `binary` (the
 /// package).
 pub async fn post_build(State(c): State<Ctx>, form: Multipart) -> ApiResult {
+    let _turn = upload_turn(&c).await?;
     let origin = c.origin.clone();
     // The sequencer judges the attestation (signature, rules) before it reads the package; a
     // mirror, whose state may lag, leaves that to the sequencer it forwards to.

@@ -86,6 +86,8 @@ pub struct AppState {
     pub max_archive_bytes: u64,
     /// Failed tokens per address.
     pub limiter: Arc<access::Limiter>,
+    /// Turns for uploads (`[uploads] concurrent`), and how long one waits for its turn.
+    pub uploads: (Arc<tokio::sync::Semaphore>, std::time::Duration),
 }
 
 /// A request's view: the node, and the origin the path names.

@@ -98,7 +98,7 @@ async fn fill(node: &Node, n: u32, kb: usize) -> u64 {
             let _p = sem.acquire().await.unwrap();
             let (r, zip) = release_with_data(&format!("rep{i}"), kb);
             let entry = id.sign(Action::Release(r));
-            pgext_node::origin::publish::publish_release(s, zip, entry)
+            pgext_node::origin::publish::submit(s, entry, Some(zip))
                 .await
                 .unwrap()
                 .index
@@ -332,7 +332,7 @@ fn main() {
             let (rel, zip) = release_with_data(&format!("prop{r}"), 20);
             let entry = id.sign(Action::Release(rel));
             let t = Instant::now();
-            let size = pgext_node::origin::publish::publish_release(seq.origin().clone(), zip, entry)
+            let size = pgext_node::origin::publish::submit(seq.origin().clone(), entry, Some(zip))
                 .await
                 .unwrap()
                 .index

@@ -162,7 +162,7 @@ async fn publish_all(node: &TestNode, dists: &[Dist]) -> u64 {
         let entry = who.sign(Action::Release(p.release));
         let (s, permit) = (shared.clone(), sem.clone().acquire_owned().await.unwrap());
         tasks.push(tokio::spawn(async move {
-            let r = pgext_node::origin::publish::publish_release(s, p.zip, entry)
+            let r = pgext_node::origin::publish::submit(s, entry, Some(p.zip))
                 .await
                 .unwrap();
             drop(permit);

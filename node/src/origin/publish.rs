@@ -113,15 +113,21 @@ pub fn prepare(limits: &Limits, archive: &[u8], release: &Release) -> Result<Pre
     })
 }
 
-/// Publishes a release end to end.
+/// A submission checked and its files stored: either already in the log, or ready for the
+/// sequencer.
+#[derive(Debug)]
+pub enum Staged {
+    /// The same statement is in the log: the answer it got, with a proof to today.
+    Logged(Receipt),
+    /// Checked, its files stored: the entry to sequence.
+    Ready(Box<Entry>),
+}
+
+/// Checks a release upload and stores its blobs, for [`Origin::sequence`] to sequence.
 ///
 /// # Errors
 /// Any refusal; nothing is stored unless every check before sequencing passed.
-pub async fn publish_release(
-    origin: Arc<Origin>,
-    archive: Vec<u8>,
-    entry: Entry,
-) -> Result<Receipt> {
+pub async fn stage_release(origin: Arc<Origin>, archive: Vec<u8>, entry: Entry) -> Result<Staged> {
     let Action::Release(release) = entry.statement.action.clone() else {
         return Err(Error::bad_request("the statement is not a release"));
     };
@@ -146,7 +152,7 @@ pub async fn publish_release(
         .map(|r| r.index);
     if let Some(index) = published {
         let o = origin.clone();
-        return blocking(move || o.receipt(index)).await;
+        return Ok(Staged::Logged(blocking(move || o.receipt(index)).await?));
     }
     // Authority first: an unauthorized upload costs no unpacking.
     snap.registry.check(&entry)?;
@@ -160,7 +166,7 @@ pub async fn publish_release(
         Ok::<_, Error>(())
     })
     .await?;
-    origin.sequence(entry).await
+    Ok(Staged::Ready(Box::new(entry)))
 }
 
 /// Checks a binary package against its attestation. Pure CPU work: nothing is stored.
@@ -206,11 +212,12 @@ pub fn prepare_build(limits: &Limits, package: &[u8], build: &Build) -> Result<(
     Ok(())
 }
 
-/// Publishes a build attestation with its binary package.
+/// Checks a build attestation and its binary package and stores the package, for
+/// [`Origin::sequence`] to sequence.
 ///
 /// # Errors
 /// Any refusal; nothing is stored unless every check before sequencing passed.
-pub async fn publish_build(origin: Arc<Origin>, package: Vec<u8>, entry: Entry) -> Result<Receipt> {
+pub async fn stage_build(origin: Arc<Origin>, package: Vec<u8>, entry: Entry) -> Result<Staged> {
     let Action::Build(build) = entry.statement.action.clone() else {
         return Err(Error::bad_request("the statement is not a build"));
     };
@@ -240,7 +247,7 @@ pub async fn publish_build(origin: Arc<Origin>, package: Vec<u8>, entry: Entry) 
         .map(|b| b.index);
     if let Some(index) = logged {
         let o = origin.clone();
-        return blocking(move || o.receipt(index)).await;
+        return Ok(Staged::Logged(blocking(move || o.receipt(index)).await?));
     }
     snap.registry.check(&entry)?;
     drop(snap);
@@ -251,28 +258,35 @@ pub async fn publish_build(origin: Arc<Origin>, package: Vec<u8>, entry: Entry) 
         Ok::<_, Error>(())
     })
     .await?;
-    origin.sequence(entry).await
+    Ok(Staged::Ready(Box::new(entry)))
 }
 
-/// Takes a submission for an origin this node sequences: a release with its archive, a build
-/// with its binary package, or any other entry.
+/// Checks a submission for an origin this node sequences and stores its files: a release with
+/// its archive, a build with its binary package, or any other entry (nothing to store).
 ///
 /// # Errors
-/// Any refusal, as for [`publish_release`] and [`Origin::sequence`].
-pub async fn submit(
-    origin: Arc<Origin>,
-    entry: Entry,
-    archive: Option<Vec<u8>>,
-) -> Result<Receipt> {
-    match (archive, &entry.statement.action) {
-        (Some(package), Action::Build(_)) => publish_build(origin, package, entry).await,
-        (Some(archive), _) => publish_release(origin, archive, entry).await,
+/// Any refusal, as for [`stage_release`] and [`stage_build`].
+pub async fn stage(origin: Arc<Origin>, entry: Entry, file: Option<Vec<u8>>) -> Result<Staged> {
+    match (file, &entry.statement.action) {
+        (Some(package), Action::Build(_)) => stage_build(origin, package, entry).await,
+        (Some(archive), _) => stage_release(origin, archive, entry).await,
         (None, Action::Release(_)) => Err(Error::bad_request(
             "releases go to /api/v1/releases with their archive",
         )),
         (None, Action::Build(_)) => Err(Error::bad_request(
             "builds go to /api/v1/builds with their binary package",
         )),
-        (None, _) => origin.sequence(entry).await,
+        (None, _) => Ok(Staged::Ready(Box::new(entry))),
+    }
+}
+
+/// Takes a submission for an origin this node sequences: [`stage`], then sequenced.
+///
+/// # Errors
+/// Any refusal, as for [`stage`] and [`Origin::sequence`].
+pub async fn submit(origin: Arc<Origin>, entry: Entry, file: Option<Vec<u8>>) -> Result<Receipt> {
+    match stage(origin.clone(), entry, file).await? {
+        Staged::Logged(receipt) => Ok(receipt),
+        Staged::Ready(entry) => origin.sequence(*entry).await,
     }
 }

@@ -82,14 +82,28 @@ pub async fn log_info(State(c): State<Ctx>) -> Response {
 }
 
 /// Takes a submission: sequenced here when this node is the origin's sequencer, otherwise
-/// forwarded over libp2p to the node that is, whose answer is returned as it gave it.
-async fn submit(c: Ctx, entry: Entry, archive: Option<Vec<u8>>) -> ApiResult {
+/// forwarded over libp2p to the node that is, whose answer is returned as it gave it. An
+/// upload's turn ends once its files are checked and stored (or handed to the forwarder):
+/// waiting for the sequencing round needs no turn.
+async fn submit(
+    c: Ctx,
+    entry: Entry,
+    archive: Option<Vec<u8>>,
+    turn: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> ApiResult {
     let receipt = match (&c.app.federation, c.origin.is_sequencer()) {
         (Some(fed), false) => {
+            drop(turn);
             fed.forward_submission(&c.origin.name, &entry, archive)
                 .await?
         }
-        _ => publish::submit(c.origin.clone(), entry, archive).await?,
+        _ => match publish::stage(c.origin.clone(), entry, archive).await? {
+            publish::Staged::Logged(receipt) => receipt,
+            publish::Staged::Ready(entry) => {
+                drop(turn);
+                c.origin.sequence(*entry).await?
+            }
+        },
     };
     Ok((StatusCode::CREATED, Json(receipt)).into_response())
 }
@@ -113,7 +127,7 @@ pub async fn post_entry(
     if c.guard.is_some() && member.is_none() && !invited {
         return Err(super::access::unauthorized_error(None));
     }
-    submit(c, entry, None).await
+    submit(c, entry, None, None).await
 }
 
 /// A turn to read an upload, waited for at most `[uploads] wait_ms`: uploads beyond
@@ -201,18 +215,18 @@ async fn upload(
 
 /// `POST /api/v1/releases`: multipart `entry` (the signed statement) and `archive`.
 pub async fn post_release(State(c): State<Ctx>, form: Multipart) -> ApiResult {
-    let _turn = upload_turn(&c).await?;
+    let turn = upload_turn(&c).await?;
     let (entry, archive) = upload(form, "archive", c.app.max_archive_bytes, None).await?;
     if !matches!(entry.statement.action, Action::Release(_)) {
         return Err(ApiError::bad_request("the statement is not a release"));
     }
-    submit(c, entry, Some(archive)).await
+    submit(c, entry, Some(archive), Some(turn)).await
 }
 
 /// `POST /api/v1/builds`: multipart `entry` (the signed attestation) and `binary` (the
 /// package).
 pub async fn post_build(State(c): State<Ctx>, form: Multipart) -> ApiResult {
-    let _turn = upload_turn(&c).await?;
+    let turn = upload_turn(&c).await?;
     let origin = c.origin.clone();
     // The sequencer judges the attestation (signature, rules) before it reads the package; a
     // mirror, whose state may lag, leaves that to the sequencer it forwards to.
@@ -244,7 +258,7 @@ pub async fn post_build(State(c): State<Ctx>, form: Multipart) -> ApiResult {
         Some(&check),
     )
     .await?;
-    submit(c, entry, Some(package)).await
+    submit(c, entry, Some(package), Some(turn)).await
 }
 
 /// `/api/v1/dists/{dist}/{version}/builds`: the release's attestations and its build matrix.

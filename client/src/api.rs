@@ -69,25 +69,8 @@ impl Node {
         package: Vec<u8>,
         file_name: &str,
     ) -> Result<Receipt, Error> {
-        let form = reqwest::multipart::Form::new()
-            .part(
-                "entry",
-                reqwest::multipart::Part::bytes(entry.to_bytes())
-                    .mime_str("application/json")
-                    .map_err(|e| Error::Api(e.to_string()))?,
-            )
-            .part(
-                "binary",
-                reqwest::multipart::Part::bytes(package).file_name(file_name.to_string()),
-            );
-        let resp = self
-            .http
-            .post(format!("{}/api/v1/builds", self.base))
-            .multipart(form)
-            .send()
+        self.upload("/api/v1/builds", entry, "binary", package, file_name)
             .await
-            .map_err(|e| Error::Unreachable(e.to_string()))?;
-        answer(resp).await
     }
 
     /// Uploads a release: the archive and its signed statement.
@@ -100,6 +83,20 @@ impl Node {
         archive: Vec<u8>,
         file_name: &str,
     ) -> Result<Receipt, Error> {
+        self.upload("/api/v1/releases", entry, "archive", archive, file_name)
+            .await
+    }
+
+    /// A multipart upload: the signed statement first (the node may judge it before it reads
+    /// the file), then the file in `field`.
+    async fn upload(
+        &self,
+        path: &str,
+        entry: &Entry,
+        field: &'static str,
+        bytes: Vec<u8>,
+        file_name: &str,
+    ) -> Result<Receipt, Error> {
         let form = reqwest::multipart::Form::new()
             .part(
                 "entry",
@@ -108,12 +105,12 @@ impl Node {
                     .map_err(|e| Error::Api(e.to_string()))?,
             )
             .part(
-                "archive",
-                reqwest::multipart::Part::bytes(archive).file_name(file_name.to_string()),
+                field,
+                reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string()),
             );
         let resp = self
             .http
-            .post(format!("{}/api/v1/releases", self.base))
+            .post(format!("{}{path}", self.base))
             .multipart(form)
             .send()
             .await

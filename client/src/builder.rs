@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use pgext_spec::api;
 use pgext_spec::binary::{FORMAT_VERSION, Manifest, Package, Postgres, Target};
-use pgext_spec::entry::{Action, Build, Entry, Installcheck};
+use pgext_spec::entry::{Action, Build, Entry, Installcheck, Release};
 use serde::{Deserialize, Serialize};
 
 use crate::author::Submitter;
@@ -251,7 +251,7 @@ async fn handle(
     };
     let mut wait = Duration::from_secs(1);
     for attempt in 1..=cfg.attempts.max(1) {
-        match attempt_once(cfg, platform, index, entry).await {
+        match attempt_once(cfg, platform, index, r, entry.statement.time).await {
             Ok(Done::Attested(i, check)) => {
                 outcome.result = "attested".into();
                 outcome.attestation = Some(i);
@@ -314,19 +314,18 @@ async fn attested(
     Ok(doc
         .builds
         .iter()
-        .find(|b| b.builder.eq_ignore_ascii_case(me) && b.target == *target)
+        .find(|b| b.builder.eq_ignore_ascii_case(me) && b.target.same_as(target))
         .map(|b| b.index))
 }
 
+/// One attempt at the release `r` (log entry `index`, stated at `time`) on one target.
 async fn attempt_once(
     cfg: &BuilderConfig,
     platform: &Platform,
     index: u64,
-    entry: &Entry,
+    r: &Release,
+    time: u64,
 ) -> Result<Done, Error> {
-    let Action::Release(r) = &entry.statement.action else {
-        unreachable!("only releases are handled")
-    };
     let remote = Remote::new(&cfg.registry);
     if let Some(i) = attested(
         &remote,
@@ -370,7 +369,7 @@ async fn attempt_once(
         .state_dir
         .join("logs")
         .join(format!("{name}+{slug}.log"));
-    let (pg, r2, time) = (platform.pg.clone(), r.clone(), entry.statement.time);
+    let (pg, r2) = (platform.pg.clone(), r.clone());
     let (compiler, target) = (platform.compiler.clone(), platform.target.clone());
     let (src2, stage2, log2) = (src.clone(), stage.clone(), log.clone());
     // Building is blocking work: off the async threads.

@@ -212,9 +212,11 @@ impl Context {
         self.progress.done();
         match choice? {
             crate::binary::Choice::Binary(b) => Ok(Some(*b)),
-            crate::binary::Choice::Source(why) if opts.kind == Kind::Binary => Err(Error::Install(
-                format!("no binary to install, and --binary refuses to build: {why}"),
-            )),
+            crate::binary::Choice::Source(why) if opts.kind == Kind::Binary => {
+                Err(Error::Install(format!(
+                    "no binary to install, and --binary refuses to build: {why}. Without --binary, pgext builds it from source"
+                )))
+            }
             crate::binary::Choice::Source(why) => {
                 self.progress.note(&format!("building from source: {why}"));
                 Ok(None)

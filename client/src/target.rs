@@ -22,10 +22,6 @@ fn output(cmd: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn pg_config(pg: &PgInstall, flag: &str) -> Result<String, Error> {
-    pg.value(flag)
-}
-
 /// The major version in `pg_config --version` (`PostgreSQL 15.14 (Debian …)` → 15).
 ///
 /// # Errors
@@ -125,7 +121,7 @@ pub fn local(pg: &PgInstall, toolchain: &str) -> Result<Target, Error> {
         arch,
         libc: libc(),
         pg: pg_major(&pg.version)?,
-        abi: abi(&pg_config(pg, "--configure")?),
+        abi: abi(&pg.value("--configure")?),
         toolchain: toolchain.to_string(),
     };
     target.check().map_err(Error::Postgres)?;
@@ -202,12 +198,8 @@ pub fn compiler(pg: &PgInstall) -> Result<Compiler, Error> {
             });
         }
     }
-    let own = pg_config(pg, "--cc")?;
-    let cflags = format!(
-        "{} {}",
-        pg_config(pg, "--cflags")?,
-        pg_config(pg, "--cflags_sl")?
-    );
+    let own = pg.value("--cc")?;
+    let cflags = format!("{} {}", pg.value("--cflags")?, pg.value("--cflags_sl")?);
     let dir = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
     let own_first = own.split_whitespace().next().unwrap_or("cc").to_string();
     for (cc, set) in [

@@ -379,10 +379,22 @@ pub fn zip_prefix(dist: &str, version: &str) -> String {
 /// # Errors
 /// Only if writing to memory fails (never in practice).
 pub fn pgxn_zip(dist: &str, version: &str, files: &Files) -> Result<Vec<u8>, ArchiveError> {
-    let prefix = zip_prefix(dist, version);
+    deterministic_zip(&zip_prefix(dist, version), &files.files)
+}
+
+/// A zip of `files` (path → bytes, executable) under `prefix/`, sorted by path, deflated at
+/// level 6, with the zip's fixed time and modes 0644/0755: the same files make the same bytes.
+/// Release zips and binary packages (`crate::binary`) are written this way.
+///
+/// # Errors
+/// Only if writing to memory fails (never in practice).
+pub fn deterministic_zip(
+    prefix: &str,
+    files: &BTreeMap<String, (Vec<u8>, bool)>,
+) -> Result<Vec<u8>, ArchiveError> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let err = |e: zip::result::ZipError| ArchiveError::Unreadable(e.to_string());
-    for (path, (data, exec)) in &files.files {
+    for (path, (data, exec)) in files {
         let opts = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .compression_level(Some(6))

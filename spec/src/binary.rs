@@ -5,7 +5,6 @@
 //! every rule before anything is used.
 
 use std::collections::BTreeMap;
-use std::io::{Cursor, Write as _};
 
 use serde::{Deserialize, Serialize};
 
@@ -253,20 +252,7 @@ pub fn pack(
         &manifest.target,
     );
     let prefix = name.trim_end_matches(".trunk");
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let err = |e: zip::result::ZipError| ArchiveError::Unreadable(e.to_string());
-    for (path, (data, exec)) in &all {
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .compression_level(Some(6))
-            .last_modified_time(zip::DateTime::default())
-            .unix_permissions(if *exec { 0o755 } else { 0o644 });
-        w.start_file(format!("{prefix}/{path}"), opts)
-            .map_err(err)?;
-        w.write_all(data)
-            .map_err(|e| ArchiveError::Unreadable(e.to_string()))?;
-    }
-    Ok(w.finish().map_err(err)?.into_inner())
+    Ok(crate::archive::deterministic_zip(prefix, &all)?)
 }
 
 /// The `digests` file of `files` (every one but `digests` itself), BSD tag lines sorted by
@@ -381,6 +367,8 @@ pub fn read_binary(bytes: &[u8], limits: &Limits) -> Result<Binary, BinaryError>
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::io::{Cursor, Write as _};
+
     use super::*;
 
     pub(crate) fn target() -> Target {

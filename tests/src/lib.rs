@@ -569,6 +569,21 @@ fn built(package: &str, bin: &str) -> PathBuf {
     path
 }
 
+/// Where `scripts/bootstrap` keeps the tools it installs: `$PGEXT_TOOLS`, else
+/// `$XDG_CACHE_HOME/pgext-tools` (default `~/.cache/pgext-tools`).
+pub fn tools_dir() -> PathBuf {
+    std::env::var("PGEXT_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::env::var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| {
+                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+                })
+                .join("pgext-tools")
+        })
+}
+
 /// The real `pgxn` (pgxnclient from PyPI) that `scripts/bootstrap` installs: `$PGEXT_PGXN`,
 /// else `venv/bin/pgxn` under `$PGEXT_TOOLS` (default `~/.cache/pgext-tools`).
 ///
@@ -578,14 +593,7 @@ pub fn pgxn_bin() -> PathBuf {
     if let Ok(p) = std::env::var("PGEXT_PGXN") {
         return PathBuf::from(p);
     }
-    let tools = std::env::var("PGEXT_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let cache = std::env::var("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
-            cache.join("pgext-tools")
-        });
+    let tools = tools_dir();
     let p = tools.join("venv/bin/pgxn");
     assert!(
         p.exists(),

@@ -93,16 +93,7 @@ pub fn pg18_config() -> PathBuf {
     if let Ok(p) = std::env::var("PGEXT_PG18_CONFIG") {
         return PathBuf::from(p);
     }
-    let tools = std::env::var("PGEXT_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::env::var("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| {
-                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
-                })
-                .join("pgext-tools")
-        });
+    let tools = crate::tools_dir();
     let roots = [
         std::env::var("PGEXT_PG18").map(PathBuf::from).ok(),
         Some(PathBuf::from("/opt/pgext-pg18")),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use pgext_log::{hex, sha256};
 use pgext_spec::api::Receipt;
 use pgext_spec::archive::{Limits, pgxn_zip, read_archive};
+use pgext_spec::authority::Registry;
 use pgext_spec::binary::read_binary;
 use pgext_spec::entry::{Action, Build, Entry, Release};
 use pgext_spec::meta::parse_meta;
@@ -123,6 +124,57 @@ pub enum Staged {
     Ready(Box<Entry>),
 }
 
+/// The sequencer of `origin`, whose node policy `entry` meets: only the sequencer takes uploads.
+fn sequencing<'a>(origin: &'a Origin, entry: &Entry) -> Result<&'a super::sequencer::Handle> {
+    let Some(seq) = origin.sequencer() else {
+        return Err(Error::refused(
+            Refusal::NotSequencer,
+            "not-sequencer",
+            format!("this node mirrors {}; submit to its sequencer", origin.name),
+        ));
+    };
+    check_policy(&seq.policy, entry)?;
+    Ok(seq)
+}
+
+/// The log index of exactly this attestation (field for field, by this actor with a key still
+/// theirs), when it is in the log: a retry, answered as the first was.
+pub fn logged_build(registry: &Registry, entry: &Entry) -> Option<u64> {
+    let Action::Build(build) = &entry.statement.action else {
+        return None;
+    };
+    let actor = entry.statement.actor.to_ascii_lowercase();
+    registry
+        .dist(&build.dist)
+        .and_then(|d| d.releases.get(&build.version.to_ascii_lowercase()))
+        .and_then(|r| {
+            r.builds
+                .iter()
+                .find(|b| b.user == actor && b.build == *build)
+        })
+        .filter(|_| registry.check_publisher(entry).is_ok())
+        .map(|b| b.index)
+}
+
+/// Judges a build statement before its package is read: on the sequencer, by the rules (a retry
+/// of a logged attestation passes, to get its first answer); a mirror, whose state may lag,
+/// leaves that to the sequencer it forwards to.
+///
+/// # Errors
+/// A statement that is not a build, or one the rules refuse.
+pub fn precheck_build(origin: &Origin, entry: &Entry) -> Result<()> {
+    if !matches!(entry.statement.action, Action::Build(_)) {
+        return Err(Error::bad_request("the statement is not a build"));
+    }
+    if origin.is_sequencer() {
+        let snap = origin.snapshot();
+        if logged_build(&snap.registry, entry).is_none() {
+            snap.registry.check(entry)?;
+        }
+    }
+    Ok(())
+}
+
 /// Checks a release upload and stores its blobs, for [`Origin::sequence`] to sequence.
 ///
 /// # Errors
@@ -131,14 +183,7 @@ pub async fn stage_release(origin: Arc<Origin>, archive: Vec<u8>, entry: Entry) 
     let Action::Release(release) = entry.statement.action.clone() else {
         return Err(Error::bad_request("the statement is not a release"));
     };
-    let Some(seq) = origin.sequencer() else {
-        return Err(Error::refused(
-            Refusal::NotSequencer,
-            "not-sequencer",
-            format!("this node mirrors {}; submit to its sequencer", origin.name),
-        ));
-    };
-    check_policy(&seq.policy, &entry)?;
+    let seq = sequencing(&origin, &entry)?;
     let snap = origin.snapshot();
     // A retry of a release already in the log (same archive bytes, however often re-signed)
     // gets the answer the first upload got: its index, with a proof to today's checkpoint.
@@ -221,30 +266,10 @@ pub async fn stage_build(origin: Arc<Origin>, package: Vec<u8>, entry: Entry) ->
     let Action::Build(build) = entry.statement.action.clone() else {
         return Err(Error::bad_request("the statement is not a build"));
     };
-    let Some(seq) = origin.sequencer() else {
-        return Err(Error::refused(
-            Refusal::NotSequencer,
-            "not-sequencer",
-            format!("this node mirrors {}; submit to its sequencer", origin.name),
-        ));
-    };
-    check_policy(&seq.policy, &entry)?;
+    let seq = sequencing(&origin, &entry)?;
     let snap = origin.snapshot();
-    // A retry of an attestation in the log (same builder, target and package) gets the answer
-    // the first got.
-    let actor = entry.statement.actor.to_ascii_lowercase();
-    let logged = snap
-        .registry
-        .dist(&build.dist)
-        .and_then(|d| d.releases.get(&build.version.to_ascii_lowercase()))
-        .and_then(|r| {
-            // The same attestation, field for field: anything else is judged by the rules.
-            r.builds
-                .iter()
-                .find(|b| b.user == actor && b.build == build)
-        })
-        .filter(|_| snap.registry.check_publisher(&entry).is_ok())
-        .map(|b| b.index);
+    // A retry of an attestation in the log gets the answer the first got.
+    let logged = logged_build(&snap.registry, &entry);
     if let Some(index) = logged {
         let o = origin.clone();
         return Ok(Staged::Logged(blocking(move || o.receipt(index)).await?));

@@ -227,30 +227,10 @@ pub async fn post_release(State(c): State<Ctx>, form: Multipart) -> ApiResult {
 /// package).
 pub async fn post_build(State(c): State<Ctx>, form: Multipart) -> ApiResult {
     let turn = upload_turn(&c).await?;
+    // The statement is judged before the package is read (`publish::precheck_build`).
     let origin = c.origin.clone();
-    // The sequencer judges the attestation (signature, rules) before it reads the package; a
-    // mirror, whose state may lag, leaves that to the sequencer it forwards to.
-    let check = move |e: &Entry| -> Result<(), ApiError> {
-        if !matches!(e.statement.action, Action::Build(_)) {
-            return Err(ApiError::bad_request("the statement is not a build"));
-        }
-        if origin.is_sequencer() {
-            let snap = origin.snapshot();
-            let published = match &e.statement.action {
-                Action::Build(b) => snap
-                    .registry
-                    .dist(&b.dist)
-                    .and_then(|d| d.releases.get(&b.version.to_ascii_lowercase()))
-                    .is_some_and(|r| r.builds.iter().any(|x| x.build == *b)),
-                _ => false,
-            };
-            // A retry of a logged attestation is answered after the upload, as the first was.
-            if !published {
-                snap.registry.check(e).map_err(crate::origin::Error::from)?;
-            }
-        }
-        Ok(())
-    };
+    let check =
+        move |e: &Entry| -> Result<(), ApiError> { Ok(publish::precheck_build(&origin, e)?) };
     let (entry, package) = upload(
         form,
         "binary",

@@ -66,7 +66,16 @@ async fn a_flipped_byte_and_untrustworthy_attestations_install_nothing() {
         &["--vkey", &node.vkey(), "--builder", "builder-one"],
     );
     let pgc = pg15.display().to_string();
-    let err = cli.fails(&["install", "pgext_bin_t", "--binary", "--pg-config", &pgc]);
+    let install = ["install", "pgext_bin_t", "--binary", "--pg-config", &pgc];
+    // A user in `home` trusting `builders` is refused a binary, saying `why`; nothing installed.
+    let refused = |home: &str, builders: &[&str], why: &str| {
+        let args: Vec<&str> = builders.iter().flat_map(|b| ["--builder", *b]).collect();
+        let cli = user(&tmp.path().join(home), &node.url(), None, &args);
+        let err = cli.fails(&install);
+        assert!(err.contains(why), "{err}");
+        assert!(!ext_dir.exists());
+    };
+    let err = cli.fails(&install);
     assert!(
         err.contains("binary package did not verify") && err.contains("SHA-256"),
         "{err}"
@@ -108,15 +117,7 @@ async fn a_flipped_byte_and_untrustworthy_attestations_install_nothing() {
     direct.ok(&["uninstall", "pgext_bin_t", "--pg-config", &pg18]);
 
     // A builder the user does not trust: no binary (and --binary refuses to build).
-    let cli = user(
-        &tmp.path().join("u2"),
-        &node.url(),
-        None,
-        &["--builder", "somebody-else"],
-    );
-    let err = cli.fails(&["install", "pgext_bin_t", "--binary", "--pg-config", &pgc]);
-    assert!(err.contains("no trusted builder attests"), "{err}");
-    assert!(!ext_dir.exists());
+    refused("u2", &["somebody-else"], "no trusted builder attests");
 
     // Builders that disagree: a second trusted builder attests other bytes for the same target.
     let b2 = identity("builder-two", 3);
@@ -144,15 +145,7 @@ async fn a_flipped_byte_and_untrustworthy_attestations_install_nothing() {
         .attest(&entry, other, "other.trunk")
         .await
         .unwrap();
-    let cli = user(
-        &tmp.path().join("u3"),
-        &node.url(),
-        None,
-        &["--builder", "builder-one", "--builder", "builder-two"],
-    );
-    let err = cli.fails(&["install", "pgext_bin_t", "--binary", "--pg-config", &pgc]);
-    assert!(err.contains("disagree"), "{err}");
-    assert!(!ext_dir.exists());
+    refused("u3", &["builder-one", "builder-two"], "disagree");
 
     // A builder whose key is revoked withdrew what it signed with it: not counted.
     let b1_ci = identity("builder-one", 9);
@@ -168,15 +161,7 @@ async fn a_flipped_byte_and_untrustworthy_attestations_install_nothing() {
         }))
         .await
         .unwrap();
-    let cli = user(
-        &tmp.path().join("u4"),
-        &node.url(),
-        None,
-        &["--builder", "builder-one"],
-    );
-    let err = cli.fails(&["install", "pgext_bin_t", "--binary", "--pg-config", &pgc]);
-    assert!(err.contains("no trusted builder attests"), "{err}");
-    assert!(!ext_dir.exists());
+    refused("u4", &["builder-one"], "no trusted builder attests");
 }
 
 #[tokio::test]

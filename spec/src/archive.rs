@@ -384,7 +384,7 @@ pub fn pgxn_zip(dist: &str, version: &str, files: &Files) -> Result<Vec<u8>, Arc
 
 /// A zip of `files` (path → bytes, executable) under `prefix/`, sorted by path, deflated at
 /// level 6, with the zip's fixed time and modes 0644/0755: the same files make the same bytes.
-/// Release zips and binary packages (`crate::binary`) are written this way.
+/// Release zips and binary packages (`spec/binary.md`) are written this way.
 ///
 /// # Errors
 /// Only if writing to memory fails (never in practice).

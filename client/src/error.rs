@@ -52,6 +52,11 @@ pub enum Error {
     /// A request (a release spec, a command's arguments) that cannot be read.
     #[error("{0}")]
     Request(String),
+    /// The dependencies cannot be resolved as asked: a cycle, conflicting or unsatisfiable
+    /// ranges, a PostgreSQL older than required, a name no trusted registry has. Nothing was
+    /// installed.
+    #[error("{0}; nothing was installed")]
+    Plan(String),
 }
 
 /// Why a release was not believed. Each says what failed and what it means.

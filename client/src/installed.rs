@@ -45,6 +45,13 @@ pub struct Installed {
     /// For a binary, the package's SHA-256.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binary_sha256: Option<String>,
+    /// The installed dists this one's plan installed or found for its prerequisites (what
+    /// `load --cascade` creates first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
+    /// The lock file whose `sync` installed it (`sync` removes what the lock no longer names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
 }
 
 fn source_kind() -> String {

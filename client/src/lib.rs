@@ -19,6 +19,7 @@ pub mod installed;
 pub mod keys;
 pub mod ops;
 pub mod pg;
+pub mod plan;
 pub mod progress;
 pub mod project;
 pub mod release;

@@ -84,7 +84,11 @@ impl Context {
     /// The registry for `dist`: `--registry` if given, else the one the name is pinned to,
     /// else the default. A name pinned to another registry than `--registry` is refused
     /// unless `repin` (the pin itself moves in [`Context::install`], after success).
-    fn registry_for(&self, dist: &str, repin: bool) -> Result<crate::trust::RegistryConfig, Error> {
+    pub(crate) fn registry_for(
+        &self,
+        dist: &str,
+        repin: bool,
+    ) -> Result<crate::trust::RegistryConfig, Error> {
         let pinned = installed::pin(&self.state, dist)?;
         // A name a registry owns by its patterns is asked of that registry alone.
         if self.config.owner(dist).is_some() {
@@ -118,9 +122,19 @@ impl Context {
         repin: bool,
     ) -> Result<VerifiedRelease, Error> {
         let reg = self.registry_for(dist, repin)?;
+        self.fetch_in(&reg, dist, select).await
+    }
+
+    /// Fetches and verifies a release of `dist` in the registry `reg`.
+    pub(crate) async fn fetch_in(
+        &self,
+        reg: &crate::trust::RegistryConfig,
+        dist: &str,
+        select: &Select,
+    ) -> Result<VerifiedRelease, Error> {
         self.progress
             .step(&format!("downloading and verifying {dist}"));
-        let v = fetch_verified_with(&reg, &self.state, dist, select, self.progress.as_ref()).await;
+        let v = fetch_verified_with(reg, &self.state, dist, select, self.progress.as_ref()).await;
         self.progress.done();
         let v = v?;
         if let Some(w) = &v.warning {
@@ -197,22 +211,33 @@ impl Context {
         v: &VerifiedRelease,
         opts: &InstallOptions,
     ) -> Result<Option<crate::binary::VerifiedBinary>, Error> {
-        if opts.kind == Kind::Source {
+        let reg = self.registry_for(dist, opts.repin)?;
+        self.binary_in(&reg, dist, v, opts.kind).await
+    }
+
+    /// [`Context::binary_for`] in the registry `reg`, for an install of `kind`.
+    pub(crate) async fn binary_in(
+        &self,
+        reg: &crate::trust::RegistryConfig,
+        dist: &str,
+        v: &VerifiedRelease,
+        kind: Kind,
+    ) -> Result<Option<crate::binary::VerifiedBinary>, Error> {
+        if kind == Kind::Source {
             return Ok(None);
         }
-        let reg = self.registry_for(dist, opts.repin)?;
         // A registry that trusts no builder offers no binary: nothing to look for or to say.
-        if reg.builders.is_empty() && opts.kind == Kind::Auto {
+        if reg.builders.is_empty() && kind == Kind::Auto {
             return Ok(None);
         }
         let local = crate::target::local(&self.pg, "none")?;
         self.progress
             .step(&format!("looking for a binary of {dist}"));
-        let choice = crate::binary::choose(&reg, v, &local).await;
+        let choice = crate::binary::choose(reg, v, &local).await;
         self.progress.done();
         match choice? {
             crate::binary::Choice::Binary(b) => Ok(Some(*b)),
-            crate::binary::Choice::Source(why) if opts.kind == Kind::Binary => {
+            crate::binary::Choice::Source(why) if kind == Kind::Binary => {
                 Err(Error::Install(format!(
                     "no binary to install, and --binary refuses to build: {why}. Without --binary, pgext builds it from source"
                 )))
@@ -253,6 +278,8 @@ impl Context {
             kind: "binary".into(),
             builders: b.builders.clone(),
             binary_sha256: Some(b.sha256.clone()),
+            requires: Vec::new(),
+            lock: None,
         })
     }
 
@@ -302,6 +329,8 @@ impl Context {
             kind: "source".into(),
             builders: Vec::new(),
             binary_sha256: None,
+            requires: Vec::new(),
+            lock: None,
         };
         self.record(record)
     }
@@ -431,7 +460,34 @@ impl Context {
         schema: Option<&str>,
         cascade: bool,
     ) -> Result<Vec<String>, Error> {
+        let mut created = Vec::new();
+        let mut seen = Vec::new();
+        self.load_into(name, conn, schema, cascade, &mut seen, &mut created)?;
+        Ok(created)
+    }
+
+    /// `load` of `name`, after (with `cascade`) the installed dists its plan required, each
+    /// once; the extensions created are appended to `created`.
+    fn load_into(
+        &self,
+        name: &str,
+        conn: &Conn,
+        schema: Option<&str>,
+        cascade: bool,
+        seen: &mut Vec<String>,
+        created: &mut Vec<String>,
+    ) -> Result<(), Error> {
         let record = self.installed(name)?;
+        let key = record.dist.to_ascii_lowercase();
+        if seen.contains(&key) {
+            return Ok(());
+        }
+        seen.push(key);
+        if cascade {
+            for dep in &record.requires {
+                self.load_into(dep, conn, schema, cascade, seen, created)?;
+            }
+        }
         for ext in &record.extensions {
             let mut sql = format!("CREATE EXTENSION IF NOT EXISTS {}", ident(ext));
             if let Some(s) = schema {
@@ -441,8 +497,9 @@ impl Context {
                 sql.push_str(" CASCADE");
             }
             psql(&self.pg, conn, &sql)?;
+            created.push(ext.clone());
         }
-        Ok(record.extensions)
+        Ok(())
     }
 
     /// `DROP EXTENSION` for the extensions `load` created, in reverse order.

@@ -23,7 +23,7 @@ pub enum Stability {
 }
 
 impl Stability {
-    fn allows(self, status: &str) -> bool {
+    pub(crate) fn allows(self, status: &str) -> bool {
         match self {
             Stability::Stable => status == "stable",
             Stability::Testing => status == "stable" || status == "testing",
@@ -143,7 +143,7 @@ pub fn parse(spec: &str) -> Result<Target, BadRequest> {
     })
 }
 
-fn version_of(release: &DistRelease) -> Option<semver::Version> {
+pub(crate) fn version_of(release: &DistRelease) -> Option<semver::Version> {
     let v = release.version.as_str();
     semver::Version::parse(v).ok().or_else(|| {
         // PGXN accepted versions such as `1.2`; read them as `1.2.0` to compare.

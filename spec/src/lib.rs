@@ -10,6 +10,7 @@ pub mod binary;
 pub mod canonical;
 pub mod entry;
 pub mod meta;
+pub mod prereqs;
 pub mod token;
 pub mod wire;
 

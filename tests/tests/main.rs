@@ -7,6 +7,7 @@ mod binary;
 mod browser;
 mod client_install;
 mod client_verify;
+mod deps;
 mod faults;
 mod federation;
 mod fuzz;

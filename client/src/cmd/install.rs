@@ -10,15 +10,19 @@ use super::Env;
 use crate::installed::Installed;
 use crate::ops::{Context, InstallOptions, Kind, Progress};
 use crate::pg::{Conn, PgInstall};
+use crate::plan::{Follow, Root};
 use crate::request::Stability;
+use crate::request::Target;
 
 #[derive(Subcommand)]
 pub(crate) enum Cmd {
-    /// Verify, build and install a release (or a local directory or archive).
+    /// Verify, build and install releases with what they require (or a local directory or
+    /// archive).
     #[command(disable_help_flag = true)]
     Install {
-        /// `name`, `name@1.2.3`, `name>=1.2`, a directory, or an archive.
-        spec: String,
+        /// `name`, `name@1.2.3`, `name>=1.2` (several may be named), a directory, or an archive.
+        #[arg(required = true, num_args = 1..)]
+        specs: Vec<String>,
         /// A tlog-proof file: install the archive SPEC verified offline.
         #[arg(long)]
         proof: Option<PathBuf>,
@@ -31,6 +35,18 @@ pub(crate) enum Cmd {
         /// Build from source even when a binary package is attested.
         #[arg(long)]
         source: bool,
+        /// Install what the releases recommend, too.
+        #[arg(long)]
+        with_recommends: bool,
+        /// Install only the dists named (PostgreSQL's version is still checked).
+        #[arg(long)]
+        no_deps: bool,
+        /// Print the plan and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask before installing.
+        #[arg(short = 'y', long)]
+        yes: bool,
         #[command(flatten)]
         status: StatusArgs,
         #[command(flatten)]
@@ -250,14 +266,119 @@ fn context(env: Env, pg: &PgArgs, quiet: bool) -> anyhow::Result<Context> {
     })
 }
 
+/// How `install` reports and confirms.
+struct Ask {
+    dry_run: bool,
+    yes: bool,
+    json: bool,
+}
+
+/// Asks on a terminal whether to go on; elsewhere (a script, `--yes`) it goes on.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::{IsTerminal as _, Write as _};
+    if !std::io::stdin().is_terminal() {
+        return Ok(true);
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+/// `pgext install`: a local directory or archive as it is; registry dists through a plan of
+/// what they require, printed (and confirmed on a terminal) before anything is installed.
+async fn install(
+    ctx: &Context,
+    specs: &[String],
+    opts: &InstallOptions,
+    follow: Follow,
+    ask: Ask,
+) -> anyhow::Result<()> {
+    let mut roots = Vec::new();
+    for spec in specs {
+        match crate::request::parse(spec).map_err(|e| anyhow::anyhow!(e.0))? {
+            Target::Dist { name, want } if opts.proof.is_none() => {
+                let registry = Some(ctx.registry_for(&name, opts.repin)?);
+                roots.push(Root {
+                    name,
+                    want,
+                    registry,
+                });
+            }
+            _ if specs.len() == 1 && !ask.dry_run => {
+                // A local directory or archive (or one verified by --proof): built as it is.
+                let done = ctx.install(spec, opts).await?;
+                if ask.json {
+                    println!("{}", serde_json::to_string_pretty(&done)?);
+                } else {
+                    print_installed(&done, "installed");
+                }
+                return Ok(());
+            }
+            _ => anyhow::bail!(
+                "{spec}: a local directory or archive (or --proof) is installed alone and without a plan; name registry dists to plan them"
+            ),
+        }
+    }
+    let plan = ctx.plan(&roots, follow, opts.kind).await?;
+    let view = plan.view();
+    if ask.dry_run {
+        if ask.json {
+            println!("{}", serde_json::to_string_pretty(&view)?);
+        } else {
+            print!("{view}");
+        }
+        return Ok(());
+    }
+    if !ask.json {
+        print!("{view}");
+        if !ask.yes && !confirm("Install?")? {
+            anyhow::bail!("nothing was installed");
+        }
+    }
+    let done = ctx.apply(&plan)?;
+    if opts.repin {
+        for r in &roots {
+            if let Some(reg) = &r.registry {
+                crate::installed::repin(&ctx.state, &r.name, &reg.name)?;
+            }
+        }
+    }
+    if ask.json {
+        // The first named dist's record, as a single install prints it, with every record the
+        // plan wrote and what it kept.
+        let first = roots.first().map(|r| r.name.as_str()).unwrap_or_default();
+        let main = done
+            .iter()
+            .find(|i| i.dist.eq_ignore_ascii_case(first))
+            .or(done.last());
+        let mut doc = serde_json::to_value(main)?;
+        if let Some(o) = doc.as_object_mut() {
+            o.insert("installed".into(), serde_json::to_value(&done)?);
+            o.insert("kept".into(), serde_json::to_value(&view.kept)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        for i in &done {
+            print_installed(i, "installed");
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
     match cmd {
         Cmd::Install {
-            spec,
+            specs,
             proof,
             repin,
             binary,
             source,
+            with_recommends,
+            no_deps,
+            dry_run,
+            yes,
             status,
             pg,
             json,
@@ -273,12 +394,14 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                     _ => Kind::Auto,
                 },
             };
-            let done = ctx.install(&spec, &opts).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&done)?);
-            } else {
-                print_installed(&done, "installed");
-            }
+            let follow = Follow {
+                stability: opts.stability,
+                recommends: with_recommends,
+                test: false,
+                no_deps,
+            };
+            let ask = Ask { dry_run, yes, json };
+            install(&ctx, &specs, &opts, follow, ask).await?;
         }
         Cmd::Check { name, pg } => {
             let ctx = context(env, &pg, false)?;

@@ -255,6 +255,21 @@ pub async fn builds(
     Ok(json_doc(crate::origin::releases::builds(&d.name, r)))
 }
 
+/// `/api/v1/dists/{dist}/{version}/meta`: the release's META.json exactly as published (its
+/// SHA-256 is the release entry's `meta_sha256`), so that a client can read a release's
+/// prerequisites and check them against the log before it downloads any archive.
+pub async fn meta(
+    State(c): State<Ctx>,
+    Path((dist, version)): Path<(String, String)>,
+) -> ApiResult {
+    let (_, r) = release_of(&c, &dist, &version)?;
+    let sha = r.release.meta_sha256.clone();
+    let bytes = c
+        .blocking(move |c| Ok(c.origin.content().get(&sha)?))
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
 /// `/api/v1/entries/{index}`.
 pub async fn get_entry(State(c): State<Ctx>, Path(index): Path<u64>) -> ApiResult {
     let size = c.origin.size();

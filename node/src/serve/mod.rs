@@ -214,6 +214,7 @@ fn routes() -> Routes {
         "/api/v1/dists/{dist}/{version}/builds/{file}",
         pgxn::binary_file,
     )
+    .get("/api/v1/dists/{dist}/{version}/meta", api::meta)
     .get("/api/v1/dists/{dist}/{version}/docs", api::docs)
     .get("/api/v1/dists/{dist}/{version}/docs/{*docpath}", api::doc)
     .get("/api/v1/accounts/{user}", api::account)

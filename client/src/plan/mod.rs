@@ -1,0 +1,278 @@
+//! Plans: what an install of some dists needs, resolved ([`resolve`]) against what the
+//! installation already has ([`local`]), every dist verified as a single install is, each as a
+//! binary or from source; printed before anything changes, then applied in order
+//! (`spec/client.md`, Dependencies).
+
+pub mod graph;
+pub mod local;
+pub mod resolve;
+
+use std::collections::HashMap;
+
+use pgext_spec::archive::{Limits, read_archive};
+use pgext_spec::entry::Action;
+use pgext_spec::prereqs::control_requires;
+use serde::Serialize;
+
+use crate::Error;
+use crate::binary::VerifiedBinary;
+use crate::installed::{self, Installed};
+use crate::ops::{Context, Kind};
+use crate::request::{Select, Want};
+use crate::verify::VerifiedRelease;
+use graph::control_key;
+pub use graph::{Chosen, Follow, Kept, Root};
+pub use local::Local;
+use resolve::Resolver;
+
+/// Rounds of learning control-file `requires` from verified archives.
+const MAX_ROUNDS: usize = 4;
+
+/// One dist of a plan, verified.
+#[derive(Debug)]
+pub struct Step {
+    /// What resolution chose, and why.
+    pub chosen: Chosen,
+    /// The verified release.
+    pub verified: VerifiedRelease,
+    /// The verified binary package to install, or `None` to build from source.
+    pub binary: Option<VerifiedBinary>,
+}
+
+/// A verified plan.
+#[derive(Debug)]
+pub struct Plan {
+    /// The dists to install, each after what it requires.
+    pub steps: Vec<Step>,
+    /// Requirements the installation already meets.
+    pub kept: Vec<Kept>,
+    /// What pgext does not install, and suggestions.
+    pub notes: Vec<String>,
+    /// The installation (`pg_config --version`).
+    pub pg: String,
+    /// HTTP requests resolution made (dist documents, METAs, extension documents).
+    pub requests: usize,
+}
+
+/// One dist of a plan, as printed and as `--json` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepView {
+    /// Dist name.
+    pub dist: String,
+    /// Version.
+    pub version: String,
+    /// Registry.
+    pub registry: String,
+    /// `binary` or `source`.
+    pub kind: String,
+    /// Why it is in the plan.
+    pub why: Vec<String>,
+    /// The plan's dists it needs first.
+    pub requires: Vec<String>,
+    /// Its release entry's log index.
+    pub index: u64,
+    /// Its archive's SHA-256.
+    pub sha256: String,
+}
+
+/// A plan, as printed and as `--json` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanView {
+    /// The installation.
+    pub postgres: String,
+    /// What will be installed, in order.
+    pub install: Vec<StepView>,
+    /// What is already there.
+    pub kept: Vec<Kept>,
+    /// Notes.
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// The plan as shown.
+    pub fn view(&self) -> PlanView {
+        PlanView {
+            postgres: self.pg.clone(),
+            install: self
+                .steps
+                .iter()
+                .map(|s| StepView {
+                    dist: s.chosen.dist.clone(),
+                    version: s.chosen.release.version.clone(),
+                    registry: s.chosen.registry.name.clone(),
+                    kind: if s.binary.is_some() {
+                        "binary"
+                    } else {
+                        "source"
+                    }
+                    .into(),
+                    why: s.chosen.demands.iter().map(graph::Demand::why).collect(),
+                    requires: s.chosen.requires.clone(),
+                    index: s.verified.provenance.index,
+                    sha256: s.verified.provenance.sha256.clone(),
+                })
+                .collect(),
+            kept: self.kept.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for PlanView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "plan for {}:", self.postgres)?;
+        for s in &self.install {
+            let mut why = s.why.clone();
+            why.dedup();
+            writeln!(
+                f,
+                "  install {} {} from {} ({}): {}",
+                s.dist,
+                s.version,
+                s.registry,
+                s.kind,
+                why.join("; ")
+            )?;
+        }
+        for k in &self.kept {
+            writeln!(
+                f,
+                "  keep {} {}: {}, {}",
+                k.name,
+                k.version,
+                k.how,
+                k.by.join("; ")
+            )?;
+        }
+        for n in &self.notes {
+            writeln!(f, "  note: {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The `requires` of every control file in a verified archive.
+fn archive_requires(zip: &[u8]) -> Result<Vec<String>, Error> {
+    let files = read_archive(zip, &Limits::default())
+        .map_err(|e| Error::Release(format!("the archive cannot be read: {e}")))?;
+    let mut out: Vec<String> = Vec::new();
+    for (path, (data, _)) in &files.files {
+        let is_control = path.ends_with(".control") || path.ends_with(".control.in");
+        if !is_control || data.len() > 64 << 10 {
+            continue;
+        }
+        for n in control_requires(&String::from_utf8_lossy(data)) {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Context {
+    /// Resolves `roots` and their prerequisites against this installation and the trusted
+    /// registries, verifies every dist as a single install is (and the binary to install, per
+    /// `kind`), and returns the plan. Nothing is installed.
+    ///
+    /// # Errors
+    /// [`Error::Plan`] for what cannot be resolved; any failed verification.
+    pub async fn plan(&self, roots: &[Root], follow: Follow, kind: Kind) -> Result<Plan, Error> {
+        let local = Local::read(&self.pg, &self.state)?;
+        let mut r = Resolver::new(&self.config, &self.state, &local, self.registry.as_deref());
+        let mut verified: HashMap<String, VerifiedRelease> = HashMap::new();
+        for _ in 0..MAX_ROUNDS {
+            let res = r.resolve(roots, follow).await?;
+            let mut learned = false;
+            for c in &res.order {
+                let key = control_key(c);
+                if verified.contains_key(&key) {
+                    continue;
+                }
+                let select = Select {
+                    want: Want::Exact(c.release.version.clone()),
+                    stability: follow.stability,
+                };
+                let v = self.fetch_in(&c.registry, &c.dist, &select).await?;
+                let Action::Release(rel) = &v.entry.statement.action else {
+                    return Err(Error::Plan(format!("{} is not a release", c.label())));
+                };
+                // The prerequisites were read from the META the log names for this release.
+                if rel.meta_sha256 != c.release.meta_sha256 || v.provenance.index != c.release.index
+                {
+                    return Err(Error::Verify(crate::VerifyError::Malformed(format!(
+                        "{}: the release verified (entry {}, META {}) is not the one resolved (entry {}, META {})",
+                        c.label(),
+                        v.provenance.index,
+                        rel.meta_sha256,
+                        c.release.index,
+                        c.release.meta_sha256
+                    ))));
+                }
+                let requires = archive_requires(&v.zip)?;
+                if !follow.no_deps && !requires.is_empty() {
+                    r.control.insert(key.clone(), requires);
+                    learned = true;
+                }
+                verified.insert(key, v);
+            }
+            if learned {
+                continue;
+            }
+            let mut steps = Vec::new();
+            for c in res.order {
+                let Some(v) = verified.remove(&control_key(&c)) else {
+                    return Err(Error::Plan(format!("{} was not verified", c.label())));
+                };
+                let binary = self.binary_in(&c.registry, &c.dist, &v, kind).await?;
+                steps.push(Step {
+                    chosen: c,
+                    verified: v,
+                    binary,
+                });
+            }
+            return Ok(Plan {
+                steps,
+                kept: res.kept,
+                notes: res.notes,
+                pg: format!("{} ({})", local.version_line, self.pg.pg_config.display()),
+                requests: r.requests,
+            });
+        }
+        Err(Error::Plan(
+            "the control files' requirements did not settle".into(),
+        ))
+    }
+
+    /// Installs a plan's dists in order, each recorded with the dists it requires.
+    ///
+    /// # Errors
+    /// The first install that fails (those before it stay installed and recorded).
+    pub fn apply(&self, plan: &Plan) -> Result<Vec<Installed>, Error> {
+        let mut done = Vec::new();
+        for s in &plan.steps {
+            let mut record = match &s.binary {
+                Some(b) => self.install_binary(&s.verified, b)?,
+                None => self.install_verified(&s.verified)?,
+            };
+            let requires: Vec<String> = s
+                .chosen
+                .requires
+                .iter()
+                .filter_map(|k| {
+                    plan.steps
+                        .iter()
+                        .find(|o| o.chosen.dist.eq_ignore_ascii_case(k))
+                        .map(|o| o.chosen.dist.clone())
+                })
+                .collect();
+            if !requires.is_empty() {
+                record.requires = requires;
+                let registry = record.provenance.as_ref().map(|p| p.registry.clone());
+                installed::record(&self.state, record.clone(), registry.as_deref())?;
+            }
+            done.push(record);
+        }
+        Ok(done)
+    }
+}

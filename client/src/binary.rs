@@ -187,10 +187,14 @@ pub struct VerifiedBinary {
     pub binary: Binary,
     /// Its SHA-256.
     pub sha256: String,
+    /// Its size.
+    pub size: u64,
     /// The trusted builders whose attestations of it verified.
     pub builders: Vec<String>,
     /// The target they built for.
     pub target: Target,
+    /// The log indexes of the attestations counted.
+    pub attestations: Vec<u64>,
 }
 
 /// What to install.
@@ -434,8 +438,10 @@ pub async fn choose(
     Ok(Choice::Binary(Box::new(VerifiedBinary {
         binary,
         sha256: got,
+        size: package.len() as u64,
         builders: builders.into_iter().collect(),
         target: chosen.target.clone(),
+        attestations: usable.iter().map(|(_, (i, _))| *i).collect(),
     })))
 }
 

@@ -17,6 +17,7 @@ pub mod error;
 pub mod http;
 pub mod installed;
 pub mod keys;
+pub mod lock;
 pub mod ops;
 pub mod pg;
 pub mod plan;

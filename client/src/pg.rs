@@ -79,6 +79,19 @@ impl PgInstall {
         })
     }
 
+    /// No installation: for commands that install nothing (`pgext pack`) on a machine that may
+    /// have no PostgreSQL.
+    pub fn absent() -> PgInstall {
+        PgInstall {
+            pg_config: PathBuf::from("pg_config"),
+            bindir: PathBuf::new(),
+            sharedir: PathBuf::new(),
+            pkglibdir: PathBuf::new(),
+            version: String::new(),
+            values: std::collections::BTreeMap::new(),
+        }
+    }
+
     /// What `pg_config FLAG` answers (from the one run of [`PgInstall::find`] when it printed
     /// it, else by running it).
     ///

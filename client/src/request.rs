@@ -42,6 +42,8 @@ pub enum Want {
     Exact(String),
     /// The highest allowed release matching a range (`name>=1.2`, `name<2`).
     Range(semver::VersionReq),
+    /// The highest allowed release in a PGXN version range (a manifest's `">= 0.40.0"`).
+    Within(pgext_spec::prereqs::Range),
 }
 
 /// A release request: the version wanted and the statuses allowed.
@@ -186,6 +188,9 @@ pub fn choose(doc: &Dist, dist: &str, select: &Select) -> Result<Chosen, VerifyE
     }
     let matches = |r: &DistRelease| match &select.want {
         Want::Range(req) => version_of(r).is_some_and(|v| req.matches(&v)),
+        Want::Within(range) => {
+            pgext_spec::prereqs::Version::parse(&r.version).is_some_and(|v| range.matches(&v))
+        }
         _ => true,
     };
     let candidates: Vec<&DistRelease> = releases
@@ -204,6 +209,7 @@ pub fn choose(doc: &Dist, dist: &str, select: &Select) -> Result<Chosen, VerifyE
     }
     let range = match &select.want {
         Want::Range(req) => format!(" matching {req}"),
+        Want::Within(range) => format!(" matching {range}"),
         _ => String::new(),
     };
     // The least permissive flag that would allow a match, with the release it would choose.

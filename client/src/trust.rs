@@ -258,9 +258,15 @@ impl Config {
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write as _;
     let io = |e: std::io::Error| Error::Config(format!("{}: {e}", path.display()));
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // A bare file name (`pgext.lock`) is in the current folder.
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".pgext-tmp");
+    let tmp = PathBuf::from(tmp);
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(bytes).map_err(io)?;
     // Durable before it replaces the old file, and the rename durable before returning: a

@@ -12,6 +12,7 @@ mod faults;
 mod federation;
 mod fuzz;
 mod hostile;
+mod lock;
 mod papercuts;
 mod pgxnclient;
 mod private;

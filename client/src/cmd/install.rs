@@ -151,7 +151,7 @@ impl StatusArgs {
 pub(crate) struct PgArgs {
     /// The pg_config of the PostgreSQL to use (default: the first in PATH).
     #[arg(long)]
-    pg_config: Option<PathBuf>,
+    pub(crate) pg_config: Option<PathBuf>,
     /// Database name.
     #[arg(short = 'd', long)]
     dbname: Option<String>,
@@ -166,17 +166,17 @@ pub(crate) struct PgArgs {
     user: Option<String>,
     /// Install and remove files through sudo.
     #[arg(long)]
-    sudo: bool,
+    pub(crate) sudo: bool,
     /// Show each step as a line, not a bar.
     #[arg(short = 'v', long)]
-    verbose: bool,
+    pub(crate) verbose: bool,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
 }
 
 impl PgArgs {
-    fn conn(&self) -> Conn {
+    pub(crate) fn conn(&self) -> Conn {
         Conn {
             dbname: self.dbname.clone(),
             host: self.host.clone(),
@@ -186,7 +186,7 @@ impl PgArgs {
     }
 }
 
-fn print_installed(i: &Installed, what: &str) {
+pub(crate) fn print_installed(i: &Installed, what: &str) {
     println!("{} {} {what} ({} files)", i.dist, i.version, i.files.len());
     if !i.extensions.is_empty() {
         println!("  extensions: {}", i.extensions.join(", "));
@@ -252,7 +252,12 @@ impl Progress for Bars {
 
 fn context(env: Env, pg: &PgArgs, quiet: bool) -> anyhow::Result<Context> {
     let install = PgInstall::find(pg.pg_config.as_deref())?;
-    Ok(Context {
+    Ok(context_for(env, pg, quiet, install))
+}
+
+/// A context for the installation `install`, with progress as `pg` asks.
+pub(crate) fn context_for(env: Env, pg: &PgArgs, quiet: bool, install: PgInstall) -> Context {
+    Context {
         config: env.config,
         state: env.state,
         registry: env.registry,
@@ -263,7 +268,7 @@ fn context(env: Env, pg: &PgArgs, quiet: bool) -> anyhow::Result<Context> {
             verbose: pg.verbose,
             quiet,
         }),
-    })
+    }
 }
 
 /// How `install` reports and confirms.
@@ -274,7 +279,7 @@ struct Ask {
 }
 
 /// Asks on a terminal whether to go on; elsewhere (a script, `--yes`) it goes on.
-fn confirm(question: &str) -> anyhow::Result<bool> {
+pub(crate) fn confirm(question: &str) -> anyhow::Result<bool> {
     use std::io::{IsTerminal as _, Write as _};
     if !std::io::stdin().is_terminal() {
         return Ok(true);
@@ -304,6 +309,7 @@ async fn install(
                     name,
                     want,
                     registry,
+                    kind: None,
                 });
             }
             _ if specs.len() == 1 && !ask.dry_run => {

@@ -7,6 +7,7 @@ mod audit;
 mod builder;
 mod find;
 mod install;
+mod lock;
 mod project;
 mod publish;
 mod registry;
@@ -59,6 +60,8 @@ enum Cmd {
     #[command(flatten)]
     Install(install::Cmd),
     #[command(flatten)]
+    Lock(lock::Cmd),
+    #[command(flatten)]
     Token(token::Cmd),
     #[command(flatten)]
     Builder(builder::Cmd),
@@ -107,6 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Account(c) => account::run(c, env).await,
         Cmd::Publish(c) => publish::run(c, env).await,
         Cmd::Install(c) => install::run(c, env).await,
+        Cmd::Lock(c) => lock::run(c, env).await,
         Cmd::Token(c) => token::run(c, env),
         Cmd::Builder(c) => builder::run(c, env).await,
     }

@@ -24,6 +24,8 @@ pub struct Root {
     pub want: Want,
     /// The registry to ask, when the manifest names one.
     pub registry: Option<RegistryConfig>,
+    /// Binary or source for this dist, when it differs from the plan's.
+    pub kind: Option<crate::ops::Kind>,
 }
 
 /// What to follow.

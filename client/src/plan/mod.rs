@@ -224,6 +224,11 @@ impl Context {
                 let Some(v) = verified.remove(&control_key(&c)) else {
                     return Err(Error::Plan(format!("{} was not verified", c.label())));
                 };
+                let kind = roots
+                    .iter()
+                    .find(|r| r.name.eq_ignore_ascii_case(&c.dist))
+                    .and_then(|r| r.kind)
+                    .unwrap_or(kind);
                 let binary = self.binary_in(&c.registry, &c.dist, &v, kind).await?;
                 steps.push(Step {
                     chosen: c,

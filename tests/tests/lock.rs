@@ -1,0 +1,374 @@
+//! Cluster manifests, as a team uses them: `pgext.toml` locked into `pgext.lock` (checked
+//! against the node's own answers and the archives' digests computed here), synced into
+//! PostgreSQL 15 twice (the second changes nothing), changed and synced again (a replace, a
+//! removal), refused when the lock was edited (entry hash, digest, index); then packed and
+//! synced on a "host" whose configuration reaches no node, checked by `CREATE EXTENSION`, and a
+//! pack with a missing or foreign proof file refused with nothing installed.
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pgext_tests::pg::{Cluster, pg_config};
+use pgext_tests::{TestNode, fixtures, identity, pgext_bin};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+fn dist_with(
+    name: &str,
+    version: &str,
+    prereqs: Value,
+    requires: Option<&str>,
+) -> Vec<(String, Vec<u8>)> {
+    let mut files = fixtures::dist(name, version, name, "stable");
+    for (path, data) in &mut files {
+        if path == "META.json" && prereqs.as_object().is_some_and(|o| !o.is_empty()) {
+            let mut meta: Value = serde_json::from_slice(data).unwrap();
+            meta["prereqs"] = prereqs.clone();
+            *data = serde_json::to_vec_pretty(&meta).unwrap();
+        } else if *path == format!("{name}.control") {
+            if let Some(r) = requires {
+                data.extend_from_slice(format!("requires = '{r}'\n").as_bytes());
+            }
+        }
+    }
+    files
+}
+
+struct Cli<'a> {
+    home: PathBuf,
+    cluster: &'a Cluster,
+}
+
+impl Cli<'_> {
+    fn run(&self, dir: &Path, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(pgext_bin())
+            .args(args)
+            .current_dir(dir)
+            .env("PGEXT_CONFIG", self.home.join("config.toml"))
+            .env("PGEXT_STATE_DIR", self.home.join("state"))
+            .envs(self.cluster.env())
+            .output()
+            .expect("running pgext");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn ok(&self, dir: &Path, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(dir, args);
+        assert!(ok, "pgext {args:?} failed:\n{out}\n{err}");
+        out
+    }
+
+    fn fails(&self, dir: &Path, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(dir, args);
+        assert!(!ok, "pgext {args:?} succeeded:\n{out}\n{err}");
+        err
+    }
+
+    fn records(&self) -> Vec<u8> {
+        std::fs::read(self.home.join("state/installed.json")).unwrap_or_default()
+    }
+}
+
+/// Files of the extension folder whose names start with one of `prefixes`.
+fn ours(prefixes: &[&str]) -> Vec<PathBuf> {
+    let dir = PathBuf::from(pg_config("--sharedir")).join("extension");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().to_string();
+            prefixes.iter().any(|x| n.starts_with(x))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The members of a zip, by name.
+fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let mut f = z.by_index(i).unwrap();
+            let mut data = Vec::new();
+            f.read_to_end(&mut data).unwrap();
+            (f.name().to_string(), data)
+        })
+        .collect()
+}
+
+fn rezip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (path, data) in files {
+        w.start_file(path.as_str(), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_locks_syncs_packs_and_installs_offline() {
+    let prefixes = ["pgext_lk_"];
+    pgext_tests::pg::clear_leftovers(&pgext_tests::pg::pg15_config(), "pgext_lk_");
+    let node = TestNode::start().await;
+    let alice = identity("alice", 1);
+    node.register(&alice, None).await;
+    // A dist recommending one whose control file requires contrib's dblink, as pg_partman
+    // and pg_jobmon do; and a plain dist in two versions.
+    for (name, version, prereqs, requires) in [
+        ("pgext_lk_jobmon", "1.4.1", json!({}), Some("dblink")),
+        (
+            "pgext_lk_partman",
+            "5.1.0",
+            json!({"runtime": {"requires": {"PostgreSQL": "14.0.0"}, "recommends": {"pgext_lk_jobmon": "1.4.1"}}}),
+            None,
+        ),
+        ("pgext_lk_sql", "1.0.0", json!({}), None),
+        ("pgext_lk_sql", "1.1.0", json!({}), None),
+    ] {
+        node.publish_files(
+            &alice,
+            &dist_with(name, version, prereqs, requires),
+            &format!("{name}-{version}"),
+        )
+        .await;
+    }
+    // What the node says, to hold the lock against.
+    let mut expected = Vec::new();
+    for (name, version) in [
+        ("pgext_lk_jobmon", "1.4.1"),
+        ("pgext_lk_partman", "5.1.0"),
+        ("pgext_lk_sql", "1.0.0"),
+    ] {
+        let doc = node.json(&format!("/api/v1/dists/{name}")).await;
+        let rel = doc["releases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["version"] == version)
+            .unwrap()
+            .clone();
+        let (_, zip) = node
+            .get(&format!("/dist/{name}/{version}/{name}-{version}.zip"))
+            .await;
+        let sha: String = sha2::Sha256::digest(&zip)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        expected.push((name, version, rel["index"].as_u64().unwrap(), sha));
+    }
+    let url = node.url();
+
+    tokio::task::spawn_blocking(move || {
+        let cluster = Cluster::start();
+        cluster.psql("postgres", "CREATE DATABASE app");
+        let online_home = tempfile::tempdir().unwrap();
+        let project = tempfile::tempdir().unwrap();
+        let dir = project.path();
+        let cli = Cli {
+            home: online_home.path().to_path_buf(),
+            cluster: &cluster,
+        };
+        cli.ok(dir, &["registry", "add", "main", &url, "--yes"]);
+        let manifest = |sql: Option<&str>| {
+            let sql = sql
+                .map(|v| format!("pgext_lk_sql = {{ version = \"{v}\", registry = \"main\", kind = \"source\" }}\n"))
+                .unwrap_or_default();
+            std::fs::write(
+                dir.join("pgext.toml"),
+                format!(
+                    "with_recommends = true\n\n[postgres]\npg_config = \"{}\"\n\n[dists]\npgext_lk_partman = \">= 5.0.0\"\n{sql}",
+                    pgext_tests::pg::pg15_config().display()
+                ),
+            )
+            .unwrap();
+        };
+        manifest(Some("== 1.0.0"));
+
+        // The lock: exact releases, as the node lists them, in install order.
+        let out = cli.ok(dir, &["lock"]);
+        assert!(out.contains("wrote pgext.lock (3 dists)"), "{out}");
+        let text = std::fs::read_to_string(dir.join("pgext.lock")).unwrap();
+        let lock: toml::Value = toml::from_str(&text).unwrap();
+        let dists = lock["dist"].as_array().unwrap();
+        for (d, (name, version, index, sha)) in dists.iter().zip(&expected) {
+            assert_eq!(d["name"].as_str(), Some(*name), "{text}");
+            assert_eq!(d["version"].as_str(), Some(*version));
+            assert_eq!(d["index"].as_integer(), Some(*index as i64));
+            assert_eq!(d["sha256"].as_str(), Some(sha.as_str()));
+            assert_eq!(d["kind"].as_str(), Some("source"));
+        }
+        assert_eq!(lock["registry"][0]["name"].as_str(), Some("main"));
+        assert!(
+            lock["registry"][0]["checkpoint"]
+                .as_str()
+                .unwrap()
+                .contains("\n— "),
+            "the checkpoint is a signed note"
+        );
+
+        // A lock edited by hand is refused before anything changes.
+        let jobmon = &dists[0];
+        let edits = [
+            ("entry hash", jobmon["entry_hash"].as_str().unwrap().to_string()),
+            ("archive SHA-256", jobmon["sha256"].as_str().unwrap().to_string()),
+        ];
+        for (what, value) in edits {
+            let flipped: String = value
+                .chars()
+                .enumerate()
+                .map(|(i, c)| if i == 0 { if c == '0' { '1' } else { '0' } } else { c })
+                .collect();
+            std::fs::write(dir.join("pgext.lock"), text.replace(&value, &flipped)).unwrap();
+            let err = cli.fails(dir, &["sync", "--yes"]);
+            assert!(
+                err.contains(&format!("with {what} {flipped}")) && err.contains("the lock was edited"),
+                "{what}: {err}"
+            );
+        }
+        let index_line = format!("index = {}\n", expected[0].2);
+        assert!(text.contains(&index_line));
+        std::fs::write(
+            dir.join("pgext.lock"),
+            text.replacen(&index_line, &format!("index = {}\n", expected[1].2), 1),
+        )
+        .unwrap();
+        let err = cli.fails(dir, &["sync", "--yes"]);
+        assert!(err.contains("the lock was edited"), "{err}");
+        assert!(ours(&prefixes).is_empty());
+        std::fs::write(dir.join("pgext.lock"), &text).unwrap();
+
+        // Sync installs the lock, in order; a second sync changes nothing.
+        let out = cli.ok(dir, &["sync", "--yes"]);
+        assert!(
+            out.contains("install pgext_lk_jobmon 1.4.1 (source)")
+                && out.contains("pgext_lk_partman 5.1.0 installed")
+                && out.contains("pgext_lk_sql 1.0.0 installed"),
+            "{out}"
+        );
+        let records = cli.records();
+        let files = ours(&prefixes);
+        let out = cli.ok(dir, &["sync", "--yes"]);
+        assert!(out.contains("nothing to change"), "{out}");
+        assert_eq!(cli.records(), records, "the second sync wrote nothing");
+        assert_eq!(ours(&prefixes), files);
+        let out = cli.ok(dir, &["load", "pgext_lk_partman", "--cascade", "-d", "app"]);
+        assert!(out.contains("CREATE EXTENSION pgext_lk_jobmon"), "{out}");
+
+        // The manifest moves pgext_lk_sql to 1.1.0: replaced; then drops it: removed.
+        manifest(Some("1.1.0"));
+        cli.ok(dir, &["lock"]);
+        let out = cli.ok(dir, &["sync", "--yes", "--json"]);
+        let changes: Value = serde_json::from_str(&out).unwrap();
+        let sql = changes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["dist"] == "pgext_lk_sql")
+            .unwrap();
+        assert_eq!(sql["action"], "replace", "{changes}");
+        assert_eq!(sql["from"], "1.0.0", "{changes}");
+        manifest(None);
+        cli.ok(dir, &["lock"]);
+        let out = cli.ok(dir, &["sync", "--yes"]);
+        assert!(out.contains("remove pgext_lk_sql 1.1.0"), "{out}");
+        assert!(ours(&["pgext_lk_sql"]).is_empty());
+
+        // The pack, then the online host removes everything (an empty manifest).
+        cli.ok(dir, &["pack", "-o", "cluster.pack"]);
+        let pack = std::fs::read(dir.join("cluster.pack")).unwrap();
+        std::fs::write(dir.join("pgext.toml"), "[dists]\n").unwrap();
+        cli.ok(dir, &["lock"]);
+        let out = cli.ok(dir, &["sync", "--yes"]);
+        assert!(out.contains("remove pgext_lk_partman"), "{out}");
+        assert!(ours(&prefixes).is_empty());
+        cluster.psql("postgres", "DROP DATABASE app");
+        cluster.psql("postgres", "CREATE DATABASE app");
+
+        // The offline host: the same trust, every URL unreachable.
+        let offline_home = tempfile::tempdir().unwrap();
+        let dead = format!(
+            "http://{}",
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+        );
+        let config = std::fs::read_to_string(online_home.path().join("config.toml")).unwrap();
+        assert!(config.contains(&url));
+        std::fs::write(offline_home.path().join("config.toml"), config.replace(&url, &dead))
+            .unwrap();
+        let offline = Cli {
+            home: offline_home.path().to_path_buf(),
+            cluster: &cluster,
+        };
+        let host = tempfile::tempdir().unwrap();
+        let h = host.path();
+        // A pack missing a proof file, or with another entry's, installs nothing.
+        let members = unzip(&pack);
+        let proof_of = |index: u64| format!("pgext-pack/proofs/main/{index}.tlog-proof");
+        let (jobmon_idx, partman_idx) = (expected[0].2, expected[1].2);
+        let missing: Vec<_> = members
+            .iter()
+            .filter(|(n, _)| *n != proof_of(jobmon_idx))
+            .cloned()
+            .collect();
+        assert_eq!(missing.len() + 1, members.len());
+        std::fs::write(h.join("missing.pack"), rezip(&missing)).unwrap();
+        let err = offline.fails(h, &["sync", "--from", "missing.pack", "--yes"]);
+        assert!(
+            err.contains(&format!("the pack has no proofs/main/{jobmon_idx}.tlog-proof")),
+            "{err}"
+        );
+        let partman_proof = members
+            .iter()
+            .find(|(n, _)| *n == proof_of(partman_idx))
+            .unwrap()
+            .1
+            .clone();
+        let foreign: Vec<_> = members
+            .iter()
+            .map(|(n, d)| {
+                if *n == proof_of(jobmon_idx) {
+                    (n.clone(), partman_proof.clone())
+                } else {
+                    (n.clone(), d.clone())
+                }
+            })
+            .collect();
+        std::fs::write(h.join("foreign.pack"), rezip(&foreign)).unwrap();
+        let err = offline.fails(h, &["sync", "--from", "foreign.pack", "--yes"]);
+        assert!(err.contains("nothing was installed"), "{err}");
+        assert!(ours(&prefixes).is_empty());
+        assert!(offline.records().is_empty() || !String::from_utf8_lossy(&offline.records()).contains("pgext_lk_"));
+
+        // The whole pack verifies offline and installs; PostgreSQL loads it.
+        std::fs::write(h.join("cluster.pack"), &pack).unwrap();
+        let out = offline.ok(h, &["sync", "--from", "cluster.pack", "--yes"]);
+        assert!(
+            out.contains("pgext_lk_jobmon 1.4.1 installed") && out.contains("pgext_lk_partman 5.1.0 installed"),
+            "{out}"
+        );
+        let out = offline.ok(h, &["sync", "--from", "cluster.pack", "--yes"]);
+        assert!(out.contains("nothing to change"), "{out}");
+        offline.ok(h, &["load", "pgext_lk_partman", "--cascade", "-d", "app"]);
+        let exts = cluster.psql(
+            "app",
+            "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension",
+        );
+        assert_eq!(exts.trim(), "dblink,pgext_lk_jobmon,pgext_lk_partman,plpgsql");
+        for d in ["pgext_lk_partman", "pgext_lk_jobmon"] {
+            offline.ok(h, &["uninstall", d]);
+        }
+        assert!(ours(&prefixes).is_empty());
+    })
+    .await
+    .unwrap();
+}

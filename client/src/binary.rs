@@ -45,17 +45,36 @@ fn place(dirs: &[(&'static str, PathBuf)], file: &Path) -> Option<(String, Strin
     (!rel.is_empty()).then(|| (name.to_string(), rel))
 }
 
-/// Packs what a staged install (`make install DESTDIR=stage`) wrote: `files` are the absolute
-/// paths the install would write, each read from below `stage`.
+/// Files by (folder of [`DIRS`], path below it) → (bytes, executable): a package's, or a
+/// staged install's.
+pub type Placed = BTreeMap<(String, String), (Vec<u8>, bool)>;
+
+/// The folders of [`DIRS`] below a `--prefix` (`spec/client.md`, Rootless installs): libraries
+/// in `PREFIX/lib`, control files and scripts in `PREFIX/share/extension`, the rest beside.
+pub fn prefix_dirs(prefix: &Path) -> Vec<(&'static str, PathBuf)> {
+    let at = |p: &str| prefix.join(p);
+    vec![
+        ("pkglib", at("lib")),
+        ("lib", at("lib")),
+        ("share", at("share")),
+        ("doc", at("share/doc")),
+        ("html", at("share/doc")),
+        ("server", at("include/server")),
+        ("pkginclude", at("include")),
+        ("include", at("include")),
+        ("bin", at("bin")),
+        ("locale", at("share/locale")),
+        ("man", at("share/man")),
+        ("sysconf", at("etc")),
+    ]
+}
+
+/// What a staged install (`make install DESTDIR=stage`) wrote, placed by folder: `files` are
+/// the absolute paths the install would write, each read from below `stage`.
 ///
 /// # Errors
 /// A file outside every `pg_config` directory, or one that cannot be read.
-pub fn pack_staged(
-    stage: &Path,
-    files: &[PathBuf],
-    pg: &PgInstall,
-    manifest: &Manifest,
-) -> Result<Vec<u8>, Error> {
+pub fn staged(stage: &Path, files: &[PathBuf], pg: &PgInstall) -> Result<Placed, Error> {
     use std::os::unix::fs::PermissionsExt as _;
     let dirs = pg_dirs(pg);
     let mut packed = BTreeMap::new();
@@ -74,6 +93,20 @@ pub fn pack_staged(
             .map_err(|e| Error::Config(format!("{}: {e}", staged.display())))?;
         packed.insert((dir, rel), (data, meta.permissions().mode() & 0o111 != 0));
     }
+    Ok(packed)
+}
+
+/// Packs what a staged install wrote ([`staged`]).
+///
+/// # Errors
+/// As [`staged`], or when the package cannot be made.
+pub fn pack_staged(
+    stage: &Path,
+    files: &[PathBuf],
+    pg: &PgInstall,
+    manifest: &Manifest,
+) -> Result<Vec<u8>, Error> {
+    let packed = staged(stage, files, pg)?;
     pack(manifest, &packed).map_err(|e| Error::Release(e.to_string()))
 }
 
@@ -82,8 +115,19 @@ pub fn pack_staged(
 /// # Errors
 /// A folder this installation's `pg_config` does not report.
 pub fn destinations(pg: &PgInstall, b: &Binary) -> Result<Vec<PathBuf>, Error> {
-    let dirs = pg_dirs(pg);
-    b.files
+    destinations_in(&pg_dirs(pg), &b.files, pg)
+}
+
+/// The paths `files` go to below `dirs` (an installation's, or a prefix's), in order.
+///
+/// # Errors
+/// A folder `dirs` does not have.
+pub fn destinations_in(
+    dirs: &[(&'static str, PathBuf)],
+    files: &Placed,
+    pg: &PgInstall,
+) -> Result<Vec<PathBuf>, Error> {
+    files
         .keys()
         .map(|(dir, rel)| {
             let base = dirs
@@ -106,7 +150,7 @@ pub fn destinations(pg: &PgInstall, b: &Binary) -> Result<Vec<PathBuf>, Error> {
 ///
 /// # Errors
 /// When a folder is not writable (without `sudo`) or a file cannot be written.
-pub fn install_files(b: &Binary, dests: Vec<PathBuf>, sudo: bool) -> Result<Vec<PathBuf>, Error> {
+pub fn install_files(b: &Placed, dests: Vec<PathBuf>, sudo: bool) -> Result<Vec<PathBuf>, Error> {
     let mut written = Vec::new();
     let result = write_files(b, &dests, sudo, &mut written);
     if let Err(e) = result {
@@ -121,13 +165,13 @@ pub fn install_files(b: &Binary, dests: Vec<PathBuf>, sudo: bool) -> Result<Vec<
 }
 
 fn write_files(
-    b: &Binary,
+    b: &Placed,
     dests: &[PathBuf],
     sudo: bool,
     written: &mut Vec<PathBuf>,
 ) -> Result<(), Error> {
     let tmp = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
-    for (((_, _), (data, exec)), dest) in b.files.iter().zip(dests) {
+    for (((_, _), (data, exec)), dest) in b.iter().zip(dests) {
         let mode = if *exec { "0755" } else { "0644" };
         if sudo {
             let src = tmp.path().join("file");

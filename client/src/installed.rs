@@ -52,6 +52,9 @@ pub struct Installed {
     /// The lock file whose `sync` installed it (`sync` removes what the lock no longer names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<String>,
+    /// The folder it was installed below (`install --prefix`), outside the installation's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<PathBuf>,
 }
 
 fn source_kind() -> String {

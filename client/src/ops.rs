@@ -1,13 +1,13 @@
-//! The client's commands as library calls with typed results: `install`, `check`, `load`,
-//! `unload`, `uninstall`, `list`, `upgrade`. The `pgext` binary only parses its command line,
-//! calls these, and prints what they return.
+//! The client's commands as library calls with typed results: `install`, `uninstall`, `list`
+//! here; `check`, `load` and `unload` in `loading.rs`, `upgrade` in `upgrade.rs`. The `pgext`
+//! binary only parses its command line, calls these, and prints what they return.
 
 use std::path::{Path, PathBuf};
 
 use crate::Error;
 use crate::build::{Builder, copy_tree, remove_files, unpack};
 use crate::installed::{self, Installed};
-use crate::pg::{Conn, PgInstall, ident, psql};
+use crate::pg::PgInstall;
 use crate::request::{Select, Stability, Target};
 use crate::trust::{Config, State};
 use crate::verify::{VerifiedRelease, fetch_verified_with, verify_offline};
@@ -27,6 +27,9 @@ pub struct Context {
     pub pg: PgInstall,
     /// Run the real install and removals through `sudo`.
     pub sudo: bool,
+    /// Install below this folder instead of the installation's own (`--prefix`, PostgreSQL
+    /// 18's `extension_control_path` and `dynamic_library_path`).
+    pub prefix: Option<PathBuf>,
     /// Progress and warnings.
     pub progress: Box<dyn Progress>,
 }
@@ -74,7 +77,7 @@ fn now() -> u64 {
 }
 
 impl Context {
-    fn log_path(&self, what: &str) -> PathBuf {
+    pub(crate) fn log_path(&self, what: &str) -> PathBuf {
         self.state
             .dir()
             .join("logs")
@@ -257,15 +260,16 @@ impl Context {
         b: &crate::binary::VerifiedBinary,
     ) -> Result<Installed, Error> {
         let dist = v.provenance.dist.clone();
-        let files = crate::binary::destinations(&self.pg, &b.binary)?;
+        let files = crate::binary::destinations_in(&self.dirs(), &b.binary.files, &self.pg)?;
         self.check_conflicts(&dist, &files)?;
         self.progress.step(&format!("installing {dist} (binary)"));
-        let files = crate::binary::install_files(&b.binary, files, self.sudo);
+        let files = crate::binary::install_files(&b.binary.files, files, self.sudo);
         self.progress.done();
         let files = files?;
         installed::keep_archive(&self.state, &v.provenance.sha256, &v.zip)?;
         self.record(Installed {
-            extensions: installed::extensions_in(&files, &self.pg.extension_dir()),
+            extensions: installed::extensions_in(&files, &self.extension_dir()),
+            prefix: self.prefix.clone(),
             dist,
             version: v.provenance.version.clone(),
             pg: self.pg.key(),
@@ -316,7 +320,8 @@ impl Context {
         let files = result?;
         let _ = std::fs::remove_file(&log);
         let record = Installed {
-            extensions: installed::extensions_in(&files, &self.pg.extension_dir()),
+            extensions: installed::extensions_in(&files, &self.extension_dir()),
+            prefix: self.prefix.clone(),
             dist,
             version,
             pg: self.pg.key(),
@@ -356,11 +361,38 @@ impl Context {
         self.progress.step(&format!("building {dist}"));
         b.build()?;
         self.progress.step(&format!("staging {dist}"));
+        if self.prefix.is_some() {
+            // Below a prefix: the staged files are copied there, placed by folder; the real
+            // `make install` (into the installation's folders) never runs.
+            let stage = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+            let files = b.stage_to(stage.path())?;
+            let placed = crate::binary::staged(stage.path(), &files, &self.pg)?;
+            let dests = crate::binary::destinations_in(&self.dirs(), &placed, &self.pg)?;
+            self.check_conflicts(dist, &dests)?;
+            self.progress.step(&format!("installing {dist}"));
+            return crate::binary::install_files(&placed, dests, false);
+        }
         let files = b.stage()?;
         self.check_conflicts(dist, &files)?;
         self.progress.step(&format!("installing {dist}"));
         b.install(&files)?;
         Ok(files)
+    }
+
+    /// Where files go, by folder: the prefix's, else the installation's.
+    pub(crate) fn dirs(&self) -> Vec<(&'static str, PathBuf)> {
+        match &self.prefix {
+            Some(p) => crate::binary::prefix_dirs(p),
+            None => crate::binary::pg_dirs(&self.pg),
+        }
+    }
+
+    /// Where control files go: below the prefix, else the installation's.
+    pub(crate) fn extension_dir(&self) -> PathBuf {
+        match &self.prefix {
+            Some(p) => p.join("share/extension"),
+            None => self.pg.extension_dir(),
+        }
     }
 
     /// A file another installed dist wrote, or one pgext did not install at all (a file of
@@ -418,105 +450,13 @@ impl Context {
     pub fn uninstall(&self, name: &str) -> Result<Installed, Error> {
         let record = self.installed(name)?;
         remove_files(&record.files, self.sudo)?;
-        prune_dirs(&record.files, &crate::binary::pg_dirs(&self.pg));
+        let roots = match &record.prefix {
+            Some(p) => crate::binary::prefix_dirs(p),
+            None => crate::binary::pg_dirs(&self.pg),
+        };
+        prune_dirs(&record.files, &roots);
         installed::forget(&self.state, &record.pg, &record.dist)?;
         Ok(record)
-    }
-
-    /// Runs the dist's regression tests (`make installcheck`) against the installed files,
-    /// from the verified archive kept at install time.
-    ///
-    /// # Errors
-    /// When it is not installed, its archive is gone, or the tests fail (log kept).
-    pub fn check(&self, name: &str, conn: &Conn) -> Result<(), Error> {
-        let record = self.installed(name)?;
-        let zip = installed::kept_archive(&self.state, &record.sha256).ok_or_else(|| {
-            Error::Install(format!(
-                "the archive of {} {} is no longer kept: install it again to check it",
-                record.dist, record.version
-            ))
-        })?;
-        let build = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
-        unpack(&zip, build.path())?;
-        let log = self.log_path(&format!("{}-{}-check", record.dist, record.version));
-        let mut b = Builder::new(&self.pg, build.path(), &log, self.sudo)?;
-        self.progress.step(&format!("testing {}", record.dist));
-        let result = b.installcheck(conn);
-        self.progress.done();
-        result?;
-        let _ = std::fs::remove_file(&log);
-        Ok(())
-    }
-
-    /// `CREATE EXTENSION` for each control file the install of `name` wrote (its extension
-    /// names, which may differ from the dist's), in `conn`'s database.
-    ///
-    /// # Errors
-    /// When it is not installed, or PostgreSQL refuses.
-    pub fn load(
-        &self,
-        name: &str,
-        conn: &Conn,
-        schema: Option<&str>,
-        cascade: bool,
-    ) -> Result<Vec<String>, Error> {
-        let mut created = Vec::new();
-        let mut seen = Vec::new();
-        self.load_into(name, conn, schema, cascade, &mut seen, &mut created)?;
-        Ok(created)
-    }
-
-    /// `load` of `name`, after (with `cascade`) the installed dists its plan required, each
-    /// once; the extensions created are appended to `created`.
-    fn load_into(
-        &self,
-        name: &str,
-        conn: &Conn,
-        schema: Option<&str>,
-        cascade: bool,
-        seen: &mut Vec<String>,
-        created: &mut Vec<String>,
-    ) -> Result<(), Error> {
-        let record = self.installed(name)?;
-        let key = record.dist.to_ascii_lowercase();
-        if seen.contains(&key) {
-            return Ok(());
-        }
-        seen.push(key);
-        if cascade {
-            for dep in &record.requires {
-                self.load_into(dep, conn, schema, cascade, seen, created)?;
-            }
-        }
-        for ext in &record.extensions {
-            let mut sql = format!("CREATE EXTENSION IF NOT EXISTS {}", ident(ext));
-            if let Some(s) = schema {
-                sql.push_str(&format!(" SCHEMA {}", ident(s)));
-            }
-            if cascade {
-                sql.push_str(" CASCADE");
-            }
-            psql(&self.pg, conn, &sql)?;
-            created.push(ext.clone());
-        }
-        Ok(())
-    }
-
-    /// `DROP EXTENSION` for the extensions `load` created, in reverse order.
-    ///
-    /// # Errors
-    /// When it is not installed, or PostgreSQL refuses (objects depend on it: `cascade`).
-    pub fn unload(&self, name: &str, conn: &Conn, cascade: bool) -> Result<Vec<String>, Error> {
-        let record = self.installed(name)?;
-        for ext in record.extensions.iter().rev() {
-            let cascade = if cascade { " CASCADE" } else { "" };
-            psql(
-                &self.pg,
-                conn,
-                &format!("DROP EXTENSION IF EXISTS {}{cascade}", ident(ext)),
-            )?;
-        }
-        Ok(record.extensions)
     }
 
     /// What pgext installed into this PostgreSQL, with provenance.

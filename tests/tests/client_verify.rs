@@ -145,6 +145,7 @@ async fn refused(
         registry: None,
         pg: pg.clone(),
         sudo: false,
+        prefix: None,
         progress: Box::new(Quiet),
     };
     let spec = version.map_or_else(|| dist.to_string(), |v| format!("{dist}@{v}"));

@@ -245,12 +245,14 @@ async fn a_manifest_locks_syncs_packs_and_installs_offline() {
         assert!(ours(&prefixes).is_empty());
         std::fs::write(dir.join("pgext.lock"), &text).unwrap();
 
-        // Sync installs the lock, in order; a second sync changes nothing.
+        // Sync installs the lock, in order, and adopts what was installed by hand as locked;
+        // a second sync changes nothing.
+        cli.ok(dir, &["install", "pgext_lk_sql@1.0.0", "--yes"]);
         let out = cli.ok(dir, &["sync", "--yes"]);
         assert!(
             out.contains("install pgext_lk_jobmon 1.4.1 (source)")
                 && out.contains("pgext_lk_partman 5.1.0 installed")
-                && out.contains("pgext_lk_sql 1.0.0 installed"),
+                && out.contains("adopt pgext_lk_sql 1.0.0 (source)"),
             "{out}"
         );
         let records = cli.records();

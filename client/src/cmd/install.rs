@@ -47,6 +47,13 @@ pub(crate) enum Cmd {
         /// Do not ask before installing.
         #[arg(short = 'y', long)]
         yes: bool,
+        /// Install below DIR, without root, for PostgreSQL 18's extension_control_path and
+        /// dynamic_library_path (printed, or set with --alter-system).
+        #[arg(long, value_name = "DIR")]
+        prefix: Option<PathBuf>,
+        /// With --prefix: set both paths with ALTER SYSTEM (a superuser connection) and reload.
+        #[arg(long, requires = "prefix")]
+        alter_system: bool,
         #[command(flatten)]
         status: StatusArgs,
         #[command(flatten)]
@@ -263,6 +270,7 @@ pub(crate) fn context_for(env: Env, pg: &PgArgs, quiet: bool, install: PgInstall
         registry: env.registry,
         pg: install,
         sudo: pg.sudo,
+        prefix: None,
         progress: Box::new(Bars {
             bar: ProgressBar::new_spinner(),
             verbose: pg.verbose,
@@ -385,11 +393,18 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             no_deps,
             dry_run,
             yes,
+            prefix,
+            alter_system,
             status,
             pg,
             json,
         } => {
-            let ctx = context(env, &pg, json)?;
+            let mut ctx = context(env, &pg, json)?;
+            if let Some(p) = &prefix {
+                crate::prefix::check_supported(&ctx.pg)?;
+                std::fs::create_dir_all(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+                ctx.prefix = Some(std::fs::canonicalize(p)?);
+            }
             let opts = InstallOptions {
                 stability: status.stability(),
                 proof,
@@ -405,9 +420,26 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                 recommends: with_recommends,
                 test: false,
                 no_deps,
+                complete: false,
             };
             let ask = Ask { dry_run, yes, json };
             install(&ctx, &specs, &opts, follow, ask).await?;
+            if let (Some(p), false) = (&ctx.prefix, dry_run) {
+                if alter_system {
+                    for s in crate::prefix::apply(&ctx.pg, &pg.conn(), p)? {
+                        eprintln!("{s}");
+                    }
+                } else if !json {
+                    eprintln!(
+                        "note: PostgreSQL finds what is below {} once a superuser runs (or puts in postgresql.conf):",
+                        p.display()
+                    );
+                    for (name, entry, default) in crate::prefix::settings(p) {
+                        eprintln!("  ALTER SYSTEM SET {name} = '{entry}:{default}';");
+                    }
+                    eprintln!("  SELECT pg_reload_conf();");
+                }
+            }
         }
         Cmd::Check { name, pg } => {
             let ctx = context(env, &pg, false)?;

@@ -33,6 +33,9 @@ pub enum Change {
     Replace,
     /// Installed as locked: nothing to do.
     Keep,
+    /// Installed as locked by hand (`pgext install`): only its record changes, so that a later
+    /// sync removes it when the lock drops it.
+    Adopt,
 }
 
 /// One dist of a sync, verified.
@@ -104,6 +107,7 @@ impl SyncPlan {
                     Change::Install => "install",
                     Change::Replace => "replace",
                     Change::Keep => "keep",
+                    Change::Adopt => "adopt",
                 }
                 .into(),
                 from: s.from.clone(),
@@ -126,8 +130,10 @@ fn installed_as_locked(records: &[Installed], d: &LockedDist) -> (Change, Option
         && r.provenance.as_ref().is_some_and(|p| p.index == d.index)
         && r.kind == d.kind
         && r.binary_sha256.as_deref() == d.binary.as_ref().map(|b| b.sha256.as_str());
-    if same {
+    if same && r.lock.is_some() {
         (Change::Keep, Some(r.version.clone()))
+    } else if same {
+        (Change::Adopt, Some(r.version.clone()))
     } else {
         (Change::Replace, Some(r.version.clone()))
     }
@@ -218,6 +224,7 @@ impl Context {
             recommends: manifest.with_recommends,
             test: false,
             no_deps: false,
+            complete: true,
         };
         let plan = self.plan(&roots, follow, Kind::Auto).await?;
         let mut registries: Vec<LockedRegistry> = Vec::new();
@@ -366,9 +373,10 @@ impl Context {
         }
         let mut done = Vec::new();
         for s in plan.steps.iter().filter(|s| s.change != Change::Keep) {
-            let mut record = match &s.binary {
-                Some(b) => self.install_binary(&s.verified, b)?,
-                None => self.install_verified(&s.verified)?,
+            let mut record = match (&s.change, &s.binary) {
+                (Change::Adopt, _) => self.installed(&s.locked.name)?,
+                (_, Some(b)) => self.install_binary(&s.verified, b)?,
+                (_, None) => self.install_verified(&s.verified)?,
             };
             record.requires = s.locked.requires.clone();
             record.lock = Some(plan.lock_path.clone());

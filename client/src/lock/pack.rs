@@ -386,7 +386,7 @@ impl Context {
             check_locked(d, &v)?;
             let (change, from) = installed_as_locked(&records, d);
             let binary = match change {
-                super::Change::Keep => None,
+                super::Change::Keep | super::Change::Adopt => None,
                 _ if d.binary.is_some() => {
                     if local.is_none() {
                         local = Some(crate::target::local(&self.pg, "none")?);

@@ -39,6 +39,9 @@ pub struct Follow {
     pub test: bool,
     /// Only the named dists (PostgreSQL's version is still checked).
     pub no_deps: bool,
+    /// Name every dist pgext installs, even those already installed here: a lock is applied
+    /// on other hosts, where only what PostgreSQL ships can be counted on.
+    pub complete: bool,
 }
 
 /// One requirement of a name, and the chain of dists that led to it.

@@ -48,14 +48,29 @@ pub struct Local {
 }
 
 impl Local {
-    /// Reads the installation `pg` and pgext's records of it.
+    /// Reads the installation `pg` and pgext's records of it; what pgext installed counts only
+    /// with `with_pgext`.
     ///
     /// # Errors
     /// When the records cannot be read.
-    pub fn read(pg: &PgInstall, state: &State) -> Result<Local, Error> {
+    pub fn read(
+        pg: &PgInstall,
+        state: &State,
+        with_pgext: bool,
+        prefix: Option<&std::path::Path>,
+    ) -> Result<Local, Error> {
         let mut extensions = BTreeMap::new();
         let records = installed::list(state, Some(&pg.key()))?;
-        if let Ok(dir) = std::fs::read_dir(pg.extension_dir()) {
+        // A prefix's control files too (`install --prefix`): the server finds them there.
+        let dirs = [
+            Some(pg.extension_dir()),
+            prefix.map(|p| p.join("share/extension")),
+        ];
+        for dir in dirs
+            .iter()
+            .flatten()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+        {
             for e in dir.flatten().take(MAX_CONTROLS) {
                 let path = e.path();
                 let (Some(stem), Some("control")) = (
@@ -73,6 +88,9 @@ impl Local {
                     .iter()
                     .find(|r| r.files.contains(&path))
                     .map(|r| format!("{} {}", r.dist, r.version));
+                if by_pgext.is_some() && !with_pgext {
+                    continue;
+                }
                 extensions.insert(
                     stem.to_ascii_lowercase(),
                     Present {

@@ -178,7 +178,12 @@ impl Context {
     /// # Errors
     /// [`Error::Plan`] for what cannot be resolved; any failed verification.
     pub async fn plan(&self, roots: &[Root], follow: Follow, kind: Kind) -> Result<Plan, Error> {
-        let local = Local::read(&self.pg, &self.state)?;
+        let local = Local::read(
+            &self.pg,
+            &self.state,
+            !follow.complete,
+            self.prefix.as_deref(),
+        )?;
         let mut r = Resolver::new(&self.config, &self.state, &local, self.registry.as_deref());
         let mut verified: HashMap<String, VerifiedRelease> = HashMap::new();
         for _ in 0..MAX_ROUNDS {

@@ -235,6 +235,14 @@ impl<'a> Resolver<'a> {
             // The control files' `requires`, once a verified archive showed them.
             if !follow.no_deps {
                 for n in self.control.get(&control_key(&c)).into_iter().flatten() {
+                    // Already required by the META: one requirement, not two.
+                    let in_meta = c.prereqs.iter().any(|pr| {
+                        pr.relation == Relation::Requires
+                            && matches!(&pr.needs, Needs::Extension(m) if m.eq_ignore_ascii_case(n))
+                    });
+                    if in_meta {
+                        continue;
+                    }
                     queue.push_back((
                         Demand {
                             name: n.clone(),

@@ -12,6 +12,7 @@ pub mod author;
 pub mod binary;
 pub mod build;
 pub mod builder;
+pub mod check;
 pub mod cmd;
 pub mod error;
 pub mod http;

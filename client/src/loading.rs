@@ -1,38 +1,11 @@
-//! Commands on an installed dist in a database: `check` (its regression tests), `load`
-//! (`CREATE EXTENSION`, with `--cascade` the dists it required first) and `unload`.
+//! Commands on an installed dist in a database: `load` (`CREATE EXTENSION`, with `--cascade`
+//! the dists it required first) and `unload`.
 
 use crate::Error;
-use crate::build::{Builder, unpack};
-use crate::installed;
 use crate::ops::Context;
 use crate::pg::{Conn, ident, psql};
 
 impl Context {
-    /// Runs the dist's regression tests (`make installcheck`) against the installed files,
-    /// from the verified archive kept at install time.
-    ///
-    /// # Errors
-    /// When it is not installed, its archive is gone, or the tests fail (log kept).
-    pub fn check(&self, name: &str, conn: &Conn) -> Result<(), Error> {
-        let record = self.installed(name)?;
-        let zip = installed::kept_archive(&self.state, &record.sha256).ok_or_else(|| {
-            Error::Install(format!(
-                "the archive of {} {} is no longer kept: install it again to check it",
-                record.dist, record.version
-            ))
-        })?;
-        let build = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
-        unpack(&zip, build.path())?;
-        let log = self.log_path(&format!("{}-{}-check", record.dist, record.version));
-        let mut b = Builder::new(&self.pg, build.path(), &log, self.sudo)?;
-        self.progress.step(&format!("testing {}", record.dist));
-        let result = b.installcheck(conn);
-        self.progress.done();
-        result?;
-        let _ = std::fs::remove_file(&log);
-        Ok(())
-    }
-
     /// `CREATE EXTENSION` for each control file the install of `name` wrote (its extension
     /// names, which may differ from the dist's), in `conn`'s database.
     ///

@@ -2,7 +2,8 @@
 //! (pgxnclient) of the same dist from the same node into the same PostgreSQL, side by side in
 //! one run; a builder's releases per hour, and installs of a C extension from its binary, from
 //! source and by pgxn, side by side; and the client's verification alone for a release in a log
-//! of 1,000,000 entries.
+//! of 1,000,000 entries; and a dependency plan of 20 dists resolved and verified against a node
+//! holding 10,000 releases (`plan/mod.rs`).
 //! Without `--bench` (as `cargo test --bench client` runs it) it does the same at a small scale.
 
 use std::path::Path;
@@ -16,6 +17,7 @@ use pgext_tests::pg::Cluster;
 use pgext_tests::{TestNode, fixtures, identity, pgext_bin, pgxn_bin};
 
 mod common;
+mod plan;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -257,7 +259,7 @@ fn main() {
     let entries = common::entries(1_000_000, 2_000);
     let rt = common::runtime();
     pgext_tests::pg::clear_leftovers(&pgext_tests::pg::pg15_config(), "pgext_bench_");
-    // PGEXT_BENCH_ONLY=install|binary|verify runs one part.
+    // PGEXT_BENCH_ONLY=install|binary|verify|plan runs one part.
     let only = std::env::var("PGEXT_BENCH_ONLY").ok();
     let part = |name: &str| only.as_deref().is_none_or(|o| o == name);
     rt.block_on(async {
@@ -269,6 +271,10 @@ fn main() {
         }
         if part("verify") {
             verify_in_a_big_log(entries, if full { 21 } else { 3 }).await;
+        }
+        if part("plan") {
+            let releases = common::entries(10_000, 200);
+            plan::plan_of_twenty(releases, if full { 11 } else { 1 }).await;
         }
     });
 }

@@ -339,3 +339,76 @@ async fn dependencies_resolve_verify_install_and_load() {
     .await
     .unwrap();
 }
+
+/// `check` of a dist whose tests need another extension (as pgTAP is for many): the test
+/// requirement is resolved, verified, built and staged into a throwaway PostgreSQL where the
+/// tests run; the user's installation never gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_stages_test_requirements_in_a_throwaway_postgres() {
+    pgext_tests::pg::clear_leftovers(&pgext_tests::pg::pg15_config(), "pgext_ck_");
+    let node = TestNode::start().await;
+    let alice = identity("alice", 1);
+    node.register(&alice, None).await;
+    node.publish_files(
+        &alice,
+        &dist_with("pgext_ck_tap", "1.0.0", "pgext_ck_tap", json!({}), None),
+        "pgext_ck_tap-1.0.0",
+    )
+    .await;
+    let mut files = dist_with(
+        "pgext_ck_dist",
+        "1.0.0",
+        "pgext_ck_dist",
+        json!({"test": {"requires": {"pgext_ck_tap": "1.0.0"}}}),
+        None,
+    );
+    let col = "pgext_ck_tap_answer";
+    let sql = format!(
+        "CREATE EXTENSION pgext_ck_tap;\nCREATE EXTENSION pgext_ck_dist;\nSELECT {col}();\n"
+    );
+    for (path, data) in &mut files {
+        if path == "test/sql/basic.sql" {
+            *data = sql.clone().into_bytes();
+        } else if path == "test/expected/basic.out" {
+            *data = format!(
+                "{sql} {col} \n{}\n {:>w$}\n(1 row)\n\n",
+                "-".repeat(col.len() + 2),
+                42,
+                w = col.len()
+            )
+            .into_bytes();
+        }
+    }
+    node.publish_files(&alice, &files, "pgext_ck_dist-1.0.0")
+        .await;
+    let url = node.url();
+
+    tokio::task::spawn_blocking(move || {
+        let cluster = Cluster::start();
+        let home = tempfile::tempdir().unwrap();
+        let cli = Cli {
+            home: home.path(),
+            cluster: &cluster,
+        };
+        cli.ok(&["registry", "add", "main", &url, "--yes"]);
+        let out = cli.ok(&["install", "pgext_ck_dist", "--yes"]);
+        assert!(
+            !out.contains("pgext_ck_tap"),
+            "a test requirement is not installed: {out}"
+        );
+        let out = cli.ok(&["check", "pgext_ck_dist"]);
+        assert!(
+            out.contains("all tests passed (in a throwaway PostgreSQL with pgext_ck_tap 1.0.0)"),
+            "{out}"
+        );
+        assert!(
+            ours(&["pgext_ck_tap"]).is_empty(),
+            "nothing of it in the installation"
+        );
+        let list = cli.ok(&["list"]);
+        assert!(!list.contains("pgext_ck_tap"), "{list}");
+        cli.ok(&["uninstall", "pgext_ck_dist"]);
+    })
+    .await
+    .unwrap();
+}

@@ -1,8 +1,9 @@
 //! Every decoder of bytes a node takes from outside, fed arbitrary bytes and mutations of valid
 //! messages (bytes flipped, inserted, deleted, cut, repeated): tile paths, entry bundles, signed
 //! notes, checkpoints and cosignatures, tlog-proof files, witness requests, log entries,
-//! release archives, each protocol's peer messages, gossip, and read tokens. None may panic, and none may
-//! allocate more than a bound proportional to its input (the test binary counts the heap's
+//! release archives, each protocol's peer messages, gossip, read tokens, and the client's
+//! manifests, locks and META prerequisites. None may panic, and none may allocate more than a
+//! bound proportional to its input (the test binary counts the heap's
 //! peak around each case).
 //!
 //! `PGEXT_FUZZ_CASES` sets the cases per decoder: 100,000 by default (CI); the long run in
@@ -466,5 +467,53 @@ fn read_tokens() {
         if let Ok(t) = Token::parse(&text) {
             let _ = t.verify(&state, "fuzz.pgext.test/log", 30);
         }
+    });
+}
+
+#[test]
+fn manifests_locks_and_prerequisites() {
+    use pgext::lock::lockfile::{FORMAT, Lock, LockedDist, LockedRegistry};
+    use pgext::lock::manifest::Manifest;
+    use pgext_spec::prereqs::{Range, control_requires, prereqs};
+    use std::path::Path;
+    let manifest = b"with_recommends = true\n[postgres]\npg_config = \"/usr/bin/pg_config\"\n[dists]\nsemver = \">= 0.40.0, != 0.41.0\"\npair = { version = \"0.1.8\", registry = \"main\", kind = \"source\" }\n".to_vec();
+    let lock = Lock {
+        format: FORMAT,
+        manifest_sha256: "ab".repeat(32),
+        pg_config: None,
+        postgres: "PostgreSQL 15.8".into(),
+        registries: vec![LockedRegistry {
+            name: "main".into(),
+            origin: "example.org/log".into(),
+            checkpoint: "example.org/log\n3\nAAAA\n\n— example.org/log AAAA\n".into(),
+        }],
+        dists: vec![LockedDist {
+            name: "pair".into(),
+            version: "0.1.8".into(),
+            registry: "main".into(),
+            index: 2,
+            entry_hash: "cd".repeat(32),
+            sha256: "ef".repeat(32),
+            size: 1234,
+            meta_sha256: "01".repeat(32),
+            kind: "source".into(),
+            binary: None,
+            requires: vec!["semver".into()],
+            why: vec!["requested".into()],
+        }],
+    }
+    .to_bytes()
+    .unwrap();
+    let meta = br#"{"prereqs": {"runtime": {"requires": {"PostgreSQL": "14.0.0", "dblink": 0}, "recommends": {"pg_jobmon": ">= 1.4.1, < 2"}}, "test": {"requires": {"pgtap": "1.0"}}}, "dependencies": {"postgres": {"version": ">= 16"}, "packages": {"run": {"requires": {"pkg:pgxn/semver": "0.40.0", "pkg:generic/openssl": "3"}}}}}"#.to_vec();
+    let control = b"default_version = '1.4.1'\nrequires = 'dblink, plpgsql'\n".to_vec();
+    fuzz(vec![manifest, lock, meta, control], 64, |b| {
+        let _ = Manifest::parse(Path::new("pgext.toml"), b);
+        let _ = Lock::parse(Path::new("pgext.lock"), b);
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(b) {
+            let _ = prereqs(&v);
+        }
+        let text = String::from_utf8_lossy(b);
+        let _ = Range::parse(&text);
+        let _ = control_requires(&text);
     });
 }

@@ -190,6 +190,16 @@ async fn a_manifest_locks_syncs_packs_and_installs_offline() {
             )
             .unwrap();
         };
+        // A manifest naming an unknown dist, or a range that does not read: no lock.
+        for (text, says) in [
+            ("[dists]\npgext_lk_nowhere = \">= 1.0.0\"\n", "has no distribution pgext_lk_nowhere"),
+            ("[dists]\npgext_lk_sql = \">= one\"\n", "dists.pgext_lk_sql"),
+        ] {
+            std::fs::write(dir.join("pgext.toml"), text).unwrap();
+            let err = cli.fails(dir, &["lock"]);
+            assert!(err.contains(says), "{text}: {err}");
+            assert!(!dir.join("pgext.lock").exists());
+        }
         manifest(Some("== 1.0.0"));
 
         // The lock: exact releases, as the node lists them, in install order.
@@ -370,6 +380,161 @@ async fn a_manifest_locks_syncs_packs_and_installs_offline() {
             offline.ok(h, &["uninstall", d]);
         }
         assert!(ours(&prefixes).is_empty());
+    })
+    .await
+    .unwrap();
+}
+
+/// A binary a builder attests, locked with `kind = "binary"`, packed, and installed from the
+/// pack on a host with no network and no compiler; a pack without an attestation's proof file,
+/// or with another package, installs nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_binary_is_packed_and_installed_offline_without_a_compiler() {
+    use crate::binary::{path_without_compilers, run_builder, user};
+    let pg15 = pgext_tests::pg::pg15_config();
+    pgext_tests::pg::clear_leftovers(&pg15, "pgext_lkb_");
+    let node = TestNode::start().await;
+    let (alice, builder) = (identity("alice", 1), identity("builder", 2));
+    for who in [&alice, &builder] {
+        node.register(who, None).await;
+    }
+    node.publish_files(
+        &alice,
+        &fixtures::c_dist("pgext_lkb_c", "1.0.0"),
+        "pgext_lkb_c-1.0.0",
+    )
+    .await;
+    let url = node.url();
+    let tmp = tempfile::tempdir().unwrap();
+    let b = user(&tmp.path().join("builder"), &url, Some(&builder), &[]);
+    let built = run_builder(&b, &[&pg15]);
+    assert!(built.contains("attested at entry"), "{built}");
+    let listed = crate::binary::builds(&node, "pgext_lkb_c", "1.0.0").await;
+    let attested = listed.builds[0].sha256.clone();
+
+    tokio::task::spawn_blocking(move || {
+        let cluster = Cluster::start();
+        cluster.psql("postgres", "CREATE DATABASE app");
+        let online = Cli {
+            home: tmp.path().join("online"),
+            cluster: &cluster,
+        };
+        let dir = tmp.path().join("project");
+        std::fs::create_dir_all(&dir).unwrap();
+        online.ok(
+            &dir,
+            &[
+                "registry",
+                "add",
+                "main",
+                &url,
+                "--yes",
+                "--builder",
+                "builder",
+            ],
+        );
+        std::fs::write(
+            dir.join("pgext.toml"),
+            format!(
+                "[postgres]\npg_config = \"{}\"\n[dists]\npgext_lkb_c = {{ kind = \"binary\" }}\n",
+                pg15.display()
+            ),
+        )
+        .unwrap();
+        online.ok(&dir, &["lock"]);
+        let lock: toml::Value =
+            toml::from_str(&std::fs::read_to_string(dir.join("pgext.lock")).unwrap()).unwrap();
+        let d = &lock["dist"][0];
+        assert_eq!(d["kind"].as_str(), Some("binary"), "{lock}");
+        assert_eq!(d["binary"]["sha256"].as_str(), Some(attested.as_str()));
+        assert_eq!(d["binary"]["builders"][0].as_str(), Some("builder"));
+        online.ok(&dir, &["pack", "-o", "binary.pack"]);
+        let pack = std::fs::read(dir.join("binary.pack")).unwrap();
+        let members = unzip(&pack);
+        assert!(
+            members
+                .iter()
+                .any(|(n, _)| *n == format!("pgext-pack/binaries/{attested}.zip")),
+            "{:?}",
+            members.iter().map(|m| &m.0).collect::<Vec<_>>()
+        );
+
+        // The offline host: unreachable URLs, no compiler, no make.
+        let home = tmp.path().join("offline");
+        std::fs::create_dir_all(&home).unwrap();
+        let dead = format!(
+            "http://{}",
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+        );
+        let config = std::fs::read_to_string(tmp.path().join("online/config.toml")).unwrap();
+        std::fs::write(home.join("config.toml"), config.replace(&url, &dead)).unwrap();
+        let path = path_without_compilers(&tmp.path().join("bin"));
+        let offline = |args: &[&str]| {
+            Command::new(pgext_bin())
+                .args(args)
+                .current_dir(&home)
+                .env("PGEXT_CONFIG", home.join("config.toml"))
+                .env("PGEXT_STATE_DIR", home.join("state"))
+                .envs(cluster.env())
+                .env("PATH", &path)
+                .output()
+                .unwrap()
+        };
+        let attestation = d["binary"]["attestations"][0].as_integer().unwrap();
+        let without: Vec<_> = members
+            .iter()
+            .filter(|(n, _)| *n != format!("pgext-pack/proofs/main/{attestation}.tlog-proof"))
+            .cloned()
+            .collect();
+        let other: Vec<_> = members
+            .iter()
+            .map(|(n, data)| {
+                let mut data = data.clone();
+                if n.starts_with("pgext-pack/binaries/") {
+                    let last = data.len() - 1;
+                    data[last] ^= 1;
+                }
+                (n.clone(), data)
+            })
+            .collect();
+        for (file, bad, says) in [
+            (
+                "without.pack",
+                rezip(&without),
+                format!("proofs/main/{attestation}.tlog-proof"),
+            ),
+            ("other.pack", rezip(&other), "not the".to_string()),
+        ] {
+            std::fs::write(home.join(file), bad).unwrap();
+            let out = offline(&["sync", "--from", file, "--yes"]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && err.contains(&says),
+                "{file}: {err}"
+            );
+            assert!(ours(&["pgext_lkb_"]).is_empty());
+        }
+        std::fs::write(home.join("binary.pack"), &pack).unwrap();
+        let out = offline(&["sync", "--from", "binary.pack", "--yes"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("binary package attested by builder"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = offline(&["load", "pgext_lkb_c", "-d", "app"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(cluster.psql("app", "SELECT add_one(41)"), "42");
+        cluster.psql("app", "DROP EXTENSION pgext_lkb_c");
+        assert!(offline(&["uninstall", "pgext_lkb_c"]).status.success());
+        assert!(ours(&["pgext_lkb_"]).is_empty());
     })
     .await
     .unwrap();

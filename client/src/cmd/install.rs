@@ -443,8 +443,13 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
         }
         Cmd::Check { name, pg } => {
             let ctx = context(env, &pg, false)?;
-            ctx.check(&name, &pg.conn())?;
-            println!("{name}: all tests passed");
+            match ctx.check(&name, &pg.conn()).await? {
+                crate::check::Checked::InPlace => println!("{name}: all tests passed"),
+                crate::check::Checked::Scratch(with) => println!(
+                    "{name}: all tests passed (in a throwaway PostgreSQL with {})",
+                    with.join(", ")
+                ),
+            }
         }
         Cmd::Load {
             name,

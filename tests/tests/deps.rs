@@ -174,6 +174,11 @@ async fn dependencies_resolve_verify_install_and_load() {
             req(json!({"pgext_dep_acme_tool": 0})),
         ),
         ("pgext_dep_acme_tool", "1.0.0", json!({})),
+        (
+            "pgext_dep_conflict",
+            "1.0.0",
+            json!({"runtime": {"conflicts": {"plpgsql": "< 99.0.0"}}}),
+        ),
     ];
     for (name, version, prereqs) in bad {
         publish(
@@ -324,6 +329,11 @@ async fn dependencies_resolve_verify_install_and_load() {
         let err = cli.fails(&["install", "pgext_dep_conf", "--yes"]);
         assert!(
             err.contains("routed to registry acme alone"),
+            "{err}"
+        );
+        let err = cli.fails(&["install", "pgext_dep_conflict", "--yes"]);
+        assert!(
+            err.contains("pgext_dep_conflict 1.0.0 conflicts with plpgsql < 99.0.0 (1.0.0, from ships with PostgreSQL)"),
             "{err}"
         );
         assert_eq!(ours(&["pgext_dep_"]), before);

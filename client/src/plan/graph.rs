@@ -236,7 +236,7 @@ pub(super) fn unmet(p: &Pass) -> Vec<Demand> {
 }
 
 /// Checks what a pass kept and refused, orders its dists, and returns the resolution.
-pub(super) fn finish(p: Pass) -> Result<Resolution, Error> {
+pub(super) fn finish(p: Pass, local: &super::local::Local) -> Result<Resolution, Error> {
     for (present, kept, demands) in p.kept.values() {
         for d in demands {
             if !Version::parse(&kept.version).is_some_and(|v| d.range.matches(&v)) {
@@ -265,10 +265,10 @@ pub(super) fn finish(p: Pass) -> Result<Resolution, Error> {
             let key = n.to_ascii_lowercase();
             let there = match p.names.get(&key).and_then(|k| p.chosen.get(k)) {
                 Some(o) => o.version_for(n).map(|v| (v, o.label())),
-                None => p
-                    .kept
-                    .get(&key)
-                    .and_then(|(_, k, _)| Version::parse(&k.version).map(|v| (v, k.how.clone()))),
+                // What the installation has, needed by the plan or not.
+                None => local
+                    .present(&key)
+                    .and_then(|k| Version::parse(&k.version).map(|v| (v, k.how()))),
             };
             if let Some((v, whose)) = there.filter(|(v, _)| pr.range.matches(v)) {
                 return Err(plan_error(format!(

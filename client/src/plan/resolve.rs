@@ -82,7 +82,7 @@ impl<'a> Resolver<'a> {
             let pass = self.pass(roots, follow, &extra).await?;
             let unmet = unmet(&pass);
             if unmet.is_empty() {
-                return finish(pass);
+                return finish(pass, self.local);
             }
             for d in unmet {
                 let known = extra.entry(d.name.to_ascii_lowercase()).or_default();

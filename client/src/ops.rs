@@ -399,6 +399,38 @@ impl Context {
     /// PostgreSQL's own, or of another package manager), is not overwritten: `uninstall` would
     /// then remove what it never installed.
     fn check_conflicts(&self, dist: &str, files: &[PathBuf]) -> Result<(), Error> {
+        // One place per dist: an install below a prefix does not replace (and so remove) the
+        // installation's own copy, nor the other way round.
+        if let Some(old) = installed::find(&self.state, &self.pg.key(), dist)? {
+            if old.prefix != self.prefix {
+                let place = |p: &Option<PathBuf>| match p {
+                    Some(p) => format!("below {}", p.display()),
+                    None => format!("in {}", self.pg.sharedir.display()),
+                };
+                return Err(Error::Install(format!(
+                    "{dist} {} is installed {}: uninstall it before installing it {}",
+                    old.version,
+                    place(&old.prefix),
+                    place(&self.prefix)
+                )));
+            }
+        }
+        // One place per dist: an install below a prefix does not replace (and so remove) the
+        // installation's own copy, nor the other way round.
+        if let Some(old) = installed::find(&self.state, &self.pg.key(), dist)? {
+            if old.prefix != self.prefix {
+                let place = |p: &Option<PathBuf>| match p {
+                    Some(p) => format!("below {}", p.display()),
+                    None => format!("in {}", self.pg.sharedir.display()),
+                };
+                return Err(Error::Install(format!(
+                    "{dist} {} is installed {}: uninstall it before installing it {}",
+                    old.version,
+                    place(&old.prefix),
+                    place(&self.prefix)
+                )));
+            }
+        }
         // Another pgext install first: its message names what to uninstall.
         for other in installed::list(&self.state, Some(&self.pg.key()))? {
             if other.dist.eq_ignore_ascii_case(dist) {

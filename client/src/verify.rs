@@ -211,7 +211,11 @@ impl Remote {
     /// # Errors
     /// As [`Remote::get`], or when it is not that document.
     pub async fn json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
-        let bytes = self.get(path).await?;
+        // No API document is near this size: a node sending more is passed over.
+        const MAX_JSON: u64 = 64 << 20;
+        let bytes = self
+            .get_limited(path, &crate::progress::Quiet, Some(MAX_JSON))
+            .await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| Error::Verify(VerifyError::Malformed(format!("{path}: {e}"))))
     }

@@ -174,6 +174,7 @@ async fn dependencies_resolve_verify_install_and_load() {
             req(json!({"pgext_dep_acme_tool": 0})),
         ),
         ("pgext_dep_acme_tool", "1.0.0", json!({})),
+        ("pgext_dep_user", "1.0.0", req(json!({"pgext_dep_shim": 0}))),
         (
             "pgext_dep_conflict",
             "1.0.0",
@@ -187,6 +188,19 @@ async fn dependencies_resolve_verify_install_and_load() {
         )
         .await;
     }
+    // A public dist named like the private registry's names, providing an extension a public
+    // dist requires: never taken from the public registry.
+    publish(
+        dist_with(
+            "pgext_dep_acme_core",
+            "1.0.0",
+            "pgext_dep_shim",
+            json!({}),
+            None,
+        ),
+        "pgext_dep_acme_core-1.0.0".into(),
+    )
+    .await;
     // Only in a registry the client does not trust.
     other
         .publish_files(
@@ -329,6 +343,11 @@ async fn dependencies_resolve_verify_install_and_load() {
         let err = cli.fails(&["install", "pgext_dep_conf", "--yes"]);
         assert!(
             err.contains("routed to registry acme alone"),
+            "{err}"
+        );
+        let err = cli.fails(&["install", "pgext_dep_user", "--yes"]);
+        assert!(
+            err.contains("was found in registry main as pgext_dep_acme_core 1.0.0, but registry acme owns the name pgext_dep_acme_core"),
             "{err}"
         );
         let err = cli.fails(&["install", "pgext_dep_conflict", "--yes"]);

@@ -276,6 +276,8 @@ async fn a_manifest_locks_syncs_packs_and_installs_offline() {
 
         // The manifest moves pgext_lk_sql to 1.1.0: replaced; then drops it: removed.
         manifest(Some("1.1.0"));
+        let err = cli.fails(dir, &["sync", "--yes"]);
+        assert!(err.contains("changed since"), "a stale lock is not applied: {err}");
         cli.ok(dir, &["lock"]);
         let out = cli.ok(dir, &["sync", "--yes", "--json"]);
         let changes: Value = serde_json::from_str(&out).unwrap();

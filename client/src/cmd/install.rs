@@ -402,8 +402,14 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             let mut ctx = context(env, &pg, json)?;
             if let Some(p) = &prefix {
                 crate::prefix::check_supported(&ctx.pg)?;
-                std::fs::create_dir_all(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-                ctx.prefix = Some(std::fs::canonicalize(p)?);
+                // A dry run writes nothing, not even the folder.
+                ctx.prefix = Some(if dry_run {
+                    std::path::absolute(p)?
+                } else {
+                    std::fs::create_dir_all(p)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+                    std::fs::canonicalize(p)?
+                });
             }
             let opts = InstallOptions {
                 stability: status.stability(),

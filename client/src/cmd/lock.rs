@@ -114,14 +114,27 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             let (plan, ctx) = match from {
                 Some(pack_path) => {
                     let mut pack = Pack::open(&pack_path)?;
-                    let install = installation(&pg, pack.lock.pg_config.as_deref())?;
+                    // Nothing signs a pack's lock: the program it names is not run. The
+                    // installation is --pg-config's, else PATH's.
+                    let install = installation(&pg, None)?;
                     let ctx = context_for(env, &pg, json, install);
                     let plan = ctx.sync_plan_offline(&mut pack, &pack_path)?;
                     (plan, ctx)
                 }
                 None => {
-                    let lock_path = manifest_path(manifest).with_file_name("pgext.lock");
+                    let manifest_path = manifest_path(manifest);
+                    let lock_path = manifest_path.with_file_name("pgext.lock");
                     let lock = Lock::read(&lock_path)?;
+                    // A lock older than its manifest is not what the manifest says.
+                    if let Ok(m) = Manifest::read(&manifest_path) {
+                        if m.sha256 != lock.manifest_sha256 {
+                            anyhow::bail!(
+                                "{} changed since {} was written: run `pgext lock` (and review the lock) first",
+                                manifest_path.display(),
+                                lock_path.display()
+                            );
+                        }
+                    }
                     let install = installation(&pg, lock.pg_config.as_deref())?;
                     let ctx = context_for(env, &pg, json, install);
                     let plan = ctx.sync_plan(&lock, &lock_path).await?;

@@ -143,12 +143,13 @@ fn installed_as_locked(records: &[Installed], d: &LockedDist) -> (Change, Option
 /// archive and META. Anything else is a lock edited by hand or pointing at another log.
 pub(crate) fn check_locked(d: &LockedDist, v: &VerifiedRelease) -> Result<(), Error> {
     let hash = pgext_log::leaf_hash(&v.entry.to_bytes()).to_hex();
-    let meta = match &v.entry.statement.action {
-        Action::Release(r) => r.meta_sha256.clone(),
-        _ => String::new(),
+    let (dist, meta) = match &v.entry.statement.action {
+        Action::Release(r) => (r.dist.clone(), r.meta_sha256.clone()),
+        _ => Default::default(),
     };
     let p = &v.provenance;
     let differs = [
+        ("dist", dist, d.name.clone()),
         ("log index", p.index.to_string(), d.index.to_string()),
         ("entry hash", hash, d.entry_hash.clone()),
         ("archive SHA-256", p.sha256.clone(), d.sha256.clone()),
@@ -174,6 +175,25 @@ pub(crate) fn check_locked(d: &LockedDist, v: &VerifiedRelease) -> Result<(), Er
 }
 
 impl Context {
+    /// The configured registry a lock names for dist `d`, holding the same log (origin) as when
+    /// locked, and one that may give `d`: no other registry owns the name by its patterns, and
+    /// it is not pinned to another registry (a lock edited to take a private name from a public
+    /// registry is refused like a `pgext install` would be).
+    pub(crate) fn locked_registry_for(
+        &self,
+        lock: &Lock,
+        d: &LockedDist,
+    ) -> Result<RegistryConfig, Error> {
+        self.config.route(&d.name, Some(&d.registry))?;
+        if let Some(pin) = installed::pin(&self.state, &d.name)?.filter(|p| *p != d.registry) {
+            return Err(Error::Config(format!(
+                "the lock takes {} from registry {}, but it is pinned to registry {pin}, where it was first installed from; lock it from there, or move the pin with `pgext install {} --registry {} --repin`",
+                d.name, d.registry, d.name, d.registry
+            )));
+        }
+        self.locked_registry(lock, &d.registry)
+    }
+
     /// The configured registry a lock names, holding the same log (origin) as when locked.
     pub(crate) fn locked_registry(&self, lock: &Lock, name: &str) -> Result<RegistryConfig, Error> {
         let locked = lock
@@ -292,7 +312,7 @@ impl Context {
         let mut local = None;
         let mut steps = Vec::new();
         for d in &lock.dists {
-            let reg = self.locked_registry(lock, &d.registry)?;
+            let reg = self.locked_registry_for(lock, d)?;
             let select = Select {
                 want: Want::Exact(d.version.clone()),
                 stability: crate::request::Stability::Unstable,

@@ -102,7 +102,7 @@ impl Context {
         let mut files: BTreeMap<String, (Vec<u8>, bool)> = BTreeMap::new();
         files.insert("pgext.lock".into(), (lock.to_bytes()?, false));
         for d in &lock.dists {
-            let reg = self.locked_registry(lock, &d.registry)?;
+            let reg = self.locked_registry_for(lock, d)?;
             let note = &lock
                 .registry(&d.registry)
                 .ok_or_else(|| bad(format!("no registry {}", d.registry)))?
@@ -284,6 +284,10 @@ fn verify_binary_offline(
         let Action::Build(build) = &entry.statement.action else {
             return Err(fail(format!("entry {i} is not a build attestation")));
         };
+        // As online: an attestation whose tests failed is not counted.
+        if build.installcheck == pgext_spec::entry::Installcheck::Failed {
+            continue;
+        }
         let trusted = reg
             .builders
             .iter()
@@ -363,7 +367,7 @@ impl Context {
         let mut local = None;
         let mut steps = Vec::new();
         for d in &lock.dists {
-            let reg = self.locked_registry(&lock, &d.registry)?;
+            let reg = self.locked_registry_for(&lock, d)?;
             let note = lock
                 .registry(&d.registry)
                 .map(|r| r.checkpoint.clone())

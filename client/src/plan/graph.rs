@@ -197,11 +197,12 @@ pub(super) fn control_key(c: &Chosen) -> String {
 }
 
 /// Whether the plan follows prerequisite `pr`: runtime, build and configure requirements;
-/// recommendations when asked; test requirements for `check`.
-pub(super) fn wanted(pr: &Prereq, follow: Follow) -> bool {
+/// recommendations when asked; test requirements of the dists `check` names.
+pub(super) fn wanted(pr: &Prereq, follow: Follow, root: bool) -> bool {
     let phase = match pr.phase {
         Phase::Runtime | Phase::Build | Phase::Configure => true,
-        Phase::Test => follow.test,
+        // The tests of what is checked, not of its dependencies.
+        Phase::Test => follow.test && root,
         Phase::Develop => false,
     };
     phase
@@ -216,7 +217,9 @@ pub(super) fn wanted(pr: &Prereq, follow: Follow) -> bool {
 pub(super) fn link(p: &mut Pass, requirer: Option<&str>, key: &str) {
     let Some(requirer) = requirer else { return };
     if let Some(c) = p.chosen.values_mut().find(|c| c.label() == requirer) {
-        if !c.requires.iter().any(|k| k == key) {
+        // A dist requiring one of its own extensions needs nothing first.
+        let own = c.dist.eq_ignore_ascii_case(key);
+        if !own && !c.requires.iter().any(|k| k == key) {
             c.requires.push(key.to_string());
         }
     }
@@ -232,13 +235,27 @@ pub(super) fn unmet(p: &Pass) -> Vec<Demand> {
             }
         }
     }
+    // What pgext installed here and a later requirement misses is chosen again next pass (an
+    // upgrade); what PostgreSQL shipped is judged in `finish`.
+    for (present, kept, demands) in p.kept.values() {
+        if present.by_pgext.is_none() {
+            continue;
+        }
+        for d in demands {
+            if !d.range.is_any()
+                && !Version::parse(&kept.version).is_some_and(|v| d.range.matches(&v))
+            {
+                out.push(d.clone());
+            }
+        }
+    }
     out
 }
 
 /// Checks what a pass kept and refused, orders its dists, and returns the resolution.
 pub(super) fn finish(p: Pass, local: &super::local::Local) -> Result<Resolution, Error> {
     for (present, kept, demands) in p.kept.values() {
-        for d in demands {
+        for d in demands.iter().filter(|d| !d.range.is_any()) {
             if !Version::parse(&kept.version).is_some_and(|v| d.range.matches(&v)) {
                 return Err(plan_error(format!(
                     "{} is {}, which this PostgreSQL has at version {} ({}), not {}. Chain: {}",

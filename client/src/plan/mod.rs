@@ -6,6 +6,7 @@
 pub mod graph;
 pub mod local;
 pub mod resolve;
+mod routing;
 
 use std::collections::HashMap;
 
@@ -25,8 +26,11 @@ pub use graph::{Chosen, Follow, Kept, Root};
 pub use local::Local;
 use resolve::Resolver;
 
-/// Rounds of learning control-file `requires` from verified archives.
-const MAX_ROUNDS: usize = 4;
+/// Rounds of learning control-file `requires` from verified archives (each round learns at
+/// least one dist's; a plan holds at most 256).
+const MAX_ROUNDS: usize = 32;
+/// Names the control files of one archive may require.
+const MAX_CONTROL_REQUIRES: usize = 256;
 
 /// One dist of a plan, verified.
 #[derive(Debug)]
@@ -155,19 +159,20 @@ impl std::fmt::Display for PlanView {
 fn archive_requires(zip: &[u8]) -> Result<Vec<String>, Error> {
     let files = read_archive(zip, &Limits::default())
         .map_err(|e| Error::Release(format!("the archive cannot be read: {e}")))?;
-    let mut out: Vec<String> = Vec::new();
+    let mut out = std::collections::BTreeSet::new();
     for (path, (data, _)) in &files.files {
         let is_control = path.ends_with(".control") || path.ends_with(".control.in");
         if !is_control || data.len() > 64 << 10 {
             continue;
         }
-        for n in control_requires(&String::from_utf8_lossy(data)) {
-            if !out.contains(&n) {
-                out.push(n);
-            }
+        out.extend(control_requires(&String::from_utf8_lossy(data)));
+        if out.len() > MAX_CONTROL_REQUIRES {
+            return Err(Error::Plan(format!(
+                "its control files require more than {MAX_CONTROL_REQUIRES} extensions"
+            )));
         }
     }
-    Ok(out)
+    Ok(out.into_iter().collect())
 }
 
 impl Context {
@@ -202,8 +207,12 @@ impl Context {
                 let Action::Release(rel) = &v.entry.statement.action else {
                     return Err(Error::Plan(format!("{} is not a release", c.label())));
                 };
-                // The prerequisites were read from the META the log names for this release.
-                if rel.meta_sha256 != c.release.meta_sha256 || v.provenance.index != c.release.index
+                // The prerequisites were read from the META the log names for this release, and
+                // what it provides (which names led to it) and its status are the log's.
+                if rel.meta_sha256 != c.release.meta_sha256
+                    || v.provenance.index != c.release.index
+                    || rel.provides != c.release.provides
+                    || rel.status != c.release.status
                 {
                     return Err(Error::Verify(crate::VerifyError::Malformed(format!(
                         "{}: the release verified (entry {}, META {}) is not the one resolved (entry {}, META {})",

@@ -26,6 +26,8 @@ use crate::verify::Remote;
 
 /// Passes before a resolution that keeps changing its mind gives up.
 const MAX_PASSES: usize = 8;
+/// The longest chain of requirements followed.
+const MAX_DEPTH: usize = 64;
 /// The largest META.json read.
 const MAX_META: u64 = 1 << 20;
 
@@ -149,7 +151,9 @@ impl<'a> Resolver<'a> {
             if root.is_none() {
                 if let Some(present) = self.local.present(&key) {
                     let fits = |dm: &Demand| {
-                        Version::parse(&present.version).is_some_and(|v| dm.range.matches(&v))
+                        dm.range.is_any()
+                            || Version::parse(&present.version)
+                                .is_some_and(|v| dm.range.matches(&v))
                     };
                     // What pgext installed may be upgraded through its registry; what came
                     // with PostgreSQL is what it is (a range it misses is reported as unmet).
@@ -181,11 +185,27 @@ impl<'a> Resolver<'a> {
                 .await?;
             let label = c.label();
             let dist_key = c.dist.to_ascii_lowercase();
+            if root.is_none() {
+                self.check_routing(&c, &d)?;
+            }
+            // A dist already chosen, reached through another name: one choice, with one more
+            // requirement (the next pass chooses again if this one misses it).
+            if let Some(k) = p.chosen.get(&dist_key).map(|c| c.dist.to_ascii_lowercase()) {
+                p.names.insert(key, k.clone());
+                link(&mut p, requirer.as_deref(), &k);
+                if let Some(c) = p.chosen.get_mut(&k) {
+                    c.demands.push(d);
+                }
+                continue;
+            }
             // The chain of what this dist needs: the demand's chain and this dist.
             let mut chain = d.chain.clone();
             chain.push(label.clone());
-            if chain.len() > MAX_PLAN {
-                return Err(plan_error(format!("a chain of more than {MAX_PLAN} dists")));
+            if chain.len() > MAX_DEPTH {
+                return Err(plan_error(format!(
+                    "a chain of more than {MAX_DEPTH} dists: {}",
+                    d.path()
+                )));
             }
             for pr in &c.prereqs {
                 match (&pr.needs, pr.relation) {
@@ -196,7 +216,7 @@ impl<'a> Resolver<'a> {
                     }
                     (Needs::Postgres, _) => {}
                     (Needs::Other(what), Relation::Requires | Relation::Recommends)
-                        if wanted(pr, follow) =>
+                        if wanted(pr, follow, root.is_some()) =>
                     {
                         p.notes.push(format!(
                             "{label} needs {what} ({}), which pgext does not install: install it by the system's own means",
@@ -215,7 +235,7 @@ impl<'a> Resolver<'a> {
                             pr.range
                         ));
                     }
-                    (Needs::Extension(n), rel) if wanted(pr, follow) => {
+                    (Needs::Extension(n), rel) if wanted(pr, follow, root.is_some()) => {
                         if follow.no_deps {
                             continue;
                         }
@@ -238,6 +258,7 @@ impl<'a> Resolver<'a> {
                     // Already required by the META: one requirement, not two.
                     let in_meta = c.prereqs.iter().any(|pr| {
                         pr.relation == Relation::Requires
+                            && matches!(pr.phase, Phase::Runtime | Phase::Build | Phase::Configure)
                             && matches!(&pr.needs, Needs::Extension(m) if m.eq_ignore_ascii_case(n))
                     });
                     if in_meta {
@@ -255,7 +276,16 @@ impl<'a> Resolver<'a> {
                 }
             }
             for n in c.release.provides.keys() {
-                p.names.insert(n.to_ascii_lowercase(), dist_key.clone());
+                let n = n.to_ascii_lowercase();
+                if let Some(other) = p.names.get(&n).filter(|o| **o != dist_key) {
+                    return Err(plan_error(format!(
+                        "{label} and {} both provide extension {n}: the plan cannot install both",
+                        p.chosen
+                            .get(other)
+                            .map_or_else(|| other.clone(), Chosen::label)
+                    )));
+                }
+                p.names.insert(n, dist_key.clone());
             }
             p.names.insert(dist_key.clone(), dist_key.clone());
             c.demands.push(d);
@@ -263,42 +293,6 @@ impl<'a> Resolver<'a> {
             p.chosen.insert(dist_key, c);
         }
         Ok(p)
-    }
-
-    /// The registries that may answer for `name`: the one owning it by its patterns (and no
-    /// other), else the one it is pinned to, else `--registry`, else the requirer's registry
-    /// (when it owns no patterns), the default and the other registries without patterns.
-    fn registries_for(
-        &self,
-        name: &str,
-        requirer: Option<&RegistryConfig>,
-    ) -> Result<Vec<RegistryConfig>, Error> {
-        if self.config.owner(name).is_some() {
-            return Ok(vec![self.config.route(name, self.asked)?.clone()]);
-        }
-        if let Some(pin) = crate::installed::pin(self.state, name)? {
-            if let Ok(r) = self.config.registry(Some(&pin)) {
-                return Ok(vec![r.clone()]);
-            }
-        }
-        if let Some(a) = self.asked {
-            return Ok(vec![self.config.registry(Some(a))?.clone()]);
-        }
-        let mut out: Vec<RegistryConfig> = Vec::new();
-        let general = requirer.filter(|r| r.names.is_empty()).cloned();
-        let default = self.config.default_registry().ok().cloned();
-        for r in general.into_iter().chain(default).chain(
-            self.config
-                .registries
-                .iter()
-                .filter(|r| r.names.is_empty())
-                .cloned(),
-        ) {
-            if !out.iter().any(|o| o.name == r.name) {
-                out.push(r);
-            }
-        }
-        Ok(out)
     }
 
     async fn doc(&mut self, reg: &RegistryConfig, dist: &str) -> Result<Option<api::Dist>, Error> {
@@ -331,7 +325,13 @@ impl<'a> Resolver<'a> {
                 .iter()
                 .any(|r| provided(&d.name, r, name).is_some())
         };
-        if let Some(d) = self.doc(reg, name).await?.filter(provides) {
+        // A document is of the dist asked for, or it is not believed to be.
+        let named = |d: &api::Dist, n: &str| d.name.eq_ignore_ascii_case(n);
+        if let Some(d) = self
+            .doc(reg, name)
+            .await?
+            .filter(|d| named(d, name) && provides(d))
+        {
             return Ok(vec![d]);
         }
         let key = (reg.name.clone(), name.to_ascii_lowercase());
@@ -357,7 +357,11 @@ impl<'a> Resolver<'a> {
         };
         let mut out = Vec::new();
         for n in names {
-            if let Some(d) = self.doc(reg, &n).await?.filter(provides) {
+            if let Some(d) = self
+                .doc(reg, &n)
+                .await?
+                .filter(|d| named(d, &n) && provides(d))
+            {
                 if !out.iter().any(|o: &api::Dist| o.name == d.name) {
                     out.push(d);
                 }

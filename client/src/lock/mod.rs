@@ -139,6 +139,14 @@ fn installed_as_locked(records: &[Installed], d: &LockedDist) -> (Change, Option
     }
 }
 
+/// Drops the archive of a dist the sync does not install: a lock of many dists installed
+/// already holds no archives in memory.
+pub(crate) fn keep_only_what_installs(change: &Change, v: &mut VerifiedRelease) {
+    if matches!(change, Change::Keep | Change::Adopt) {
+        v.zip = Vec::new();
+    }
+}
+
 /// Holds a verified release to the lock: the same entry (index and leaf hash) naming the same
 /// archive and META. Anything else is a lock edited by hand or pointing at another log.
 pub(crate) fn check_locked(d: &LockedDist, v: &VerifiedRelease) -> Result<(), Error> {
@@ -317,9 +325,10 @@ impl Context {
                 want: Want::Exact(d.version.clone()),
                 stability: crate::request::Stability::Unstable,
             };
-            let v = self.fetch_in(&reg, &d.name, &select).await?;
+            let mut v = self.fetch_in(&reg, &d.name, &select).await?;
             check_locked(d, &v)?;
             let (change, from) = installed_as_locked(&records, d);
+            keep_only_what_installs(&change, &mut v);
             let binary = match (&d.binary, &change) {
                 (Some(b), Change::Install | Change::Replace) => {
                     if local.is_none() {

@@ -381,7 +381,7 @@ impl Context {
                 &proof_name(&d.registry, d.index),
                 format!("the proof file of {what}"),
             )?;
-            let v = verify_offline(&reg, &self.state, &archive, &proof)?;
+            let mut v = verify_offline(&reg, &self.state, &archive, &proof)?;
             if v.provenance.checkpoint != note {
                 return Err(bad(format!(
                     "the proof file of {what} is at another checkpoint than the lock's: a foreign proof file; nothing was installed"
@@ -389,6 +389,7 @@ impl Context {
             }
             check_locked(d, &v)?;
             let (change, from) = installed_as_locked(&records, d);
+            super::keep_only_what_installs(&change, &mut v);
             let binary = match change {
                 super::Change::Keep | super::Change::Adopt => None,
                 _ if d.binary.is_some() => {

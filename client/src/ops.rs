@@ -475,12 +475,25 @@ impl Context {
         })
     }
 
-    /// Removes exactly the files the install of `name` wrote, and its record.
+    /// Removes exactly the files the install of `name` wrote, and its record; warns when
+    /// another installed dist's plan required it.
     ///
     /// # Errors
     /// When it was not installed by pgext, or a file cannot be removed.
     pub fn uninstall(&self, name: &str) -> Result<Installed, Error> {
         let record = self.installed(name)?;
+        for other in installed::list(&self.state, Some(&record.pg))? {
+            if other
+                .requires
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&record.dist))
+            {
+                self.progress.warn(&format!(
+                    "{} {} requires {}: it will not load without it",
+                    other.dist, other.version, record.dist
+                ));
+            }
+        }
         remove_files(&record.files, self.sudo)?;
         let roots = match &record.prefix {
             Some(p) => crate::binary::prefix_dirs(p),

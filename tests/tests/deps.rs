@@ -360,7 +360,13 @@ async fn dependencies_resolve_verify_install_and_load() {
         let out = cli.ok(&["install", "pgext_dep_far", "--no-deps", "--yes"]);
         assert!(out.contains("pgext_dep_far 1.0.0 installed"), "{out}");
         assert!(ours(&["pgext_dep_faraway"]).is_empty());
-        for d in ["pgext_dep_far", "pgTAP", "pg_partman", "pg_jobmon"] {
+        // Removing a dependency first says what needed it.
+        let (ok, _, err) = cli.run(&["uninstall", "pg_jobmon"]);
+        assert!(
+            ok && err.contains("pg_partman 5.1.0 requires pg_jobmon"),
+            "{err}"
+        );
+        for d in ["pgext_dep_far", "pgTAP", "pg_partman"] {
             cli.ok(&["uninstall", d]);
         }
         assert!(ours(&["pg_partman", "pg_jobmon", "pgtap", "pgext_dep_"]).is_empty());

@@ -203,6 +203,9 @@ pub struct Published {
     pub url: String,
     /// The receipt's tlog-proof file.
     pub proof: String,
+    /// What `validate` warned about (published anyway).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Validates a project folder (`pgext validate`), then signs and uploads the release of
@@ -217,16 +220,23 @@ pub async fn publish(
     id: &Identity,
     path: &Path,
     status: Option<Status>,
+    strict: bool,
 ) -> Result<Published, Error> {
+    let mut warnings = Vec::new();
     if path.is_dir() {
         let problems = crate::project::validate(path)?;
-        if !problems.is_empty() {
-            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let blocking: Vec<String> = problems
+            .iter()
+            .filter(|p| p.blocks(strict))
+            .map(ToString::to_string)
+            .collect();
+        if !blocking.is_empty() {
             return Err(Error::Release(format!(
                 "not published: {} (`pgext validate` explains)",
-                list.join("; ")
+                blocking.join("; ")
             )));
         }
+        warnings = problems.iter().map(ToString::to_string).collect();
     }
     let p = prepare(path, status)?;
     let to = route(&p.release.dist)?;
@@ -251,5 +261,6 @@ pub async fn publish(
         index: r.index,
         checkpoint_size,
         proof: r.proof,
+        warnings,
     })
 }

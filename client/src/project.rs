@@ -15,6 +15,16 @@ use serde_json::Value;
 use crate::Error;
 use crate::release::{PreparedRelease, prepare_release, release_from_files};
 
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Not valid: not published.
+    Error,
+    /// Published, as PGXN would (an error with `--strict`).
+    Warning,
+}
+
 /// One thing wrong with a project, naming the field and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
@@ -22,16 +32,36 @@ pub struct Problem {
     pub field: String,
     /// What is wrong and how to fix it.
     pub message: String,
+    /// An error, or a warning.
+    pub severity: Severity,
+}
+
+impl Problem {
+    /// Whether it stops a release (`strict`: warnings do too).
+    pub fn blocks(&self, strict: bool) -> bool {
+        strict || self.severity == Severity::Error
+    }
 }
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.severity == Severity::Warning {
+            f.write_str("warning: ")?;
+        }
         write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+fn warning(field: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem {
+        severity: Severity::Warning,
+        ..problem(field, message)
     }
 }
 
 fn problem(field: impl Into<String>, message: impl Into<String>) -> Problem {
     Problem {
+        severity: Severity::Error,
         field: field.into(),
         message: message.into(),
     }
@@ -48,7 +78,9 @@ fn control_default_version(text: &str) -> Option<String> {
 /// Checks a project folder (or a lone META.json): the META against the PGXN META spec (v1 or
 /// v2, with `pgxn_meta`), then pgext's own rules: a license, every file `provides` (v1) or
 /// `contents` (v2) names exists, and each extension's control file `default_version` agrees
-/// with the version META gives it. Returns every problem found (empty: valid).
+/// with the version META gives it (`1.0` and `1.0.0` are one version). An extension's SQL file
+/// that is not there is a warning, as PGXN accepts it: builds often generate it (from a `.in`
+/// template, or by `make`). Returns every problem found (empty: valid).
 ///
 /// # Errors
 /// When the META.json cannot be read at all.
@@ -98,7 +130,11 @@ pub fn validate(path: &Path) -> Result<Vec<Problem>, Error> {
         {
             for key in ["sql", "control", "doc"] {
                 if let Some(f) = e[key].as_str() {
-                    named.push((format!("contents.extensions.{ext}.{key}"), f.to_string()));
+                    named.push((
+                        format!("contents.extensions.{ext}.{key}"),
+                        f.to_string(),
+                        key == "sql",
+                    ));
                 }
             }
             let control = e["control"]
@@ -109,16 +145,32 @@ pub fn validate(path: &Path) -> Result<Vec<Problem>, Error> {
     } else {
         for (ext, p) in &meta.provides {
             if let Some(f) = &p.file {
-                named.push((format!("provides.{ext}.file"), f.clone()));
+                named.push((format!("provides.{ext}.file"), f.clone(), true));
             }
             if let Some(f) = &p.docfile {
-                named.push((format!("provides.{ext}.docfile"), f.clone()));
+                named.push((format!("provides.{ext}.docfile"), f.clone(), false));
             }
             versions.push((ext.clone(), p.version.clone(), format!("{ext}.control")));
         }
     }
-    for (field, file) in named {
-        if !dir.join(&file).is_file() {
+    for (field, file, generated) in named {
+        if dir.join(&file).is_file() {
+            continue;
+        }
+        if generated {
+            let from = if dir.join(format!("{file}.in")).is_file() {
+                format!(" (its template {file}.in is)")
+            } else {
+                String::new()
+            };
+            problems.push(warning(
+                field,
+                format!(
+                    "{file} is not in {}{from}: published anyway, as PGXN does, for a build that generates it; add it, or fix the path, if none does",
+                    dir.display()
+                ),
+            ));
+        } else {
             problems.push(problem(
                 field,
                 format!(
@@ -132,8 +184,15 @@ pub fn validate(path: &Path) -> Result<Vec<Problem>, Error> {
         let Ok(text) = std::fs::read_to_string(dir.join(&control)) else {
             continue;
         };
+        let same = |a: &str, b: &str| {
+            a == b
+                || matches!(
+                    (pgext_spec::prereqs::Version::parse(a), pgext_spec::prereqs::Version::parse(b)),
+                    (Some(x), Some(y)) if x == y
+                )
+        };
         match control_default_version(&text) {
-            Some(v) if v != version => problems.push(problem(
+            Some(v) if !same(&v, &version) => problems.push(problem(
                 control.clone(),
                 format!("default_version is {v} but META.json gives {ext} version {version}: make them agree"),
             )),
@@ -542,6 +601,30 @@ mod tests {
                 problems[1].message.contains("default_version is 9.9.9"),
                 "{problems:?}"
             );
+            assert!(problems.iter().all(|p| p.blocks(false)));
+            // `0.1` is `0.1.0`; a SQL file the build generates is a warning, an error only
+            // when strict.
+            let short = p.release.version.trim_end_matches(".0");
+            assert_ne!(short, p.release.version);
+            std::fs::write(
+                root.join(format!("{name}.control")),
+                format!("default_version = '{short}'\n"),
+            )
+            .unwrap();
+            std::fs::write(root.join(format!("doc/{name}.md")), "doc\n").unwrap();
+            let meta: Value =
+                serde_json::from_slice(&std::fs::read(root.join("META.json")).unwrap()).unwrap();
+            let sql = meta["provides"][name]["file"]
+                .as_str()
+                .or(meta["contents"]["extensions"][name]["sql"].as_str())
+                .unwrap()
+                .to_string();
+            std::fs::rename(root.join(&sql), root.join(format!("{sql}.in"))).unwrap();
+            let problems = validate(&root).unwrap();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].severity, Severity::Warning);
+            assert!(problems[0].message.contains("template"), "{problems:?}");
+            assert!(!problems[0].blocks(false) && problems[0].blocks(true));
         }
         assert!(init(dir.path(), "fresh_two", Template::C, false).is_err());
         assert!(init(dir.path(), "Bad-Name", Template::C, false).is_err());

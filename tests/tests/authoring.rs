@@ -137,6 +137,24 @@ async fn authors_publish_share_yank_and_rotate() {
             err.contains("not published: provides.pgext_auth.docfile"),
             "{err}"
         );
+        // A SQL file the build generates (here from a `.in` template) is a warning, as PGXN
+        // publishes such releases; `--strict` refuses it.
+        let generated = a.project("pgext_auth_gen", "1.0.0", false);
+        let sql = Path::new(&generated).join("sql/pgext_auth_gen.sql");
+        std::fs::rename(&sql, sql.with_extension("sql.in")).unwrap();
+        let err = a.fails(&["publish", &generated, "--key", &alice, "--strict"]);
+        assert!(
+            err.contains("not published: warning: provides.pgext_auth_gen.file"),
+            "{err}"
+        );
+        let (ok, out, err) = a.run(&["publish", &generated, "--key", &alice], None);
+        assert!(
+            ok && out.contains("published pgext_auth_gen 1.0.0")
+                && err.contains(
+                    "warning: provides.pgext_auth_gen.file: sql/pgext_auth_gen.sql is not in"
+                ),
+            "{out}{err}"
+        );
 
         // A co-owner publishes; once removed, no more.
         let err = a.fails(&[

@@ -29,6 +29,9 @@ pub(crate) enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Warnings (a SQL file the build may generate) are errors too.
+        #[arg(long)]
+        strict: bool,
     },
     /// Build a project's release zip (git-tracked files, less META's no_index/ignore).
     Bundle {
@@ -63,7 +66,7 @@ pub(crate) fn run(cmd: Cmd) -> anyhow::Result<()> {
                 "next: cd {name} && make && make install && make installcheck, then pgext publish"
             );
         }
-        Cmd::Validate { path, json } => {
+        Cmd::Validate { path, json, strict } => {
             let problems = crate::project::validate(&path)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&problems)?);
@@ -72,11 +75,16 @@ pub(crate) fn run(cmd: Cmd) -> anyhow::Result<()> {
                     eprintln!("{p}");
                 }
             }
-            if !problems.is_empty() {
-                bail!("{} problem(s) in {}", problems.len(), path.display());
+            let blocking = problems.iter().filter(|p| p.blocks(strict)).count();
+            if blocking > 0 {
+                bail!("{blocking} problem(s) in {}", path.display());
             }
             if !json {
-                println!("{} is valid", path.display());
+                let warned = match problems.len() {
+                    0 => String::new(),
+                    n => format!(" ({n} warning(s))"),
+                };
+                println!("{} is valid{warned}", path.display());
             }
         }
         Cmd::Bundle { path, output, json } => {

@@ -25,6 +25,9 @@ pub(crate) enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Refuse to publish on a warning of `pgext validate` too.
+        #[arg(long)]
+        strict: bool,
     },
     /// Owners of a distribution.
     Owner {
@@ -78,7 +81,12 @@ pub(crate) enum OwnerCmd {
 
 pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
     match cmd {
-        Cmd::Publish { path, status, json } => {
+        Cmd::Publish {
+            path,
+            status,
+            json,
+            strict,
+        } => {
             let status = status
                 .map(|s| {
                     Status::parse(&s).with_context(|| {
@@ -90,7 +98,10 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             let route = |dist: &str| {
                 submitter_for(&env, dist).map_err(|e| crate::Error::Config(format!("{e:#}")))
             };
-            let p = author::publish(route, &id, &path, status).await?;
+            let p = author::publish(route, &id, &path, status, strict).await?;
+            for w in p.warnings.iter().filter(|_| !json) {
+                eprintln!("{w}");
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&p)?);
             } else {

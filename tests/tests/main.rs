@@ -19,6 +19,7 @@ mod private;
 mod private_org;
 mod proof_file;
 mod publish;
+mod readme;
 mod rootless;
 mod search;
 mod site;

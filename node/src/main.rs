@@ -181,8 +181,15 @@ fn main() -> anyhow::Result<()> {
             println!("{}", key.public().to_peer_id());
         }
         Command::ExportPgxn { dir } => {
-            let n = pgext_node::tools::export::export_pgxn(&config, &dir)?;
-            println!("wrote {n} files to {}", dir.display());
+            let e = pgext_node::tools::export::export_pgxn(&config, &dir)?;
+            println!(
+                "exported {} files to {}: {} written, {} unchanged, {} removed",
+                e.files,
+                dir.display(),
+                e.written,
+                e.files - e.written,
+                e.removed
+            );
         }
         Command::Run => {
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;

@@ -277,7 +277,8 @@ async fn export_pgxn_tree_matches_http() {
         node.node.http_addr(),
         out.path(),
     )
-    .unwrap();
+    .unwrap()
+    .files;
     let mut files = Vec::new();
     fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -317,6 +318,32 @@ async fn export_pgxn_tree_matches_http() {
             "{rel} differs from what the node serves"
         );
     }
+
+    // Again, from the data folder of the running node (read-only): nothing to write, and a
+    // file the registry does not produce goes.
+    let config = pgext_node::config::Config::for_tests(node.dir.path());
+    let zip = out.path().join("dist/pair/1.0.0/pair-1.0.0.zip");
+    let mtime = std::fs::metadata(&zip).unwrap().modified().unwrap();
+    // (The configured address, not the live one, names the mirror: one file differs.)
+    let first = pgext_node::tools::export::export_pgxn(&config, out.path()).unwrap();
+    assert_eq!((first.files, first.written, first.removed), (n, 1, 0));
+    std::fs::write(out.path().join("dist/stray.json"), b"{}").unwrap();
+    let again = pgext_node::tools::export::export_pgxn(&config, out.path()).unwrap();
+    assert_eq!((again.files, again.written, again.removed), (n, 0, 1));
+    assert!(!out.path().join("dist/stray.json").exists());
+    // A new release: only what changed is written; an unchanged zip keeps its mtime (rsync
+    // skips it).
+    let alice = identity("alice", 1);
+    node.publish_dist(&alice, "pair", "1.3.0", "pair", "stable")
+        .await;
+    let after = pgext_node::tools::export::export_pgxn(&config, out.path()).unwrap();
+    assert!(after.files > n, "{after:?}");
+    assert!(
+        after.written > 0 && after.written < after.files / 2,
+        "{after:?}"
+    );
+    assert!(out.path().join("dist/pair/1.3.0/pair-1.3.0.zip").is_file());
+    assert_eq!(std::fs::metadata(&zip).unwrap().modified().unwrap(), mtime);
     node.node.shutdown().await;
 }
 

@@ -1,9 +1,13 @@
 //! `pgext-node export-pgxn DIR`: the registry as a static PGXN mirror tree (the layout PGXN's
 //! master mirror rsyncs), with the same bytes the node serves over HTTP, so any static web server
-//! can serve it to PGXN clients.
+//! can serve it to PGXN clients. It reads the data folder read-only, so it runs beside a running
+//! node; and incrementally: a file whose bytes did not change is not written again (its mtime
+//! stays, so rsync skips it), each file written is renamed into place whole, and files of the
+//! tree's layout the registry no longer produces are removed.
 
+use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde_json::Value;
@@ -16,24 +20,71 @@ use crate::origin::store::Store;
 use crate::origin::{Content, docs, replay};
 use crate::serve::pgxn::documents as pgxn;
 
-fn write(root: &Path, rel: &str, bytes: &[u8]) -> anyhow::Result<()> {
+/// What an export did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Exported {
+    /// Files the tree holds.
+    pub files: usize,
+    /// Files written (new or changed).
+    pub written: usize,
+    /// Files removed (no longer in the registry's tree).
+    pub removed: usize,
+}
+
+/// The folders of the layout: only files below these are pruned.
+const LAYOUT: [&str; 7] = ["dist", "extension", "user", "users", "tag", "stats", "meta"];
+
+/// Writes `bytes` at `rel` unless the file holds them already; whether it wrote.
+fn write(root: &Path, rel: &str, bytes: &[u8]) -> anyhow::Result<bool> {
     let path = root.join(rel);
+    let same = fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64)
+        && fs::read(&path).is_ok_and(|old| old == bytes);
+    if same {
+        return Ok(false);
+    }
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+    // Whole or not at all: a mirror pulling the tree meanwhile never sees half a file.
+    let mut tmp = path.clone().into_os_string();
+    tmp.push(".export-tmp");
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(true)
+}
+
+/// Removes the files below the layout's folders of `root` that are not in `keep`; how many.
+fn prune(root: &Path, keep: &BTreeSet<PathBuf>) -> anyhow::Result<usize> {
+    let mut removed = 0;
+    let mut dirs: Vec<PathBuf> = LAYOUT.iter().map(|d| root.join(d)).collect();
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(path);
+            } else if !keep.contains(&path) {
+                fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 fn json(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
-/// Writes the tree of the node's own log, reading the data folder read-only; returns the number
-/// of files written.
+/// Writes the tree of the node's own log, reading the data folder read-only (a running node's
+/// too).
 ///
 /// # Errors
 /// When the folder is not a data folder, a file cannot be written or a blob is missing.
-pub fn export_pgxn(config: &Config, root: &Path) -> anyhow::Result<usize> {
+pub fn export_pgxn(config: &Config, root: &Path) -> anyhow::Result<Exported> {
     let key = load_log_key(config)?;
     let store = Store::open_read_only(&config.data.join("db"))?;
     let (reg, _, _) = replay(&store, key.verifier())?;
@@ -52,12 +103,12 @@ pub fn export_origin(
     origin: &crate::origin::Origin,
     http: std::net::SocketAddr,
     root: &Path,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Exported> {
     let snap = origin.snapshot();
     export_registry(&snap.registry, origin.content(), http, &origin.name, root)
 }
 
-/// Writes the tree of a registry state; returns the number of files written.
+/// Writes the tree of a registry state, incrementally.
 ///
 /// # Errors
 /// When a file cannot be written or a blob is missing.
@@ -67,12 +118,15 @@ pub fn export_registry(
     http: std::net::SocketAddr,
     origin: &str,
     root: &Path,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Exported> {
     let shared = content;
-    let mut n = 0;
+    let mut done = Exported::default();
+    let mut keep = BTreeSet::new();
     let mut put = |rel: &str, bytes: &[u8]| -> anyhow::Result<()> {
-        n += 1;
-        write(root, rel, bytes)
+        done.files += 1;
+        keep.insert(root.join(rel));
+        done.written += usize::from(write(root, rel, bytes)?);
+        Ok(())
     };
     put("index.json", &json(&pgxn::index_doc()))?;
     let mut extensions = std::collections::BTreeSet::new();
@@ -132,5 +186,6 @@ pub fn export_registry(
     }
     put("meta/mirrors.json", &json(&pgxn::mirrors_doc(http, origin)))?;
     put("meta/spec.txt", pgxn::SPEC_TXT.as_bytes())?;
-    Ok(n)
+    done.removed = prune(root, &keep)?;
+    Ok(done)
 }

@@ -1,10 +1,10 @@
 //! Dependencies, as a user installs them: dists whose METAs declare what real ones declare
 //! (pg_partman 5.1.0 requires PostgreSQL 14 and recommends pg_jobmon, whose control file
 //! requires contrib's dblink; pgTAP requires plpgsql) resolved, verified, planned and installed
-//! into PostgreSQL 15 and loaded with `--cascade`; and each bad input refused with the chain
-//! that caused it and nothing installed: a PostgreSQL older than required, a cycle,
-//! conflicting ranges, a dependency only in an untrusted registry, one routed to another
-//! registry's private names.
+//! into PostgreSQL 15 and loaded with `--cascade` (asked first on a terminal, through `script`);
+//! and each bad input refused with the chain that caused it and nothing installed: a PostgreSQL
+//! older than required, a cycle, conflicting ranges, a dependency only in an untrusted
+//! registry, one routed to another registry's private names.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -70,6 +70,33 @@ impl Cli<'_> {
         let (ok, out, err) = self.run(args);
         assert!(!ok, "pgext {args:?} succeeded:\n{out}\n{err}");
         err
+    }
+
+    /// `pgext ARGS` on a terminal (`script` gives it one), typing `answer`; what it showed.
+    fn on_a_terminal(&self, args: &str, answer: &str) -> String {
+        use std::io::Write as _;
+        let mut child = Command::new("script")
+            .args([
+                "-qec",
+                &format!("{} {args}", pgext_bin().display()),
+                "/dev/null",
+            ])
+            .env("PGEXT_CONFIG", self.home.join("config.toml"))
+            .env("PGEXT_STATE_DIR", self.home.join("state"))
+            .envs(self.cluster.env())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("running script");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 
@@ -268,6 +295,16 @@ async fn dependencies_resolve_verify_install_and_load() {
                 && out.contains("recommends pg_jobmon (>= 1.4.1): add --with-recommends"),
             "{out}"
         );
+
+        // On a terminal pgext asks first: "n" installs nothing.
+        let shown = cli.on_a_terminal("install pg_partman --with-recommends", "n\n");
+        assert!(
+            shown.contains("install pg_jobmon 1.4.1 from main (source)")
+                && shown.contains("Install? [y/N]")
+                && shown.contains("nothing was installed"),
+            "{shown}"
+        );
+        assert!(ours(&["pg_partman", "pg_jobmon"]).is_empty());
 
         // Installed with its recommendation, then loaded with what they require.
         let out = cli.ok(&["install", "pg_partman", "--with-recommends", "--yes"]);

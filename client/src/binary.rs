@@ -431,20 +431,7 @@ pub async fn choose(
     )
     .await?;
     for ((i, e), proof) in proven.iter().zip(proofs) {
-        pgext_log::verify_inclusion(
-            *i,
-            size,
-            pgext_log::leaf_hash(&e.to_bytes()).as_ref(),
-            &proof,
-            root.as_ref(),
-        )
-        .map_err(|err| {
-            Error::Verify(VerifyError::Inclusion {
-                index: *i,
-                size,
-                detail: err.to_string(),
-            })
-        })?;
+        crate::verify::check_included(*i, size, &e.to_bytes(), &proof, &root)?;
     }
 
     // The package, by the digest attested (never a path the node chose), no longer than

@@ -399,43 +399,26 @@ impl Context {
     /// PostgreSQL's own, or of another package manager), is not overwritten: `uninstall` would
     /// then remove what it never installed.
     fn check_conflicts(&self, dist: &str, files: &[PathBuf]) -> Result<(), Error> {
+        let records = installed::list(&self.state, Some(&self.pg.key()))?;
+        let (ours, others): (Vec<Installed>, Vec<Installed>) = records
+            .into_iter()
+            .partition(|r| r.dist.eq_ignore_ascii_case(dist));
         // One place per dist: an install below a prefix does not replace (and so remove) the
         // installation's own copy, nor the other way round.
-        if let Some(old) = installed::find(&self.state, &self.pg.key(), dist)? {
-            if old.prefix != self.prefix {
-                let place = |p: &Option<PathBuf>| match p {
-                    Some(p) => format!("below {}", p.display()),
-                    None => format!("in {}", self.pg.sharedir.display()),
-                };
-                return Err(Error::Install(format!(
-                    "{dist} {} is installed {}: uninstall it before installing it {}",
-                    old.version,
-                    place(&old.prefix),
-                    place(&self.prefix)
-                )));
-            }
-        }
-        // One place per dist: an install below a prefix does not replace (and so remove) the
-        // installation's own copy, nor the other way round.
-        if let Some(old) = installed::find(&self.state, &self.pg.key(), dist)? {
-            if old.prefix != self.prefix {
-                let place = |p: &Option<PathBuf>| match p {
-                    Some(p) => format!("below {}", p.display()),
-                    None => format!("in {}", self.pg.sharedir.display()),
-                };
-                return Err(Error::Install(format!(
-                    "{dist} {} is installed {}: uninstall it before installing it {}",
-                    old.version,
-                    place(&old.prefix),
-                    place(&self.prefix)
-                )));
-            }
+        if let Some(old) = ours.iter().find(|old| old.prefix != self.prefix) {
+            let place = |p: &Option<PathBuf>| match p {
+                Some(p) => format!("below {}", p.display()),
+                None => format!("in {}", self.pg.sharedir.display()),
+            };
+            return Err(Error::Install(format!(
+                "{dist} {} is installed {}: uninstall it before installing it {}",
+                old.version,
+                place(&old.prefix),
+                place(&self.prefix)
+            )));
         }
         // Another pgext install first: its message names what to uninstall.
-        for other in installed::list(&self.state, Some(&self.pg.key()))? {
-            if other.dist.eq_ignore_ascii_case(dist) {
-                continue;
-            }
+        for other in &others {
             if let Some(f) = files.iter().find(|f| other.files.contains(f)) {
                 return Err(Error::Install(format!(
                     "{} would overwrite {}, installed by {} {}: uninstall it first",
@@ -446,9 +429,7 @@ impl Context {
                 )));
             }
         }
-        let ours = installed::find(&self.state, &self.pg.key(), dist)?
-            .map(|r| r.files)
-            .unwrap_or_default();
+        let ours: Vec<&PathBuf> = ours.iter().flat_map(|r| &r.files).collect();
         if let Some(f) = files
             .iter()
             .find(|f| f.symlink_metadata().is_ok() && !ours.contains(f))

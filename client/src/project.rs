@@ -67,14 +67,6 @@ fn problem(field: impl Into<String>, message: impl Into<String>) -> Problem {
     }
 }
 
-/// `default_version` of a control file.
-fn control_default_version(text: &str) -> Option<String> {
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once('=')?;
-        (k.trim() == "default_version").then(|| v.trim().trim_matches('\'').to_string())
-    })
-}
-
 /// Checks a project folder (or a lone META.json): the META against the PGXN META spec (v1 or
 /// v2, with `pgxn_meta`), then pgext's own rules: a license, every file `provides` (v1) or
 /// `contents` (v2) names exists, and each extension's control file `default_version` agrees
@@ -191,7 +183,7 @@ pub fn validate(path: &Path) -> Result<Vec<Problem>, Error> {
                     (Some(x), Some(y)) if x == y
                 )
         };
-        match control_default_version(&text) {
+        match pgext_spec::prereqs::control_value(&text, "default_version") {
             Some(v) if !same(&v, &version) => problems.push(problem(
                 control.clone(),
                 format!("default_version is {v} but META.json gives {ext} version {version}: make them agree"),

@@ -254,6 +254,24 @@ fn hashes(path: &str, proof: &[String]) -> Result<Vec<Vec<u8>>, Error> {
     }
 }
 
+/// Checks that the entry `bytes` is at `index` in the tree of `size` entries whose root is
+/// `root`, by the inclusion `proof`.
+pub(crate) fn check_included(
+    index: u64,
+    size: u64,
+    bytes: &[u8],
+    proof: &[Vec<u8>],
+    root: &pgext_log::Hash,
+) -> Result<(), Error> {
+    verify_inclusion(index, size, leaf_hash(bytes).as_ref(), proof, root.as_ref()).map_err(|e| {
+        Error::Verify(VerifyError::Inclusion {
+            index,
+            size,
+            detail: e.to_string(),
+        })
+    })
+}
+
 /// Whether the verified cosigners meet the registry's witness policy.
 pub(crate) fn check_quorum(reg: &RegistryConfig, cosigners: &[VerifierKey]) -> Result<(), Error> {
     match reg.policy()? {
@@ -493,20 +511,7 @@ pub fn verify_offline(
     let (signed, cosigners) = open_with_policy(reg, &note)?;
     let size = signed.checkpoint.size;
     let proof: Vec<Vec<u8>> = file.proof.iter().map(|h| h.as_bytes().to_vec()).collect();
-    verify_inclusion(
-        index,
-        size,
-        leaf_hash(bytes).as_ref(),
-        &proof,
-        signed.checkpoint.root.as_ref(),
-    )
-    .map_err(|e| {
-        Error::Verify(VerifyError::Inclusion {
-            index,
-            size,
-            detail: e.to_string(),
-        })
-    })?;
+    check_included(index, size, bytes, &proof, &signed.checkpoint.root)?;
     check_quorum(reg, &cosigners)?;
     let origin = signed.checkpoint.origin.clone();
     if let Some(old) = state.checkpoint(&origin) {

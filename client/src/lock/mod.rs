@@ -331,12 +331,7 @@ impl Context {
             keep_only_what_installs(&change, &mut v);
             let binary = match (&d.binary, &change) {
                 (Some(b), Change::Install | Change::Replace) => {
-                    if local.is_none() {
-                        local = Some(crate::target::local(&self.pg, "none")?);
-                    }
-                    let here = local
-                        .as_ref()
-                        .ok_or_else(|| Error::Config("no target".into()))?;
+                    let here = self.local_target(&mut local)?;
                     match crate::binary::choose(&reg, &v, here).await? {
                         Choice::Binary(got) if got.sha256 == b.sha256 => Some(*got),
                         Choice::Binary(got) => {
@@ -364,6 +359,18 @@ impl Context {
             });
         }
         Ok(self.finish_sync(lock, lock_path, records, steps))
+    }
+
+    /// This machine's target, read the first time a locked binary needs it.
+    pub(crate) fn local_target<'a>(
+        &self,
+        local: &'a mut Option<pgext_spec::binary::Target>,
+    ) -> Result<&'a pgext_spec::binary::Target, Error> {
+        let target = match local.take() {
+            Some(t) => t,
+            None => crate::target::local(&self.pg, "none")?,
+        };
+        Ok(local.insert(target))
     }
 
     /// The plan's removals: what an earlier sync installed that the lock no longer names.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 use std::path::Path;
 
-use pgext_log::{ProofFile, leaf_hash, verify_inclusion};
+use pgext_log::{ProofFile, leaf_hash};
 use pgext_spec::archive::{Limits, deterministic_zip};
 use pgext_spec::binary::read_binary;
 use pgext_spec::entry::{Action, Entry};
@@ -22,7 +22,7 @@ use crate::installed;
 use crate::ops::Context;
 use crate::request::{Select, Stability, Want};
 use crate::trust::RegistryConfig;
-use crate::verify::{Remote, open_with_policy, verify_offline};
+use crate::verify::{Remote, check_included, open_with_policy, verify_offline};
 use crate::{Error, VerifyError};
 
 /// The folder every member is below.
@@ -62,20 +62,7 @@ async fn proof_file(
     }
     let bytes = entry.to_bytes();
     let proof = remote.inclusion(index, size).await?;
-    verify_inclusion(
-        index,
-        size,
-        leaf_hash(&bytes).as_ref(),
-        &proof,
-        root.as_ref(),
-    )
-    .map_err(|e| {
-        Error::Verify(VerifyError::Inclusion {
-            index,
-            size,
-            detail: e.to_string(),
-        })
-    })?;
+    check_included(index, size, &bytes, &proof, &root)?;
     let proof = proof
         .iter()
         .map(|h| {
@@ -243,6 +230,8 @@ fn verify_binary_offline(
         .as_ref()
         .ok_or_else(|| bad(format!("{} has no binary", d.name)))?;
     let fail = |m: String| Error::Verify(VerifyError::Binary(m));
+    // Every proof file must carry the lock's checkpoint (checked below): opened once.
+    let (size, root) = checkpoint_of(reg, note)?;
     let mut builders = BTreeSet::new();
     let mut target = None;
     for &i in &b.attestations {
@@ -262,23 +251,8 @@ fn verify_binary_offline(
                 file.index
             )));
         }
-        let (signed, _) = open_with_policy(reg, note)?;
-        let (size, root) = (signed.checkpoint.size, signed.checkpoint.root);
         let proof: Vec<Vec<u8>> = file.proof.iter().map(|h| h.as_bytes().to_vec()).collect();
-        verify_inclusion(
-            i,
-            size,
-            leaf_hash(entry_bytes).as_ref(),
-            &proof,
-            root.as_ref(),
-        )
-        .map_err(|e| {
-            Error::Verify(VerifyError::Inclusion {
-                index: i,
-                size,
-                detail: e.to_string(),
-            })
-        })?;
+        check_included(i, size, entry_bytes, &proof, &root)?;
         let entry = Entry::parse(entry_bytes)
             .map_err(|e| bad(format!("the proof file's entry {i}: {e}")))?;
         let Action::Build(build) = &entry.statement.action else {
@@ -393,12 +367,7 @@ impl Context {
             let binary = match change {
                 super::Change::Keep | super::Change::Adopt => None,
                 _ if d.binary.is_some() => {
-                    if local.is_none() {
-                        local = Some(crate::target::local(&self.pg, "none")?);
-                    }
-                    let here = local
-                        .as_ref()
-                        .ok_or_else(|| Error::Config("no target".into()))?;
+                    let here = self.local_target(&mut local)?;
                     let release_hash = leaf_hash(&v.entry.to_bytes()).to_hex();
                     Some(verify_binary_offline(
                         pack,

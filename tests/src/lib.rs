@@ -450,6 +450,10 @@ pub async fn serve(app: axum::Router) -> String {
 pub struct Cli {
     /// Where `config.toml`, `state/` and key files live.
     pub home: PathBuf,
+    /// Environment every run gets (a PostgreSQL cluster's, say).
+    env: Vec<(String, String)>,
+    /// The folder runs start in, when not the test's.
+    dir: Option<PathBuf>,
 }
 
 impl Cli {
@@ -457,7 +461,26 @@ impl Cli {
     pub fn new(home: &Path) -> Cli {
         Cli {
             home: home.to_path_buf(),
+            env: Vec::new(),
+            dir: None,
         }
+    }
+
+    /// The same user, every run with `env` too (a cluster's `PGHOST`, `PGPORT`, `PGUSER`).
+    pub fn with_env(mut self, env: Vec<(String, String)>) -> Cli {
+        self.env.extend(env);
+        self
+    }
+
+    /// The same user, every run started in `dir`.
+    pub fn in_dir(mut self, dir: &Path) -> Cli {
+        self.dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// `installed.json` of the user's state, as bytes (empty when there is none).
+    pub fn records(&self) -> Vec<u8> {
+        std::fs::read(self.home.join("state/installed.json")).unwrap_or_default()
     }
 
     /// Runs `pgext ARGS`; whether it succeeded, its standard output and error.
@@ -473,13 +496,22 @@ impl Cli {
     /// # Panics
     /// When the binary cannot be run.
     pub fn run_with(&self, args: &[&str], envs: &[(String, String)]) -> (bool, String, String) {
-        let out = std::process::Command::new(pgext_bin())
+        let mut cmd = std::process::Command::new(pgext_bin());
+        if let Some(dir) = &self.dir {
+            cmd.current_dir(dir);
+        }
+        let out = cmd
             .args(args)
             .env("PGEXT_CONFIG", self.home.join("config.toml"))
             .env("PGEXT_STATE_DIR", self.home.join("state"))
             .env_remove("PGEXT_SIGNING_KEY")
             .env_remove("PGEXT_TOKEN")
-            .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(
+                self.env
+                    .iter()
+                    .chain(envs)
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
             .output()
             .expect("running pgext");
         (
@@ -513,6 +545,15 @@ impl Cli {
     pub fn path(&self, name: &str) -> String {
         self.home.join(name).display().to_string()
     }
+}
+
+/// An `http://` URL on loopback where nothing listens (a port the OS just gave back): a node
+/// that is down, or a host cut off from the network.
+pub fn unreachable_url() -> String {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    format!("http://{addr}")
 }
 
 /// The `pgext` binary of this build (`target/<profile>/pgext`, beside the test binary's

@@ -27,7 +27,8 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
-fn is_root() -> bool {
+/// Whether the tests run as root (then servers, and unprivileged users, run as `postgres`).
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

@@ -168,13 +168,7 @@ async fn pgext_installs_verified_releases_into_postgres() {
         };
         cluster.psql("postgres", "CREATE DATABASE app");
         // The first node is down: every request fails over to the second.
-        let dead = format!(
-            "http://{}",
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-        );
+        let dead = pgext_tests::unreachable_url();
         cli.ok(&["registry", "add", "main", &dead, &url, "--yes"]);
         // A second name for the same node, to see pinning at work.
         cli.ok(&["registry", "add", "other", &url, "--vkey", &vkey]);

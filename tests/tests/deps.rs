@@ -6,15 +6,15 @@
 //! older than required, a cycle, conflicting ranges, a dependency only in an untrusted
 //! registry, one routed to another registry's private names.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use pgext_tests::pg::{Cluster, pg_config};
-use pgext_tests::{TestNode, fixtures, identity, pgext_bin};
+use pgext_tests::{Cli, TestNode, fixtures, identity, pgext_bin};
 use serde_json::{Value, json};
 
 /// A SQL-only dist providing `ext`, with META `prereqs` and a control file `requires`.
-fn dist_with(
+pub(crate) fn dist_with(
     name: &str,
     version: &str,
     ext: &str,
@@ -39,69 +39,35 @@ fn dist_with(
     files
 }
 
-struct Cli<'a> {
-    home: &'a Path,
-    cluster: &'a Cluster,
-}
-
-impl Cli<'_> {
-    fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(pgext_bin())
-            .args(args)
-            .env("PGEXT_CONFIG", self.home.join("config.toml"))
-            .env("PGEXT_STATE_DIR", self.home.join("state"))
-            .envs(self.cluster.env())
-            .output()
-            .expect("running pgext");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(args);
-        assert!(ok, "pgext {args:?} failed:\n{out}\n{err}");
-        out
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(args);
-        assert!(!ok, "pgext {args:?} succeeded:\n{out}\n{err}");
-        err
-    }
-
-    /// `pgext ARGS` on a terminal (`script` gives it one), typing `answer`; what it showed.
-    fn on_a_terminal(&self, args: &str, answer: &str) -> String {
-        use std::io::Write as _;
-        let mut child = Command::new("script")
-            .args([
-                "-qec",
-                &format!("{} {args}", pgext_bin().display()),
-                "/dev/null",
-            ])
-            .env("PGEXT_CONFIG", self.home.join("config.toml"))
-            .env("PGEXT_STATE_DIR", self.home.join("state"))
-            .envs(self.cluster.env())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("running script");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(answer.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
+/// `pgext ARGS` as `cli` on a terminal (`script` gives it one), typing `answer`; what it showed.
+fn on_a_terminal(cli: &Cli, cluster: &Cluster, args: &str, answer: &str) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} {args}", pgext_bin().display()),
+            "/dev/null",
+        ])
+        .env("PGEXT_CONFIG", cli.home.join("config.toml"))
+        .env("PGEXT_STATE_DIR", cli.home.join("state"))
+        .envs(cluster.env())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running script");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Files of the extension folder whose names start with one of `prefixes`.
-fn ours(prefixes: &[&str]) -> Vec<PathBuf> {
+pub(crate) fn ours(prefixes: &[&str]) -> Vec<PathBuf> {
     let dir = PathBuf::from(pg_config("--sharedir")).join("extension");
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -247,10 +213,7 @@ async fn dependencies_resolve_verify_install_and_load() {
     tokio::task::spawn_blocking(move || {
         let cluster = Cluster::start();
         let home = tempfile::tempdir().unwrap();
-        let cli = Cli {
-            home: home.path(),
-            cluster: &cluster,
-        };
+        let cli = Cli::new(home.path()).with_env(cluster.env());
         cluster.psql("postgres", "CREATE DATABASE app");
         cli.ok(&["registry", "add", "main", &url, "--yes"]);
         // A private registry owning acme_* names (the other node, which has no pgext_dep_acme_tool).
@@ -297,7 +260,7 @@ async fn dependencies_resolve_verify_install_and_load() {
         );
 
         // On a terminal pgext asks first: "n" installs nothing.
-        let shown = cli.on_a_terminal("install pg_partman --with-recommends", "n\n");
+        let shown = on_a_terminal(&cli, &cluster, "install pg_partman --with-recommends", "n\n");
         assert!(
             shown.contains("install pg_jobmon 1.4.1 from main (source)")
                 && shown.contains("Install? [y/N]")
@@ -458,10 +421,7 @@ async fn check_stages_test_requirements_in_a_throwaway_postgres() {
     tokio::task::spawn_blocking(move || {
         let cluster = Cluster::start();
         let home = tempfile::tempdir().unwrap();
-        let cli = Cli {
-            home: home.path(),
-            cluster: &cluster,
-        };
+        let cli = Cli::new(home.path()).with_env(cluster.env());
         cli.ok(&["registry", "add", "main", &url, "--yes"]);
         let out = cli.ok(&["install", "pgext_ck_dist", "--yes"]);
         assert!(

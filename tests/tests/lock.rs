@@ -5,90 +5,14 @@
 //! synced on a "host" whose configuration reaches no node, checked by `CREATE EXTENSION`, and a
 //! pack with a missing or foreign proof file refused with nothing installed.
 
-use std::io::{Read as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::io::Read as _;
 use std::process::Command;
 
-use pgext_tests::pg::{Cluster, pg_config};
-use pgext_tests::{TestNode, fixtures, identity, pgext_bin};
+use crate::deps::{dist_with, ours};
+use pgext_tests::pg::Cluster;
+use pgext_tests::{Cli, TestNode, fixtures, identity, pgext_bin};
 use serde_json::{Value, json};
 use sha2::Digest as _;
-
-fn dist_with(
-    name: &str,
-    version: &str,
-    prereqs: Value,
-    requires: Option<&str>,
-) -> Vec<(String, Vec<u8>)> {
-    let mut files = fixtures::dist(name, version, name, "stable");
-    for (path, data) in &mut files {
-        if path == "META.json" && prereqs.as_object().is_some_and(|o| !o.is_empty()) {
-            let mut meta: Value = serde_json::from_slice(data).unwrap();
-            meta["prereqs"] = prereqs.clone();
-            *data = serde_json::to_vec_pretty(&meta).unwrap();
-        } else if *path == format!("{name}.control") {
-            if let Some(r) = requires {
-                data.extend_from_slice(format!("requires = '{r}'\n").as_bytes());
-            }
-        }
-    }
-    files
-}
-
-struct Cli<'a> {
-    home: PathBuf,
-    cluster: &'a Cluster,
-}
-
-impl Cli<'_> {
-    fn run(&self, dir: &Path, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(pgext_bin())
-            .args(args)
-            .current_dir(dir)
-            .env("PGEXT_CONFIG", self.home.join("config.toml"))
-            .env("PGEXT_STATE_DIR", self.home.join("state"))
-            .envs(self.cluster.env())
-            .output()
-            .expect("running pgext");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn ok(&self, dir: &Path, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(dir, args);
-        assert!(ok, "pgext {args:?} failed:\n{out}\n{err}");
-        out
-    }
-
-    fn fails(&self, dir: &Path, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(dir, args);
-        assert!(!ok, "pgext {args:?} succeeded:\n{out}\n{err}");
-        err
-    }
-
-    fn records(&self) -> Vec<u8> {
-        std::fs::read(self.home.join("state/installed.json")).unwrap_or_default()
-    }
-}
-
-/// Files of the extension folder whose names start with one of `prefixes`.
-fn ours(prefixes: &[&str]) -> Vec<PathBuf> {
-    let dir = PathBuf::from(pg_config("--sharedir")).join("extension");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy().to_string();
-            prefixes.iter().any(|x| n.starts_with(x))
-        })
-        .collect();
-    found.sort();
-    found
-}
 
 /// The members of a zip, by name.
 fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
@@ -101,16 +25,6 @@ fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
             (f.name().to_string(), data)
         })
         .collect()
-}
-
-fn rezip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (path, data) in files {
-        w.start_file(path.as_str(), zip::write::SimpleFileOptions::default())
-            .unwrap();
-        w.write_all(data).unwrap();
-    }
-    w.finish().unwrap().into_inner()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +49,7 @@ async fn a_manifest_locks_syncs_packs_and_installs_offline() {
     ] {
         node.publish_files(
             &alice,
-            &dist_with(name, version, prereqs, requires),
+            &dist_with(name, version, name, prereqs, requires),
             &format!("{name}-{version}"),
         )
         .await;
@@ -172,11 +86,10 @@ async fn a_manifest_locks_syncs_packs_and_installs_offline() {
         let online_home = tempfile::tempdir().unwrap();
         let project = tempfile::tempdir().unwrap();
         let dir = project.path();
-        let cli = Cli {
-            home: online_home.path().to_path_buf(),
-            cluster: &cluster,
-        };
-        cli.ok(dir, &["registry", "add", "main", &url, "--yes"]);
+        let cli = Cli::new(online_home.path())
+            .with_env(cluster.env())
+            .in_dir(dir);
+        cli.ok(&["registry", "add", "main", &url, "--yes"]);
         let manifest = |sql: Option<&str>| {
             let sql = sql
                 .map(|v| format!("pgext_lk_sql = {{ version = \"{v}\", registry = \"main\", kind = \"source\" }}\n"))
@@ -196,14 +109,14 @@ async fn a_manifest_locks_syncs_packs_and_installs_offline() {
             ("[dists]\npgext_lk_sql = \">= one\"\n", "dists.pgext_lk_sql"),
         ] {
             std::fs::write(dir.join("pgext.toml"), text).unwrap();
-            let err = cli.fails(dir, &["lock"]);
+            let err = cli.fails(&["lock"]);
             assert!(err.contains(says), "{text}: {err}");
             assert!(!dir.join("pgext.lock").exists());
         }
         manifest(Some("== 1.0.0"));
 
         // The lock: exact releases, as the node lists them, in install order.
-        let out = cli.ok(dir, &["lock"]);
+        let out = cli.ok(&["lock"]);
         assert!(out.contains("wrote pgext.lock (3 dists)"), "{out}");
         let text = std::fs::read_to_string(dir.join("pgext.lock")).unwrap();
         let lock: toml::Value = toml::from_str(&text).unwrap();
@@ -237,7 +150,7 @@ async fn a_manifest_locks_syncs_packs_and_installs_offline() {
                 .map(|(i, c)| if i == 0 { if c == '0' { '1' } else { '0' } } else { c })
                 .collect();
             std::fs::write(dir.join("pgext.lock"), text.replace(&value, &flipped)).unwrap();
-            let err = cli.fails(dir, &["sync", "--yes"]);
+            let err = cli.fails(&["sync", "--yes"]);
             assert!(
                 err.contains(&format!("with {what} {flipped}")) && err.contains("the lock was edited"),
                 "{what}: {err}"
@@ -250,15 +163,15 @@ async fn a_manifest_locks_syncs_packs_and_installs_offline() {
             text.replacen(&index_line, &format!("index = {}\n", expected[1].2), 1),
         )
         .unwrap();
-        let err = cli.fails(dir, &["sync", "--yes"]);
+        let err = cli.fails(&["sync", "--yes"]);
         assert!(err.contains("the lock was edited"), "{err}");
         assert!(ours(&prefixes).is_empty());
         std::fs::write(dir.join("pgext.lock"), &text).unwrap();
 
         // Sync installs the lock, in order, and adopts what was installed by hand as locked;
         // a second sync changes nothing.
-        cli.ok(dir, &["install", "pgext_lk_sql@1.0.0", "--yes"]);
-        let out = cli.ok(dir, &["sync", "--yes"]);
+        cli.ok(&["install", "pgext_lk_sql@1.0.0", "--yes"]);
+        let out = cli.ok(&["sync", "--yes"]);
         assert!(
             out.contains("install pgext_lk_jobmon 1.4.1 (source)")
                 && out.contains("pgext_lk_partman 5.1.0 installed")
@@ -267,19 +180,19 @@ async fn a_manifest_locks_syncs_packs_and_installs_offline() {
         );
         let records = cli.records();
         let files = ours(&prefixes);
-        let out = cli.ok(dir, &["sync", "--yes"]);
+        let out = cli.ok(&["sync", "--yes"]);
         assert!(out.contains("nothing to change"), "{out}");
         assert_eq!(cli.records(), records, "the second sync wrote nothing");
         assert_eq!(ours(&prefixes), files);
-        let out = cli.ok(dir, &["load", "pgext_lk_partman", "--cascade", "-d", "app"]);
+        let out = cli.ok(&["load", "pgext_lk_partman", "--cascade", "-d", "app"]);
         assert!(out.contains("CREATE EXTENSION pgext_lk_jobmon"), "{out}");
 
         // The manifest moves pgext_lk_sql to 1.1.0: replaced; then drops it: removed.
         manifest(Some("1.1.0"));
-        let err = cli.fails(dir, &["sync", "--yes"]);
+        let err = cli.fails(&["sync", "--yes"]);
         assert!(err.contains("changed since"), "a stale lock is not applied: {err}");
-        cli.ok(dir, &["lock"]);
-        let out = cli.ok(dir, &["sync", "--yes", "--json"]);
+        cli.ok(&["lock"]);
+        let out = cli.ok(&["sync", "--yes", "--json"]);
         let changes: Value = serde_json::from_str(&out).unwrap();
         let sql = changes
             .as_array()
@@ -290,17 +203,17 @@ async fn a_manifest_locks_syncs_packs_and_installs_offline() {
         assert_eq!(sql["action"], "replace", "{changes}");
         assert_eq!(sql["from"], "1.0.0", "{changes}");
         manifest(None);
-        cli.ok(dir, &["lock"]);
-        let out = cli.ok(dir, &["sync", "--yes"]);
+        cli.ok(&["lock"]);
+        let out = cli.ok(&["sync", "--yes"]);
         assert!(out.contains("remove pgext_lk_sql 1.1.0"), "{out}");
         assert!(ours(&["pgext_lk_sql"]).is_empty());
 
         // The pack, then the online host removes everything (an empty manifest).
-        cli.ok(dir, &["pack", "-o", "cluster.pack"]);
+        cli.ok(&["pack", "-o", "cluster.pack"]);
         let pack = std::fs::read(dir.join("cluster.pack")).unwrap();
         std::fs::write(dir.join("pgext.toml"), "[dists]\n").unwrap();
-        cli.ok(dir, &["lock"]);
-        let out = cli.ok(dir, &["sync", "--yes"]);
+        cli.ok(&["lock"]);
+        let out = cli.ok(&["sync", "--yes"]);
         assert!(out.contains("remove pgext_lk_partman"), "{out}");
         assert!(ours(&prefixes).is_empty());
         cluster.psql("postgres", "DROP DATABASE app");
@@ -308,23 +221,16 @@ async fn a_manifest_locks_syncs_packs_and_installs_offline() {
 
         // The offline host: the same trust, every URL unreachable.
         let offline_home = tempfile::tempdir().unwrap();
-        let dead = format!(
-            "http://{}",
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-        );
+        let dead = pgext_tests::unreachable_url();
         let config = std::fs::read_to_string(online_home.path().join("config.toml")).unwrap();
         assert!(config.contains(&url));
         std::fs::write(offline_home.path().join("config.toml"), config.replace(&url, &dead))
             .unwrap();
-        let offline = Cli {
-            home: offline_home.path().to_path_buf(),
-            cluster: &cluster,
-        };
         let host = tempfile::tempdir().unwrap();
         let h = host.path();
+        let offline = Cli::new(offline_home.path())
+            .with_env(cluster.env())
+            .in_dir(h);
         // A pack missing a proof file, or with another entry's, installs nothing.
         let members = unzip(&pack);
         let proof_of = |index: u64| format!("pgext-pack/proofs/main/{index}.tlog-proof");
@@ -335,8 +241,8 @@ async fn a_manifest_locks_syncs_packs_and_installs_offline() {
             .cloned()
             .collect();
         assert_eq!(missing.len() + 1, members.len());
-        std::fs::write(h.join("missing.pack"), rezip(&missing)).unwrap();
-        let err = offline.fails(h, &["sync", "--from", "missing.pack", "--yes"]);
+        std::fs::write(h.join("missing.pack"), fixtures::zip_raw(&missing)).unwrap();
+        let err = offline.fails(&["sync", "--from", "missing.pack", "--yes"]);
         assert!(
             err.contains(&format!("the pack has no proofs/main/{jobmon_idx}.tlog-proof")),
             "{err}"
@@ -357,29 +263,29 @@ async fn a_manifest_locks_syncs_packs_and_installs_offline() {
                 }
             })
             .collect();
-        std::fs::write(h.join("foreign.pack"), rezip(&foreign)).unwrap();
-        let err = offline.fails(h, &["sync", "--from", "foreign.pack", "--yes"]);
+        std::fs::write(h.join("foreign.pack"), fixtures::zip_raw(&foreign)).unwrap();
+        let err = offline.fails(&["sync", "--from", "foreign.pack", "--yes"]);
         assert!(err.contains("nothing was installed"), "{err}");
         assert!(ours(&prefixes).is_empty());
         assert!(offline.records().is_empty() || !String::from_utf8_lossy(&offline.records()).contains("pgext_lk_"));
 
         // The whole pack verifies offline and installs; PostgreSQL loads it.
         std::fs::write(h.join("cluster.pack"), &pack).unwrap();
-        let out = offline.ok(h, &["sync", "--from", "cluster.pack", "--yes"]);
+        let out = offline.ok(&["sync", "--from", "cluster.pack", "--yes"]);
         assert!(
             out.contains("pgext_lk_jobmon 1.4.1 installed") && out.contains("pgext_lk_partman 5.1.0 installed"),
             "{out}"
         );
-        let out = offline.ok(h, &["sync", "--from", "cluster.pack", "--yes"]);
+        let out = offline.ok(&["sync", "--from", "cluster.pack", "--yes"]);
         assert!(out.contains("nothing to change"), "{out}");
-        offline.ok(h, &["load", "pgext_lk_partman", "--cascade", "-d", "app"]);
+        offline.ok(&["load", "pgext_lk_partman", "--cascade", "-d", "app"]);
         let exts = cluster.psql(
             "app",
             "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension",
         );
         assert_eq!(exts.trim(), "dblink,pgext_lk_jobmon,pgext_lk_partman,plpgsql");
         for d in ["pgext_lk_partman", "pgext_lk_jobmon"] {
-            offline.ok(h, &["uninstall", d]);
+            offline.ok(&["uninstall", d]);
         }
         assert!(ours(&prefixes).is_empty());
     })
@@ -417,24 +323,20 @@ async fn a_locked_binary_is_packed_and_installed_offline_without_a_compiler() {
     tokio::task::spawn_blocking(move || {
         let cluster = Cluster::start();
         cluster.psql("postgres", "CREATE DATABASE app");
-        let online = Cli {
-            home: tmp.path().join("online"),
-            cluster: &cluster,
-        };
         let dir = tmp.path().join("project");
         std::fs::create_dir_all(&dir).unwrap();
-        online.ok(
-            &dir,
-            &[
-                "registry",
-                "add",
-                "main",
-                &url,
-                "--yes",
-                "--builder",
-                "builder",
-            ],
-        );
+        let online = Cli::new(&tmp.path().join("online"))
+            .with_env(cluster.env())
+            .in_dir(&dir);
+        online.ok(&[
+            "registry",
+            "add",
+            "main",
+            &url,
+            "--yes",
+            "--builder",
+            "builder",
+        ]);
         std::fs::write(
             dir.join("pgext.toml"),
             format!(
@@ -443,14 +345,14 @@ async fn a_locked_binary_is_packed_and_installed_offline_without_a_compiler() {
             ),
         )
         .unwrap();
-        online.ok(&dir, &["lock"]);
+        online.ok(&["lock"]);
         let lock: toml::Value =
             toml::from_str(&std::fs::read_to_string(dir.join("pgext.lock")).unwrap()).unwrap();
         let d = &lock["dist"][0];
         assert_eq!(d["kind"].as_str(), Some("binary"), "{lock}");
         assert_eq!(d["binary"]["sha256"].as_str(), Some(attested.as_str()));
         assert_eq!(d["binary"]["builders"][0].as_str(), Some("builder"));
-        online.ok(&dir, &["pack", "-o", "binary.pack"]);
+        online.ok(&["pack", "-o", "binary.pack"]);
         let pack = std::fs::read(dir.join("binary.pack")).unwrap();
         let members = unzip(&pack);
         assert!(
@@ -464,13 +366,7 @@ async fn a_locked_binary_is_packed_and_installed_offline_without_a_compiler() {
         // The offline host: unreachable URLs, no compiler, no make.
         let home = tmp.path().join("offline");
         std::fs::create_dir_all(&home).unwrap();
-        let dead = format!(
-            "http://{}",
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-        );
+        let dead = pgext_tests::unreachable_url();
         let config = std::fs::read_to_string(tmp.path().join("online/config.toml")).unwrap();
         std::fs::write(home.join("config.toml"), config.replace(&url, &dead)).unwrap();
         let path = path_without_compilers(&tmp.path().join("bin"));
@@ -505,10 +401,14 @@ async fn a_locked_binary_is_packed_and_installed_offline_without_a_compiler() {
         for (file, bad, says) in [
             (
                 "without.pack",
-                rezip(&without),
+                fixtures::zip_raw(&without),
                 format!("proofs/main/{attestation}.tlog-proof"),
             ),
-            ("other.pack", rezip(&other), "not the".to_string()),
+            (
+                "other.pack",
+                fixtures::zip_raw(&other),
+                "not the".to_string(),
+            ),
         ] {
             std::fs::write(home.join(file), bad).unwrap();
             let out = offline(&["sync", "--from", file, "--yes"]);

@@ -7,16 +7,9 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pgext_tests::pg::{Cluster, pg_config_of, pg18_config};
+use pgext_tests::pg::{Cluster, is_root, pg_config_of, pg18_config};
 use pgext_tests::{TestNode, fixtures, identity, pgext_bin};
 use serde_json::{Value, json};
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
 
 /// The pgext binary run as an unprivileged user (`postgres` when the tests run as root), with
 /// its own configuration and state.

@@ -400,7 +400,10 @@ pub async fn audit(cfg: &AuditConfig) -> Result<Report, Error> {
     }
 
     // Every entry against the rules, signatures in batches.
-    let (registry, broken) = replay_log(&reference.entries);
+    let (registry, broken) = replay_log(
+        pgext_spec::authority::Registry::for_log(&cfg.log_key),
+        &reference.entries,
+    );
     violations.extend(
         broken
             .into_iter()

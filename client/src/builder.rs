@@ -185,7 +185,7 @@ pub async fn run(
             report.clone(),
         );
         async move {
-            let Action::Release(r) = &ev.entry.statement.action else {
+            let Some(r) = ev.entry.statement.action.release() else {
                 return Ok(());
             };
             let mut p = progress.lock().await;
@@ -236,7 +236,7 @@ async fn handle(
     index: u64,
     entry: &Entry,
 ) -> Result<Outcome, Error> {
-    let Action::Release(r) = &entry.statement.action else {
+    let Some(r) = entry.statement.action.release() else {
         unreachable!("only releases are handled")
     };
     let mut outcome = Outcome {

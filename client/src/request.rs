@@ -269,6 +269,7 @@ mod tests {
                 r("2.0.0", "unstable", false),
             ],
             history: Vec::new(),
+            pgxn_user: None,
         }
     }
 

@@ -58,14 +58,19 @@ impl Provenance {
         cosigners: Vec<VerifierKey>,
         yanked: Option<String>,
     ) -> Provenance {
-        let (dist, version, status, sha256) = match &entry.statement.action {
-            Action::Release(r) => (
+        let (dist, version, status, sha256) = match entry.statement.action.release() {
+            Some(r) => (
                 r.dist.clone(),
                 r.version.clone(),
                 r.status.as_str().to_string(),
                 r.sha256.clone(),
             ),
-            _ => Default::default(),
+            None => Default::default(),
+        };
+        // An imported release names its PGXN user; the operator only carried it over.
+        let publisher = match &entry.statement.action {
+            Action::Import(i) => format!("pgxn:{}", i.user),
+            _ => entry.statement.actor.clone(),
         };
         Provenance {
             registry: reg.name.clone(),
@@ -73,7 +78,7 @@ impl Provenance {
             dist,
             version,
             status,
-            publisher: entry.statement.actor.clone(),
+            publisher,
             key_id: entry.statement.key_id.clone(),
             time: entry.statement.time,
             index,
@@ -353,7 +358,7 @@ pub async fn fetch_verified_with(
     let note = String::from_utf8(remote.get("/log/checkpoint").await?)
         .map_err(|_| Error::Verify(VerifyError::Malformed("checkpoint is not UTF-8".into())))?;
     let entry = remote.entry(index).await?;
-    let Action::Release(r) = &entry.statement.action else {
+    let Some(r) = entry.statement.action.release() else {
         return Err(Error::Verify(VerifyError::WrongEntry { index, wanted }));
     };
     if !r.dist.eq_ignore_ascii_case(&name) || !r.version.eq_ignore_ascii_case(&v) {
@@ -363,11 +368,17 @@ pub async fn fetch_verified_with(
         .get_with(&format!("/dist/{name}/{v}/{name}-{v}.zip"), progress)
         .await?;
     let actor = entry.statement.actor.to_ascii_lowercase();
-    let account: api::Account = remote.json(&format!("/api/v1/accounts/{actor}")).await?;
+    // The operator has no account: its key is the log's, which the trust policy holds.
+    let account_history = if actor == pgext_spec::entry::OPERATOR {
+        Vec::new()
+    } else {
+        let account: api::Account = remote.json(&format!("/api/v1/accounts/{actor}")).await?;
+        account.history
+    };
     let mut history: Vec<u64> = doc
         .history
         .iter()
-        .chain(&account.history)
+        .chain(&account_history)
         .copied()
         .filter(|&i| i < index)
         .collect();
@@ -390,7 +401,7 @@ pub async fn fetch_verified_with(
         }));
     }
     // 2–3. The publisher's signature and authority, from the state the earlier entries build.
-    let mut state_then = Registry::default();
+    let mut state_then = Registry::for_log(&reg.log_key()?);
     for (i, e) in &earlier {
         state_then.apply_logged(*i, e);
     }
@@ -494,7 +505,7 @@ pub fn verify_offline(
     let entry = Entry::parse(bytes).map_err(|e| {
         VerifyError::Malformed(format!("the proof file's entry cannot be read: {e}"))
     })?;
-    let Action::Release(r) = &entry.statement.action else {
+    let Some(r) = entry.statement.action.release() else {
         return Err(Error::Verify(VerifyError::Malformed(format!(
             "the proof file's entry {index} is not a release"
         ))));

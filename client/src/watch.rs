@@ -53,7 +53,10 @@ pub struct Event {
 fn event_of(index: u64, entry: &Entry, names: &[String], size: u64) -> Option<Event> {
     let st = &entry.statement;
     let (dist, version, user) = match &st.action {
-        Action::Release(r) => (Some(r.dist.clone()), Some(r.version.clone()), None),
+        Action::Release(r) | Action::Import(pgext_spec::entry::Import { release: r, .. }) => {
+            (Some(r.dist.clone()), Some(r.version.clone()), None)
+        }
+        Action::Claim { user, .. } => (None, None, Some(user.clone())),
         Action::Yank { dist, version, .. } | Action::Unyank { dist, version } => {
             (Some(dist.clone()), Some(version.clone()), None)
         }
@@ -155,7 +158,7 @@ where
         tree: MemoryTiles::new(),
         size: 0,
         root: pgext_log::Hash::empty_root(),
-        registry: Registry::default(),
+        registry: Registry::for_log(&cfg.registry.log_key()?),
     };
     let mut start = cfg.from;
     loop {

@@ -281,6 +281,12 @@ impl SignerKey {
         )
     }
 
+    /// The Ed25519 key itself: the log key also signs the operator's log entries (imports
+    /// and claims), under that format's own domain prefix.
+    pub fn ed25519(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// The matching verifier key.
     pub fn verifier(&self) -> &VerifierKey {
         &self.verifier

@@ -18,6 +18,7 @@ pub mod federation;
 pub mod html;
 pub mod metrics;
 pub mod node;
+pub mod operator;
 pub mod origin;
 pub mod p2p;
 pub mod search;

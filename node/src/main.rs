@@ -72,6 +72,33 @@ enum Command {
         /// Folder to write into.
         dir: PathBuf,
     },
+    /// Import PGXN's history from a mirror tree (a folder, or an http(s) base URL with the
+    /// same layout): every release the log lacks, oldest first, each zip checked against the
+    /// SHA-1 PGXN published and kept byte for byte. Works whether or not the node runs on the
+    /// data folder. Ends with `imported N releases (M skipped, K refused)`; exit status 1 when
+    /// a release was refused.
+    ImportPgxn {
+        /// The mirror tree.
+        source: String,
+        /// Keep importing: a pass every --interval seconds, until stopped.
+        #[arg(long)]
+        follow: bool,
+        /// Seconds between passes with --follow.
+        #[arg(long, default_value_t = 300)]
+        interval: u64,
+    },
+    /// Approve a claim: the account takes the distributions imported from a PGXN user name
+    /// and publishes their next releases. The evidence (what proved the account holder is the
+    /// PGXN user) is logged with the claim.
+    Claim {
+        /// PGXN user name.
+        pgxn_user: String,
+        /// pgext account.
+        account: String,
+        /// What the operator saw, e.g. "mail from the PGXN address, 2026-12-01".
+        #[arg(long)]
+        evidence: String,
+    },
 }
 
 fn config(cli: &Cli) -> anyhow::Result<Config> {
@@ -129,13 +156,27 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // A running node logs to stdout, as services do; every other command keeps stdout for
+    // its answer (scripts read it) and logs to stderr.
+    let serving = matches!(cli.command, Command::Run);
+    let writer = move || -> Box<dyn std::io::Write> {
+        if serving {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(std::io::stderr())
+        }
+    };
     if std::env::var("RUST_LOG_FORMAT").is_ok_and(|f| f == "json") {
         tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)
+            .with_writer(writer)
             .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(writer)
+            .init();
     }
     let config = config(&cli)?;
     match cli.command {
@@ -191,6 +232,35 @@ fn main() -> anyhow::Result<()> {
                 e.removed
             );
         }
+        Command::ImportPgxn {
+            source,
+            follow,
+            interval,
+        } => {
+            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let refused = rt.block_on(import_pgxn(config, &source, follow, interval))?;
+            if refused {
+                std::process::exit(1);
+            }
+        }
+        Command::Claim {
+            pgxn_user,
+            account,
+            evidence,
+        } => {
+            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            rt.block_on(async {
+                let op = pgext_node::operator::Operator::connect(&config).await?;
+                let done = pgext_node::operator::claim(&op, &pgxn_user, &account, &evidence).await;
+                op.close().await;
+                let receipt = done?;
+                println!(
+                    "claimed PGXN user {pgxn_user} for {account}: log entry {}",
+                    receipt.index
+                );
+                anyhow::Ok(())
+            })?;
+        }
         Command::Run => {
             let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
             rt.block_on(async {
@@ -207,6 +277,43 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `import-pgxn`: one pass, or with `follow` a pass every `interval` seconds until SIGINT or
+/// SIGTERM. Returns whether the last pass refused a release.
+async fn import_pgxn(
+    config: Config,
+    source: &str,
+    follow: bool,
+    interval: u64,
+) -> anyhow::Result<bool> {
+    use pgext_node::operator::{Operator, import, source::Source};
+    let stop = shutdown_signal()?;
+    tokio::pin!(stop);
+    let src = Source::parse(source)?;
+    let op = Operator::connect(&config).await?;
+    let mut refused;
+    loop {
+        let pass = import::import(&op, &src, &config.limits).await;
+        let summary = match pass {
+            Ok(s) => s,
+            Err(e) => {
+                op.close().await;
+                return Err(e);
+            }
+        };
+        println!("{summary}");
+        refused = summary.refused > 0;
+        if !follow {
+            break;
+        }
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(interval)) => {}
+        }
+    }
+    op.close().await;
+    Ok(refused)
 }
 
 /// What `run` prints once serving: the URL first (scripts read that line), then the log's

@@ -22,6 +22,10 @@ use crate::serve::{self, AppState, NodeInfo, Served};
 /// Shortest time between two updates of an origin's search index.
 const INDEX_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// The file in the data folder where a running node writes its HTTP base URL, for the
+/// commands that reach the log through it (`operator`).
+pub const HTTP_URL_FILE: &str = "http.url";
+
 /// A running node.
 #[derive(Debug)]
 pub struct Node {
@@ -142,6 +146,12 @@ impl Node {
             .await
             .with_context(|| format!("binding {}", config.http))?;
         let http_addr = listener.local_addr()?;
+        // Best effort: the operator's commands read it only while the store is locked, that
+        // is while this node runs.
+        let url_file = config.data.join(HTTP_URL_FILE);
+        if let Err(e) = std::fs::write(&url_file, format!("http://{http_addr}\n")) {
+            tracing::warn!("writing {}: {e}", url_file.display());
+        }
         let app = Arc::new(AppState {
             origins: served,
             federation,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac as _};
-use pgext_spec::entry::{Action, Entry};
+use pgext_spec::entry::Entry;
 use serde_json::json;
 use sha2::Sha256;
 use tracing::{info, warn};
@@ -44,7 +44,7 @@ fn events(origin: &Origin, hook: &WebhookConfig, from: u64, to: u64) -> origin::
     for (k, bytes) in origin.entries(from, to)?.iter().enumerate() {
         let index = from + k as u64;
         let Ok(e) = Entry::parse(bytes) else { continue };
-        let Action::Release(r) = &e.statement.action else {
+        let Some(r) = e.statement.action.release() else {
             continue;
         };
         // The META is read only for a webhook that filters on tags.

@@ -176,6 +176,10 @@ pub struct DistRelease {
     pub yanked: bool,
     /// Why, when yanked.
     pub yank_reason: Option<String>,
+    /// Imported from PGXN (`user` is then the PGXN user, `date` PGXN's date, and the zip is
+    /// PGXN's, byte for byte).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub imported: bool,
 }
 
 /// `GET /api/v1/dists/{dist}`.
@@ -189,6 +193,10 @@ pub struct Dist {
     pub releases: Vec<DistRelease>,
     /// Log indexes of every entry about the distribution.
     pub history: Vec<u64>,
+    /// For a distribution imported from PGXN, the PGXN user it belongs to (its owners are
+    /// the account that claimed that name, or nobody yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgxn_user: Option<String>,
 }
 
 /// One attestation of `GET /api/v1/dists/{dist}/{version}/builds`.

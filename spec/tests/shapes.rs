@@ -87,8 +87,10 @@ fn http_answers() {
                 index: 2,
                 yanked: true,
                 yank_reason: Some("broken".into()),
+                imported: false,
             }],
-            history: vec![2, 3]
+            history: vec![2, 3],
+            pgxn_user: None,
         }
     );
     insta::assert_json_snapshot!(

@@ -3,7 +3,8 @@
 //! one run; a builder's releases per hour, and installs of a C extension from its binary, from
 //! source and by pgxn, side by side; and the client's verification alone for a release in a log
 //! of 1,000,000 entries; and a dependency plan of 20 dists resolved and verified against a node
-//! holding 10,000 releases (`plan/mod.rs`).
+//! holding 10,000 releases (`plan/mod.rs`); and `pgext-node import-pgxn` of a 10,000-release
+//! PGXN mirror tree against `rsync -a` of it (`import/mod.rs`).
 //! Without `--bench` (as `cargo test --bench client` runs it) it does the same at a small scale.
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use pgext_tests::pg::Cluster;
 use pgext_tests::{TestNode, fixtures, identity, pgext_bin, pgxn_bin};
 
 mod common;
+mod import;
 mod plan;
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -259,7 +261,7 @@ fn main() {
     let entries = common::entries(1_000_000, 2_000);
     let rt = common::runtime();
     pgext_tests::pg::clear_leftovers(&pgext_tests::pg::pg15_config(), "pgext_bench_");
-    // PGEXT_BENCH_ONLY=install|binary|verify|plan runs one part.
+    // PGEXT_BENCH_ONLY=install|binary|verify|plan|import runs one part.
     let only = std::env::var("PGEXT_BENCH_ONLY").ok();
     let part = |name: &str| only.as_deref().is_none_or(|o| o == name);
     rt.block_on(async {
@@ -275,6 +277,10 @@ fn main() {
         if part("plan") {
             let releases = common::entries(10_000, 200);
             plan::plan_of_twenty(releases, if full { 11 } else { 1 }).await;
+        }
+        if part("import") {
+            let releases = common::entries(10_000, 100);
+            import::import_vs_rsync(releases, if full { 3 } else { 1 }).await;
         }
     });
 }

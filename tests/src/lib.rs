@@ -10,6 +10,7 @@ use pgext_node::{Config, Node};
 
 pub mod browser;
 pub mod pg;
+pub mod pgxn_tree;
 
 /// The `spec/vectors` folder of the workspace.
 pub fn vectors_dir() -> PathBuf {

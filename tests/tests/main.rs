@@ -12,6 +12,7 @@ mod faults;
 mod federation;
 mod fuzz;
 mod hostile;
+mod import;
 mod lock;
 mod papercuts;
 mod pgxnclient;

@@ -9,7 +9,6 @@ pub mod pack;
 use std::collections::HashMap;
 use std::path::Path;
 
-use pgext_spec::entry::Action;
 use serde::Serialize;
 
 use crate::Error;
@@ -151,9 +150,9 @@ pub(crate) fn keep_only_what_installs(change: &Change, v: &mut VerifiedRelease) 
 /// archive and META. Anything else is a lock edited by hand or pointing at another log.
 pub(crate) fn check_locked(d: &LockedDist, v: &VerifiedRelease) -> Result<(), Error> {
     let hash = pgext_log::leaf_hash(&v.entry.to_bytes()).to_hex();
-    let (dist, meta) = match &v.entry.statement.action {
-        Action::Release(r) => (r.dist.clone(), r.meta_sha256.clone()),
-        _ => Default::default(),
+    let (dist, meta) = match v.entry.statement.action.release() {
+        Some(r) => (r.dist.clone(), r.meta_sha256.clone()),
+        None => Default::default(),
     };
     let p = &v.provenance;
     let differs = [

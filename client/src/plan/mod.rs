@@ -11,7 +11,6 @@ mod routing;
 use std::collections::HashMap;
 
 use pgext_spec::archive::{Limits, read_archive};
-use pgext_spec::entry::Action;
 use pgext_spec::prereqs::control_requires;
 use serde::Serialize;
 
@@ -204,7 +203,7 @@ impl Context {
                     stability: follow.stability,
                 };
                 let v = self.fetch_in(&c.registry, &c.dist, &select).await?;
-                let Action::Release(rel) = &v.entry.statement.action else {
+                let Some(rel) = v.entry.statement.action.release() else {
                     return Err(Error::Plan(format!("{} is not a release", c.label())));
                 };
                 // The prerequisites were read from the META the log names for this release, and

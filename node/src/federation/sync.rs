@@ -470,7 +470,7 @@ fn check_entries(mut registry: Registry, from: u64, entries: &[Vec<u8>]) -> Chec
     let mut blobs = Vec::new();
     for e in &parsed {
         match &e.entry.statement.action {
-            Action::Release(r) => {
+            Action::Release(r) | Action::Import(pgext_spec::entry::Import { release: r, .. }) => {
                 blobs.push((r.sha256.clone(), Some(r.size)));
                 blobs.push((r.meta_sha256.clone(), None));
             }

@@ -86,11 +86,12 @@ impl From<Violation> for Error {
     fn from(v: Violation) -> Error {
         let kind = match v.rule {
             Rule::UnknownActor | Rule::KeyNotActive | Rule::BadSignature => Refusal::Unauthorized,
-            Rule::NotOwner | Rule::ExtensionOwned => Refusal::Forbidden,
+            Rule::NotOwner | Rule::ExtensionOwned | Rule::NotOperator => Refusal::Forbidden,
             Rule::AccountExists
             | Rule::DuplicateVersion
             | Rule::KeyReused
-            | Rule::DuplicateBuild => Refusal::Conflict,
+            | Rule::DuplicateBuild
+            | Rule::AlreadyClaimed => Refusal::Conflict,
             _ => Refusal::Invalid,
         };
         Error::refused(kind, v.rule.as_str(), v.to_string())

@@ -447,7 +447,7 @@ pub fn replay(
 ) -> anyhow::Result<(Registry, u64, Option<String>)> {
     use anyhow::{Context as _, bail};
     let Some(note) = store.checkpoint()? else {
-        return Ok((Registry::new(), 0, None));
+        return Ok((Registry::for_log(vkey), 0, None));
     };
     let signed = open_checkpoint(&note, vkey, &[])
         .context("the stored checkpoint does not verify with the log key")?;
@@ -456,7 +456,7 @@ pub fn replay(
     if root != signed.checkpoint.root {
         bail!("the stored tiles do not recompute to the checkpoint's root (size {size})");
     }
-    let mut registry = Registry::new();
+    let mut registry = Registry::for_log(vkey);
     for (i, bytes) in store.entries(0, size)?.into_iter().enumerate() {
         let entry = Entry::parse(&bytes).with_context(|| format!("entry {i} does not parse"))?;
         registry

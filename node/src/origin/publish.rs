@@ -11,7 +11,7 @@ use pgext_spec::api::Receipt;
 use pgext_spec::archive::{Limits, pgxn_zip, read_archive};
 use pgext_spec::authority::Registry;
 use pgext_spec::binary::read_binary;
-use pgext_spec::entry::{Action, Build, Entry, Release};
+use pgext_spec::entry::{Action, Build, Entry, Import, Release};
 use pgext_spec::meta::parse_meta;
 use sha1::{Digest, Sha1};
 
@@ -214,6 +214,111 @@ pub async fn stage_release(origin: Arc<Origin>, archive: Vec<u8>, entry: Entry) 
     Ok(Staged::Ready(Box::new(entry)))
 }
 
+/// Checks a PGXN release zip against its import statement: PGXN's bytes exactly (size, SHA-256
+/// and the SHA-1 PGXN published), safe to read under the node's archive limits, with a
+/// META.json at its top whose SHA-256 the statement names and whose name, version, status and
+/// extensions agree with it. Returns that META's bytes. Pure CPU work: nothing is stored.
+///
+/// PGXN's own META schema checks are the importer's to report: a release PGXN accepted years
+/// ago is kept even where today's validator is stricter, as long as it says what it is.
+///
+/// # Errors
+/// A refusal saying what is wrong.
+pub fn prepare_import(limits: &Limits, zip: &[u8], import: &Import) -> Result<Vec<u8>> {
+    let release = &import.release;
+    let sha1 = hex(&Sha1::digest(zip));
+    if zip.len() as u64 != release.size
+        || hex(&sha256(zip)) != release.sha256
+        || sha1 != release.sha1
+    {
+        return Err(Error::invalid(
+            "digest-mismatch",
+            format!(
+                "the statement names SHA-1 {} ({} bytes) but the zip is SHA-1 {sha1} ({} bytes)",
+                release.sha1,
+                release.size,
+                zip.len()
+            ),
+        ));
+    }
+    let files =
+        read_archive(zip, limits).map_err(|e| Error::invalid("bad-archive", e.to_string()))?;
+    let meta_bytes = files
+        .get("META.json")
+        .ok_or_else(|| Error::invalid("missing-meta", "the zip has no META.json at its top"))?
+        .to_vec();
+    if hex(&sha256(&meta_bytes)) != release.meta_sha256 {
+        return Err(Error::invalid(
+            "digest-mismatch",
+            "meta_sha256 is not the SHA-256 of the zip's META.json",
+        ));
+    }
+    let mut raw: serde_json::Value = serde_json::from_slice(&meta_bytes)
+        .map_err(|e| Error::invalid("invalid-meta", format!("META.json is not JSON: {e}")))?;
+    if let Some(o) = raw.as_object_mut() {
+        o.entry("meta-spec")
+            .or_insert_with(|| serde_json::json!({"version": "1.0.0"}));
+    }
+    let meta = pgext_spec::meta::read_meta(raw)
+        .map_err(|e| Error::invalid("invalid-meta", e.to_string()))?;
+    let provides: std::collections::BTreeMap<String, String> = meta
+        .provides
+        .iter()
+        .map(|(k, p)| (k.clone(), p.version.clone()))
+        .collect();
+    let status_differs = meta.status.is_some_and(|s| s != release.status);
+    if !meta.name.eq_ignore_ascii_case(&release.dist)
+        || !meta.version.eq_ignore_ascii_case(&release.version)
+        || provides != release.provides
+        || status_differs
+    {
+        return Err(Error::invalid(
+            "meta-mismatch",
+            format!(
+                "the zip's META.json describes {}@{} providing {provides:?}, the statement {}@{} providing {:?}",
+                meta.name, meta.version, release.dist, release.version, release.provides
+            ),
+        ));
+    }
+    Ok(meta_bytes)
+}
+
+/// Checks an import and stores PGXN's zip byte for byte with its META, for
+/// [`Origin::sequence`] to sequence.
+///
+/// # Errors
+/// Any refusal; nothing is stored unless every check before sequencing passed.
+pub async fn stage_import(origin: Arc<Origin>, zip: Vec<u8>, entry: Entry) -> Result<Staged> {
+    let Action::Import(import) = entry.statement.action.clone() else {
+        return Err(Error::bad_request("the statement is not an import"));
+    };
+    let seq = sequencing(&origin, &entry)?;
+    let snap = origin.snapshot();
+    // A retry of an import in the log gets the answer the first got.
+    let logged = snap
+        .registry
+        .dist(&import.release.dist)
+        .and_then(|d| d.releases.get(&import.release.version.to_ascii_lowercase()))
+        .filter(|r| r.imported && r.release == import.release)
+        .map(|r| r.index);
+    if let Some(index) = logged {
+        let o = origin.clone();
+        return Ok(Staged::Logged(blocking(move || o.receipt(index)).await?));
+    }
+    snap.registry.check(&entry)?;
+    drop(snap);
+    let (o, limits) = (origin.clone(), seq.policy.limits);
+    blocking(move || {
+        let meta = prepare_import(&limits, &zip, &import)?;
+        let blobs = o.content().blobs();
+        blobs.put(&zip).map_err(Error::internal)?;
+        blobs.put(&meta).map_err(Error::internal)?;
+        Ok::<_, Error>(())
+    })
+    .await?;
+    Ok(Staged::Ready(Box::new(entry)))
+}
+
 /// Checks a binary package against its attestation. Pure CPU work: nothing is stored.
 ///
 /// # Errors
@@ -294,12 +399,16 @@ pub async fn stage_build(origin: Arc<Origin>, package: Vec<u8>, entry: Entry) ->
 pub async fn stage(origin: Arc<Origin>, entry: Entry, file: Option<Vec<u8>>) -> Result<Staged> {
     match (file, &entry.statement.action) {
         (Some(package), Action::Build(_)) => stage_build(origin, package, entry).await,
+        (Some(zip), Action::Import(_)) => stage_import(origin, zip, entry).await,
         (Some(archive), _) => stage_release(origin, archive, entry).await,
         (None, Action::Release(_)) => Err(Error::bad_request(
             "releases go to /api/v1/releases with their archive",
         )),
         (None, Action::Build(_)) => Err(Error::bad_request(
             "builds go to /api/v1/builds with their binary package",
+        )),
+        (None, Action::Import(_)) => Err(Error::bad_request(
+            "imports go to /api/v1/releases with PGXN's zip",
         )),
         (None, _) => Ok(Staged::Ready(Box::new(entry))),
     }

@@ -218,8 +218,12 @@ impl SearchIndex {
             let Ok(e) = Entry::parse(bytes) else { continue };
             users.insert(e.statement.actor.to_ascii_lowercase());
             match e.statement.action {
-                Action::Release(r) => {
+                Action::Release(r)
+                | Action::Import(pgext_spec::entry::Import { release: r, .. }) => {
                     dists.insert(r.dist);
+                }
+                Action::Claim { pgxn_user, .. } => {
+                    users.insert(pgxn_user);
                 }
                 Action::Yank { dist, .. }
                 | Action::Unyank { dist, .. }

@@ -217,8 +217,13 @@ async fn upload(
 pub async fn post_release(State(c): State<Ctx>, form: Multipart) -> ApiResult {
     let turn = upload_turn(&c).await?;
     let (entry, archive) = upload(form, "archive", c.app.max_archive_bytes, None).await?;
-    if !matches!(entry.statement.action, Action::Release(_)) {
-        return Err(ApiError::bad_request("the statement is not a release"));
+    if !matches!(
+        entry.statement.action,
+        Action::Release(_) | Action::Import(_)
+    ) {
+        return Err(ApiError::bad_request(
+            "the statement is not a release or an import",
+        ));
     }
     submit(c, entry, Some(archive), Some(turn)).await
 }
@@ -345,6 +350,7 @@ pub async fn dist(State(c): State<Ctx>, Path(name): Path<String>) -> ApiResult {
             index: r.index,
             yanked: r.yanked.is_some(),
             yank_reason: r.yanked.clone(),
+            imported: r.imported,
         })
         .collect();
     Ok(json_doc(api::Dist {
@@ -352,6 +358,7 @@ pub async fn dist(State(c): State<Ctx>, Path(name): Path<String>) -> ApiResult {
         owners: d.owners.iter().cloned().collect(),
         releases,
         history: d.history.clone(),
+        pgxn_user: d.pgxn_user.clone(),
     }))
 }
 

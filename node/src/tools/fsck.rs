@@ -130,7 +130,7 @@ fn check_log(
             );
         }
     }
-    let (registry, broken) = replay_log(&entries);
+    let (registry, broken) = replay_log(pgext_spec::authority::Registry::for_log(vkey), &entries);
     for v in broken {
         find(Some(v.index), &v.rule, v.detail);
     }

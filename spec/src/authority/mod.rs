@@ -3,9 +3,12 @@
 //! entry. `spec/entries.md` states the rules in prose. The state and how entries change it are
 //! here; the rules that judge an entry before it applies are in [`rules`].
 
+mod apply;
+mod imports;
 mod replay;
 mod rules;
 
+pub use imports::{MAX_EVIDENCE_BYTES, parse_pgxn_date, pgxn_version};
 pub use replay::{LogViolation, replay_log};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -71,6 +74,13 @@ pub enum Rule {
     DuplicateBuild,
     /// The release has as many attestations as a release may have.
     TooManyBuilds,
+    /// An import or a claim not by the registry's operator, or an operator statement that is
+    /// neither.
+    NotOperator,
+    /// An import dated before a release of its distribution imported earlier.
+    ImportOrder,
+    /// A PGXN user name claimed already.
+    AlreadyClaimed,
 }
 
 impl Rule {
@@ -99,6 +109,9 @@ impl Rule {
             Rule::InvalidTarget => "invalid-target",
             Rule::DuplicateBuild => "duplicate-build",
             Rule::TooManyBuilds => "too-many-builds",
+            Rule::NotOperator => "not-operator",
+            Rule::ImportOrder => "import-order",
+            Rule::AlreadyClaimed => "already-claimed",
         }
     }
 }
@@ -167,6 +180,9 @@ pub struct ReleaseState {
     pub leaf: [u8; 32],
     /// Builds attested, in log order.
     pub builds: Vec<BuildState>,
+    /// Imported from PGXN: `user` is then the PGXN user who released it and `time` PGXN's
+    /// release date.
+    pub imported: bool,
 }
 
 impl ReleaseState {
@@ -212,6 +228,9 @@ pub struct DistState {
     pub releases: BTreeMap<String, ReleaseState>,
     /// Log indexes of every entry about the distribution: releases, owner changes, yanks.
     pub history: Vec<u64>,
+    /// For a distribution imported from PGXN: the PGXN user it belongs to (owners are empty
+    /// until a claim binds that user to an account).
+    pub pgxn_user: Option<String>,
 }
 
 /// The state the log's entries build, entry by entry.
@@ -227,6 +246,10 @@ pub struct Registry {
     key_owner: HashMap<String, String>,
     dists: OrdMap<String, Arc<DistState>>,
     extensions: OrdMap<String, String>,
+    /// PGXN user names claimed, to the account that claimed each.
+    claims: OrdMap<String, String>,
+    /// The registry operator's key (the log's key), which alone signs imports and claims.
+    operator: Option<VerifyingKey>,
     size: u64,
 }
 
@@ -323,6 +346,39 @@ impl Registry {
         Registry::default()
     }
 
+    /// An empty registry of the log whose key is `operator`: that key (the log key) alone
+    /// signs imports and claims. A registry without one refuses every operator statement.
+    pub fn with_operator(operator: VerifyingKey) -> Registry {
+        Registry {
+            operator: Some(operator),
+            ..Registry::default()
+        }
+    }
+
+    /// An empty registry of the log whose checkpoints `log_key` signs: its operator is the
+    /// holder of that key ([`Registry::with_operator`]).
+    pub fn for_log(log_key: &pgext_log::VerifierKey) -> Registry {
+        match (
+            log_key.kind(),
+            VerifyingKey::from_bytes(&log_key.public_key()),
+        ) {
+            (pgext_log::KeyType::Ed25519, Ok(k)) => Registry::with_operator(k),
+            _ => Registry::default(),
+        }
+    }
+
+    /// The operator's key, when known.
+    pub fn operator(&self) -> Option<&VerifyingKey> {
+        self.operator.as_ref()
+    }
+
+    /// The account that claimed a PGXN user name.
+    pub fn claim(&self, pgxn_user: &str) -> Option<&str> {
+        self.claims
+            .get(&pgxn_user.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
     /// Number of entries applied.
     pub fn size(&self) -> u64 {
         self.size
@@ -410,7 +466,7 @@ impl Registry {
         let st = &entry.statement;
         // Builds name a release by its entry's leaf hash; only releases pay for computing it.
         let leaf = match &st.action {
-            Action::Release(_) => pgext_log::leaf_hash(&entry.to_bytes()).0,
+            Action::Release(_) | Action::Import(_) => pgext_log::leaf_hash(&entry.to_bytes()).0,
             _ => [0; 32],
         };
         self.mutate(
@@ -422,163 +478,6 @@ impl Registry {
             leaf,
         );
         self.size = self.size.max(index + 1);
-    }
-
-    fn mutate(
-        &mut self,
-        index: u64,
-        actor: &str,
-        time: u64,
-        key_id: &str,
-        action: &Action,
-        leaf: [u8; 32],
-    ) {
-        match action {
-            Action::Account {
-                user,
-                key,
-                name,
-                email,
-                uri,
-                ..
-            } => {
-                if let Some(k) = decode_public_key(key) {
-                    let id = user_key_id(k.as_bytes());
-                    self.key_owner.insert(id.clone(), user.clone());
-                    self.accounts.insert(
-                        user.clone(),
-                        Arc::new(AccountState {
-                            user: user.clone(),
-                            name: name.clone(),
-                            email: email.clone(),
-                            uri: uri.clone(),
-                            keys: BTreeMap::from([(
-                                id,
-                                KeyState {
-                                    key: k,
-                                    active: true,
-                                    added: index,
-                                },
-                            )]),
-                            index,
-                            history: vec![index],
-                        }),
-                    );
-                }
-            }
-            Action::KeyAdd { key: new_key } | Action::KeyRotate { new_key } => {
-                if let (Some(k), Some(acct)) =
-                    (decode_public_key(new_key), self.accounts.get_mut(actor))
-                {
-                    let acct = Arc::make_mut(acct);
-                    acct.history.push(index);
-                    if matches!(action, Action::KeyRotate { .. }) {
-                        if let Some(old) = acct.keys.get_mut(key_id) {
-                            old.active = false;
-                        }
-                    }
-                    let id = user_key_id(k.as_bytes());
-                    acct.keys.insert(
-                        id.clone(),
-                        KeyState {
-                            key: k,
-                            active: true,
-                            added: index,
-                        },
-                    );
-                    self.key_owner.insert(id, actor.to_string());
-                }
-            }
-            Action::KeyRevoke { revoked } => {
-                if let Some(a) = self.accounts.get_mut(actor) {
-                    let a = Arc::make_mut(a);
-                    a.history.push(index);
-                    if let Some(k) = a.keys.get_mut(revoked) {
-                        k.active = false;
-                    }
-                }
-            }
-            Action::Release(r) => {
-                let dist_key = r.dist.to_ascii_lowercase();
-                let d = Arc::make_mut(self.dists.entry(dist_key.clone()).or_insert_with(|| {
-                    Arc::new(DistState {
-                        name: r.dist.clone(),
-                        owners: BTreeSet::from([actor.to_string()]),
-                        releases: BTreeMap::new(),
-                        history: Vec::new(),
-                    })
-                }));
-                d.history.push(index);
-                d.releases.insert(
-                    r.version.to_ascii_lowercase(),
-                    ReleaseState {
-                        release: r.clone(),
-                        user: actor.to_string(),
-                        time,
-                        index,
-                        yanked: None,
-                        leaf,
-                        builds: Vec::new(),
-                    },
-                );
-                for ext in r.provides.keys() {
-                    self.extensions
-                        .insert(ext.to_ascii_lowercase(), dist_key.clone());
-                }
-            }
-            Action::OwnerGrant { dist, user } => {
-                if let Some(d) = self.dists.get_mut(&dist.to_ascii_lowercase()) {
-                    let d = Arc::make_mut(d);
-                    d.history.push(index);
-                    d.owners.insert(user.to_ascii_lowercase());
-                }
-            }
-            Action::OwnerRevoke { dist, user } => {
-                if let Some(d) = self.dists.get_mut(&dist.to_ascii_lowercase()) {
-                    let d = Arc::make_mut(d);
-                    d.history.push(index);
-                    d.owners.remove(&user.to_ascii_lowercase());
-                }
-            }
-            Action::Yank {
-                dist,
-                version,
-                reason,
-            } => {
-                if let Some(d) = self.dists.get_mut(&dist.to_ascii_lowercase()) {
-                    let d = Arc::make_mut(d);
-                    d.history.push(index);
-                    if let Some(r) = d.releases.get_mut(&version.to_ascii_lowercase()) {
-                        r.yanked = Some(reason.clone().unwrap_or_default());
-                    }
-                }
-            }
-            Action::Unyank { dist, version } => {
-                if let Some(d) = self.dists.get_mut(&dist.to_ascii_lowercase()) {
-                    let d = Arc::make_mut(d);
-                    d.history.push(index);
-                    if let Some(r) = d.releases.get_mut(&version.to_ascii_lowercase()) {
-                        r.yanked = None;
-                    }
-                }
-            }
-            // Builds stay out of the distribution's history: that is what a client proves before
-            // it believes a release, and any account may attest builds.
-            Action::Build(b) => {
-                if let Some(d) = self.dists.get_mut(&b.dist.to_ascii_lowercase()) {
-                    let d = Arc::make_mut(d);
-                    if let Some(r) = d.releases.get_mut(&b.version.to_ascii_lowercase()) {
-                        r.builds.push(BuildState {
-                            build: b.clone(),
-                            user: actor.to_string(),
-                            key_id: key_id.to_string(),
-                            time,
-                            index,
-                        });
-                    }
-                }
-            }
-        }
     }
 }
 

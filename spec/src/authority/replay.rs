@@ -17,10 +17,10 @@ pub struct LogViolation {
 /// are parsed in canonical form, rules applied in order, signatures verified in batches over
 /// all cores. Every violation is reported, not just the first: after one, the entry is applied
 /// as logged, so later entries are judged against the state the log actually built. Returns
-/// the state and the violations, in index order.
-pub fn replay_log(entries: &[Vec<u8>]) -> (Registry, Vec<LogViolation>) {
+/// the state and the violations, in index order. `registry` is where the replay starts: an
+/// empty [`Registry::for_log`], which knows the operator by the log key.
+pub fn replay_log(mut registry: Registry, entries: &[Vec<u8>]) -> (Registry, Vec<LogViolation>) {
     use crate::entry::{SignedEntry, verify_signatures};
-    let mut registry = Registry::default();
     let mut violations = Vec::new();
     let mut checked = Vec::new();
     for (i, verdict) in SignedEntry::parse_many(entries).into_iter().enumerate() {

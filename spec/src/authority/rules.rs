@@ -30,6 +30,9 @@ impl Registry {
     pub(super) fn signer(&self, entry: &Entry) -> Result<VerifyingKey, Violation> {
         let st = &entry.statement;
         let actor = st.actor.to_ascii_lowercase();
+        if Registry::is_operator_statement(entry) {
+            return self.operator_signer(entry);
+        }
         if let Action::Account { user, key, .. } = &st.action {
             if !valid_user_name(user) || *user != st.actor {
                 return Err(violation(
@@ -143,6 +146,12 @@ impl Registry {
             }
             Action::Release(r) => self.check_release(actor, r),
             Action::Build(b) => self.check_build(actor, b),
+            Action::Import(i) => self.check_import(actor, i),
+            Action::Claim {
+                pgxn_user,
+                user,
+                evidence,
+            } => self.check_claim(actor, pgxn_user, user, evidence),
             Action::OwnerGrant { dist, user } => {
                 let d = self.owned_dist(actor, dist)?;
                 if !self.accounts.contains_key(&user.to_ascii_lowercase()) {
@@ -199,6 +208,23 @@ impl Registry {
     }
 
     pub(super) fn check_release(&self, actor: &str, r: &Release) -> Result<(), Violation> {
+        let version = parse_version(&r.version)?;
+        self.check_release_fields(r)?;
+        let dist_key = r.dist.to_ascii_lowercase();
+        if let Some(d) = self.dists.get(&dist_key) {
+            if !d.owners.contains(actor) {
+                return Err(violation(
+                    Rule::NotOwner,
+                    format!("{actor} is not an owner of {}", d.name),
+                ));
+            }
+            self.check_new_version(d, r, &version)?;
+        }
+        self.check_extensions(actor, &dist_key, r)
+    }
+
+    /// Names, reserved names, at least one extension, digests in lowercase hex.
+    pub(super) fn check_release_fields(&self, r: &Release) -> Result<(), Violation> {
         for name in std::iter::once(&r.dist).chain(r.provides.keys()) {
             if !valid_term(name) {
                 return Err(violation(
@@ -216,7 +242,6 @@ impl Registry {
                 "a release must provide at least one extension",
             ));
         }
-        let version = parse_version(&r.version)?;
         let hex = |s: &str, n: usize| {
             s.len() == n
                 && s.bytes()
@@ -228,27 +253,39 @@ impl Registry {
                 "digests must be lowercase hex",
             ));
         }
-        let dist_key = r.dist.to_ascii_lowercase();
-        if let Some(d) = self.dists.get(&dist_key) {
-            if !d.owners.contains(actor) {
-                return Err(violation(
-                    Rule::NotOwner,
-                    format!("{actor} is not an owner of {}", d.name),
-                ));
-            }
-            let existing: Vec<Version> = d
-                .releases
-                .keys()
-                .filter_map(|v| Version::parse(v).ok())
-                .collect();
-            if existing.iter().any(|v| v.cmp_precedence(&version).is_eq()) {
-                return Err(violation(
-                    Rule::DuplicateVersion,
-                    format!("{}@{} is published already", d.name, r.version),
-                ));
-            }
-            check_order(&version, &existing)?;
+        Ok(())
+    }
+
+    /// A version new to the distribution, in PGXN's order.
+    pub(super) fn check_new_version(
+        &self,
+        d: &DistState,
+        r: &Release,
+        version: &Version,
+    ) -> Result<(), Violation> {
+        // Imported versions may be PGXN's SemVer 1 prereleases; they count too.
+        let existing: Vec<Version> = d
+            .releases
+            .keys()
+            .filter_map(|v| pgxn_version(v).ok())
+            .collect();
+        if existing.iter().any(|v| v.cmp_precedence(version).is_eq()) {
+            return Err(violation(
+                Rule::DuplicateVersion,
+                format!("{}@{} is published already", d.name, r.version),
+            ));
         }
+        check_order(version, &existing)
+    }
+
+    /// Every extension the release provides is new, or belongs to its distribution or to one
+    /// the actor owns.
+    pub(super) fn check_extensions(
+        &self,
+        actor: &str,
+        dist_key: &str,
+        r: &Release,
+    ) -> Result<(), Violation> {
         for ext in r.provides.keys() {
             if let Some(owner_dist) = self.extensions.get(&ext.to_ascii_lowercase()) {
                 if *owner_dist != dist_key && !self.dists[owner_dist].owners.contains(actor) {

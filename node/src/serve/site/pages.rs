@@ -180,7 +180,8 @@ fn release_page(c: &Ctx, headers: &HeaderMap, d: &DistState, r: &ReleaseState, p
                 "cosigners": cosigners(&c.origin.name, &snap.note), "sha256": r.release.sha256,
                 "vkey": c.origin.vkey.to_string(), "url": canonical(c, headers, ""), "releases": releases,
                 "owners": d.owners, "tags": meta.tags, "readme": readme, "docs": docs,
-                "matrix": matrix,
+                "matrix": matrix, "imported": r.imported, "sha1": r.release.sha1,
+                "claimed_by": r.imported.then(|| snap.registry.claim(&r.user)).flatten(),
             }),
         ),
     )

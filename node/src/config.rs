@@ -166,6 +166,8 @@ pub struct Config {
     /// URLs that receive each new release as signed JSON (`spec/site.md`, Webhooks).
     #[serde(rename = "webhook")]
     pub webhooks: Vec<WebhookConfig>,
+    /// The operator's mapping of distributions and tags to categories (`spec/search.md`).
+    pub categories: Option<PathBuf>,
 }
 
 /// A URL told of every new release, of this node's log and of every mirrored one.
@@ -219,6 +221,7 @@ impl Default for Config {
             p2p: P2pConfig::default(),
             mirrors: Vec::new(),
             webhooks: Vec::new(),
+            categories: None,
         }
     }
 }
@@ -325,6 +328,7 @@ mod tests {
             (d.sequencer.batch_max, d.sequencer.batch_interval_ms)
         );
         assert_eq!(c.limits, d.limits);
+        assert_eq!(c.categories, d.categories);
         assert_eq!(
             (c.p2p, c.witness_name, c.mirrors, c.webhooks),
             (d.p2p, d.witness_name, d.mirrors, d.webhooks)

@@ -95,7 +95,10 @@ impl Node {
             tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let blobs =
                     Blobs::open(&config.data.join("blobs")).context("opening the blob store")?;
-                let content = Arc::new(Content::new(blobs, metrics.clone()));
+                let curated =
+                    crate::origin::categories::Curated::load(config.categories.as_deref())
+                        .context("reading the categories mapping")?;
+                let content = Arc::new(Content::new(blobs, metrics.clone()).with_curated(curated));
                 let (own, key, rx) = Origin::open_own(&config, content.clone(), metrics.clone())?;
                 let mut mirrors = Vec::new();
                 for m in &config.mirrors {

@@ -466,3 +466,38 @@ pub struct SearchPage {
     /// This page's hits.
     pub hits: Vec<serde_json::Value>,
 }
+
+/// One category of `GET /api/v1/categories`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Category {
+    /// Its name in the META spec.
+    pub category: String,
+    /// Its name in URLs.
+    pub slug: String,
+    /// Distributions in it.
+    pub dists: usize,
+}
+
+/// A distribution of `GET /api/v1/categories/{category}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryDist {
+    /// Name.
+    pub dist: String,
+    /// Its headline version.
+    pub version: String,
+    /// Its abstract.
+    pub r#abstract: String,
+    /// Every category it is in.
+    pub categories: Vec<String>,
+}
+
+/// `GET /api/v1/categories/{category}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryPage {
+    /// The category's name.
+    pub category: String,
+    /// Its slug.
+    pub slug: String,
+    /// Its distributions, by name.
+    pub dists: Vec<CategoryDist>,
+}

@@ -64,6 +64,8 @@ pub struct Meta {
     pub provides: BTreeMap<String, Provided>,
     /// Tags.
     pub tags: Vec<String>,
+    /// Categories (v2 `classifications.categories`, names of [`CATEGORIES`]).
+    pub categories: Vec<String>,
     /// Maintainers, as display strings.
     pub maintainers: Vec<String>,
     /// The document as uploaded (with `meta-spec` added when a v1 META lacked it).
@@ -159,6 +161,7 @@ pub fn read_meta(raw: Value) -> Result<Meta, MetaError> {
     let description = str_field(&raw, "description");
     let mut provides = BTreeMap::new();
     let (status, tags, maintainers);
+    let mut categories = Vec::new();
     if spec == 1 {
         status = match raw.get("release_status").and_then(Value::as_str) {
             None => None,
@@ -209,6 +212,13 @@ pub fn read_meta(raw: Value) -> Result<Meta, MetaError> {
                 },
             );
         }
+        categories = raw["classifications"]["categories"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str().and_then(category_named))
+            .map(str::to_string)
+            .collect();
         tags = raw["classifications"]["tags"]
             .as_array()
             .into_iter()
@@ -248,9 +258,43 @@ pub fn read_meta(raw: Value) -> Result<Meta, MetaError> {
         status,
         provides,
         tags,
+        categories,
         maintainers,
         raw,
     })
+}
+
+/// The categories of META spec v2 (`classifications.categories`), in its order: the fixed list
+/// registries browse by.
+pub const CATEGORIES: [&str; 15] = [
+    "Analytics",
+    "Auditing and Logging",
+    "Change Data Capture",
+    "Connectors",
+    "Data and Transformations",
+    "Debugging",
+    "Index and Table Optimizations",
+    "Machine Learning",
+    "Metrics",
+    "Orchestration",
+    "Procedural Languages",
+    "Query Optimizations",
+    "Search",
+    "Security",
+    "Tooling and Admin",
+];
+
+/// A category's name in URLs: lowercase, words joined by `-` (`auditing-and-logging`).
+pub fn category_slug(name: &str) -> String {
+    name.to_ascii_lowercase().replace(' ', "-")
+}
+
+/// The category a name or a slug stands for (case-insensitively).
+pub fn category_named(s: &str) -> Option<&'static str> {
+    CATEGORIES
+        .iter()
+        .copied()
+        .find(|c| c.eq_ignore_ascii_case(s) || category_slug(c) == s.to_ascii_lowercase())
 }
 
 impl Meta {
@@ -344,6 +388,34 @@ mod tests {
             }
         }
         assert_eq!(n, 6);
+    }
+
+    #[test]
+    fn v2_categories_are_read_by_name_and_slug() {
+        let v2 = br#"{"name":"pair","abstract":"A key/value pair data type","version":"0.1.8",
+            "maintainers":[{"name":"D","email":"d@example.org"}],"license":"PostgreSQL",
+            "contents":{"extensions":{"pair":{"sql":"sql/pair.sql","control":"pair.control"}}},
+            "classifications":{"categories":["Data and Transformations","Search"],"tags":["kv"]},
+            "meta-spec":{"version":"2.0.0"}}"#;
+        let m = parse_meta(v2).unwrap();
+        assert_eq!(m.categories, ["Data and Transformations", "Search"]);
+        assert_eq!(m.tags, ["kv"]);
+        assert_eq!(
+            category_slug("Index and Table Optimizations"),
+            "index-and-table-optimizations"
+        );
+        assert_eq!(
+            category_named("auditing-and-logging"),
+            Some("Auditing and Logging")
+        );
+        assert_eq!(category_named("SEARCH"), Some("Search"));
+        assert_eq!(category_named("search engines"), None);
+        // A category outside the list fails the META spec's schema.
+        let bad = String::from_utf8_lossy(v2).replace("\"Search\"]", "\"Searching\"]");
+        assert!(matches!(
+            parse_meta(bad.as_bytes()),
+            Err(MetaError::Invalid { .. })
+        ));
     }
 
     #[test]

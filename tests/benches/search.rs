@@ -271,11 +271,13 @@ fn main() {
         let mut times = Vec::new();
         for q in &queries {
             let t = Instant::now();
-            let page = index.search(Kind::Dists, q, 0, 50).unwrap();
+            let page = index.search(Kind::Dists, q, None, (0, 50)).unwrap();
             times.push(t.elapsed());
             assert!(page.hits.len() <= 50);
         }
-        let exact = index.search(Kind::Dists, &dists[7].name, 0, 1).unwrap();
+        let exact = index
+            .search(Kind::Dists, &dists[7].name, None, (0, 1))
+            .unwrap();
         assert_eq!(exact.hits[0]["dist"], dists[7].name.as_str());
         node.node.shutdown().await;
         (rebuild, times)

@@ -5,6 +5,7 @@ mod authoring;
 mod bad_input;
 mod binary;
 mod browser;
+mod categories;
 mod client_install;
 mod client_verify;
 mod deps;

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use pgext_spec::authority::ReleaseState;
+use pgext_spec::authority::{DistState, ReleaseState};
 use pgext_spec::meta::Meta;
 
 use super::blobs::{BlobError, Blobs};
@@ -56,6 +56,7 @@ impl<V: Clone> Bounded<V> {
 pub struct Content {
     blobs: Blobs,
     metrics: Arc<Metrics>,
+    curated: super::categories::Curated,
     metas: Bounded<Arc<Meta>>,
     docs: Bounded<Arc<ReleaseDocs>>,
 }
@@ -66,9 +67,30 @@ impl Content {
         Content {
             blobs,
             metrics,
+            curated: super::categories::Curated::builtin(),
             metas: Bounded::new(),
             docs: Bounded::new(),
         }
+    }
+
+    /// The same content, its categories curated by `curated`.
+    #[must_use]
+    pub fn with_curated(mut self, curated: super::categories::Curated) -> Content {
+        self.curated = curated;
+        self
+    }
+
+    /// The categories of a distribution: those of its headline release's META, or the
+    /// curated mapping's (`categories.rs`); none when nothing is visible.
+    ///
+    /// # Errors
+    /// When the META cannot be read.
+    pub fn categories(&self, d: &DistState) -> Result<Vec<&'static str>, BlobError> {
+        let Some(r) = super::releases::headline(d) else {
+            return Ok(Vec::new());
+        };
+        let meta = self.meta(&r.release.meta_sha256)?;
+        Ok(self.curated.of(&d.name, &meta))
     }
 
     /// The blob store.

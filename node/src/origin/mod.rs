@@ -13,6 +13,7 @@
 //! through [`blocking`]; this layer knows neither HTTP nor libp2p.
 
 pub mod blobs;
+pub mod categories;
 pub mod content;
 pub mod docs;
 pub mod error;

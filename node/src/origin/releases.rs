@@ -18,6 +18,33 @@ pub fn date(secs: u64) -> String {
         .unwrap_or_default()
 }
 
+/// A distribution with every category it is in.
+pub type Categorized<'a> = (&'a DistState, Vec<&'static str>);
+
+/// Every visible distribution's categories (`Content::categories`), by category in the META
+/// spec's order; each list by name.
+///
+/// # Errors
+/// When a META cannot be read.
+pub fn by_category<'a>(
+    content: &Content,
+    registry: &'a pgext_spec::authority::Registry,
+) -> Result<Vec<(&'static str, Vec<Categorized<'a>>)>, BlobError> {
+    let mut out: Vec<(&'static str, Vec<Categorized<'a>>)> = pgext_spec::meta::CATEGORIES
+        .iter()
+        .map(|c| (*c, Vec::new()))
+        .collect();
+    for d in registry.dists() {
+        let cats = content.categories(d)?;
+        for c in &cats {
+            if let Some((_, list)) = out.iter_mut().find(|(name, _)| name == c) {
+                list.push((d, cats.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Whether pgxnclient can parse the version: `MAJ.MIN.PATCH` plus an optional `-` and a
 /// prerelease of `[a-z][a-z0-9-]*`.
 pub fn pgxn_compatible(version: &str) -> bool {

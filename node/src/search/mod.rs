@@ -23,44 +23,8 @@ use crate::origin::docs::{self as docs, Markup};
 use crate::origin::releases::{self, date, headline};
 use crate::origin::{Content, Origin, Snapshot};
 
-/// What can be searched, named as PGXN's `/search/{in}/` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Documentation files.
-    Docs,
-    /// Distributions.
-    Dists,
-    /// Extensions.
-    Extensions,
-    /// Accounts.
-    Users,
-    /// Tags.
-    Tags,
-}
-
-impl Kind {
-    /// From the URL segment.
-    pub fn parse(s: &str) -> Option<Kind> {
-        Some(match s {
-            "docs" => Kind::Docs,
-            "dists" => Kind::Dists,
-            "extensions" => Kind::Extensions,
-            "users" => Kind::Users,
-            "tags" => Kind::Tags,
-            _ => return None,
-        })
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Docs => "docs",
-            Kind::Dists => "dists",
-            Kind::Extensions => "extensions",
-            Kind::Users => "users",
-            Kind::Tags => "tags",
-        }
-    }
-}
+mod kind;
+pub use kind::Kind;
 
 /// Why searching or indexing failed.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +54,8 @@ struct Fields {
     tags: Field,
     body: Field,
     hit: Field,
+    /// Category slugs of dists and extensions (`origin::categories`), for the filter.
+    category: Field,
 }
 
 impl Fields {
@@ -119,6 +85,7 @@ fn schema() -> (Schema, Fields) {
         tags: b.add_text_field("tags", TEXT | STORED),
         body: b.add_text_field("body", TEXT | STORED),
         hit: b.add_text_field("hit", STORED),
+        category: b.add_text_field("category", STRING),
     };
     (b.build(), fields)
 }
@@ -373,7 +340,18 @@ impl SearchIndex {
             h.to_string()
         };
         let tags = meta.tags.join(" ; ");
-        w.add_document(doc!(
+        let categories: Vec<String> = content
+            .categories(d)?
+            .into_iter()
+            .map(pgext_spec::meta::category_slug)
+            .collect();
+        let in_categories = |mut doc: TantivyDocument| {
+            for c in &categories {
+                doc.add_text(f.category, c);
+            }
+            doc
+        };
+        w.add_document(in_categories(doc!(
             f.key => format!("dist:{lower}"),
             f.kind => Kind::Dists.as_str(),
             f.dist => lower.clone(),
@@ -383,7 +361,7 @@ impl SearchIndex {
             f.tags => tags.clone(),
             f.body => format!("{}\n{readme}", meta.description.clone().unwrap_or_default()),
             f.hit => with(json!({"abstract": meta.abstract_})),
-        ))?;
+        )))?;
         for (ext, p) in &meta.provides {
             let documents = |x: &docs::Doc| x.extension.as_deref() == Some(ext);
             let doc = docs.docs.iter().find(|x| documents(x));
@@ -391,7 +369,7 @@ impl SearchIndex {
                 .abstract_
                 .clone()
                 .unwrap_or_else(|| meta.abstract_.clone());
-            w.add_document(doc!(
+            w.add_document(in_categories(doc!(
                 f.key => format!("ext:{}", ext.to_lowercase()),
                 f.kind => Kind::Extensions.as_str(),
                 f.dist => lower.clone(),
@@ -402,7 +380,7 @@ impl SearchIndex {
                 f.body => text_where(&documents),
                 f.hit => with(json!({"extension": ext, "abstract": abstract_,
                     "docpath": doc.map(|x| x.docpath.clone()).unwrap_or_default()})),
-            ))?;
+            )))?;
         }
         for (x, body) in docs.docs.iter().zip(texts.iter()) {
             let abstract_ = x
@@ -438,7 +416,8 @@ impl SearchIndex {
 
     /// Searches `kind` for `q`: every word may match a name, abstract, tag or text, exactly
     /// (best), with one typo (words of 4 letters or more), or, for the last word, as a
-    /// prefix; an exact name ranks first.
+    /// prefix; an exact name ranks first. With `category` (a slug), only dists and extensions
+    /// in that category match.
     ///
     /// # Errors
     /// When the index cannot be read.
@@ -446,8 +425,8 @@ impl SearchIndex {
         &self,
         kind: Kind,
         q: &str,
-        offset: usize,
-        limit: usize,
+        category: Option<&str>,
+        (offset, limit): (usize, usize),
     ) -> Result<Page, SearchError> {
         let f = &self.fields;
         // Each word costs fuzzy and prefix queries on four fields: a query is its first words.
@@ -486,7 +465,7 @@ impl SearchIndex {
             )),
             20.0,
         ));
-        let query = BooleanQuery::new(vec![
+        let mut must: Vec<(Occur, Box<dyn Query>)> = vec![
             (
                 Occur::Must,
                 Box::new(TermQuery::new(
@@ -495,7 +474,17 @@ impl SearchIndex {
                 )),
             ),
             (Occur::Must, Box::new(BooleanQuery::new(should))),
-        ]);
+        ];
+        if let Some(c) = category {
+            must.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.category, c),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        let query = BooleanQuery::new(must);
         let searcher = self.reader.searcher();
         let (top, count) = searcher.search(
             &query,

@@ -1,6 +1,7 @@
 //! Search over HTTP: PGXN's `/search/{kind}/` (its shapes, codes and JSONP) and
-//! `/api/v1/search`. Queries run on the blocking pool; offsets and limits are bounded so no
-//! request sizes a search beyond what one page needs.
+//! `/api/v1/search` (with a category filter), and browsing by category (`/api/v1/categories`).
+//! Queries run on the blocking pool; offsets and limits are bounded so no request sizes a
+//! search beyond what one page needs.
 
 use std::collections::HashMap;
 
@@ -63,11 +64,35 @@ pub fn search_params(p: &HashMap<String, String>) -> Result<(String, usize, usiz
     Ok((q.to_string(), o, l))
 }
 
-/// Runs a search on the blocking pool.
+/// The category a `category` parameter names (by name or slug), as its slug.
+///
+/// # Errors
+/// 400 when it names none of the META spec's categories.
+pub fn category_param(p: &HashMap<String, String>) -> Result<Option<String>, ApiError> {
+    let Some(v) = p.get("category").filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let c = pgext_spec::meta::category_named(v).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "category must be one of the META spec's ({}), not {:?}",
+            pgext_spec::meta::CATEGORIES.join(", "),
+            v.chars().take(40).collect::<String>()
+        ))
+    })?;
+    Ok(Some(pgext_spec::meta::category_slug(c)))
+}
+
+/// Runs a search on the blocking pool, within a category (a slug) when one is given.
 ///
 /// # Errors
 /// 503 while the index is opening; 500 when it cannot be read.
-pub async fn run(c: &Ctx, kind: Kind, q: String, o: usize, l: usize) -> Result<Page, ApiError> {
+pub async fn run(
+    c: &Ctx,
+    kind: Kind,
+    q: String,
+    category: Option<String>,
+    (o, l): (usize, usize),
+) -> Result<Page, ApiError> {
     let o = o.min(MAX_OFFSET);
     let l = l.min(MAX_LIMIT);
     c.blocking(move |c| {
@@ -78,7 +103,7 @@ pub async fn run(c: &Ctx, kind: Kind, q: String, o: usize, l: usize) -> Result<P
                 "search is starting",
             )
         })?;
-        Ok(index.search(kind, &q, o, l)?)
+        Ok(index.search(kind, &q, category.as_deref(), (o, l))?)
     })
     .await
 }
@@ -92,12 +117,13 @@ pub async fn pgxn_search(
     let kind =
         Kind::parse(&kind).ok_or_else(|| ApiError::not_found(format!("cannot search {kind}")))?;
     let (q, o, l) = search_params(&p)?;
-    let page = run(&c, kind, q.clone(), o, l).await?;
+    let page = run(&c, kind, q.clone(), None, (o, l)).await?;
     let doc = json!({"query": q, "offset": o, "limit": l, "count": page.count, "hits": page.hits});
     Ok(jsonp(p.get("callback"), doc))
 }
 
-/// `/api/v1/search?q=&in=&o=&l=`: the same search, `in` defaulting to dists.
+/// `/api/v1/search?q=&in=&o=&l=&category=`: the same search, `in` defaulting to dists,
+/// within a category when one is named.
 pub async fn api_search(State(c): State<Ctx>, Query(p): Params) -> ApiResult {
     let within = p.get("in").map_or("dists", String::as_str);
     let kind = Kind::parse(within).ok_or_else(|| {
@@ -107,7 +133,8 @@ pub async fn api_search(State(c): State<Ctx>, Query(p): Params) -> ApiResult {
         ))
     })?;
     let (q, o, l) = search_params(&p)?;
-    let page = run(&c, kind, q.clone(), o, l).await?;
+    let category = category_param(&p)?;
+    let page = run(&c, kind, q.clone(), category, (o, l)).await?;
     Ok(Json(pgext_spec::api::SearchPage {
         query: q,
         within: within.to_string(),
@@ -117,6 +144,64 @@ pub async fn api_search(State(c): State<Ctx>, Query(p): Params) -> ApiResult {
         hits: page.hits,
     })
     .into_response())
+}
+
+/// `/api/v1/categories`: every category of the META spec with its number of distributions.
+pub async fn categories(State(c): State<Ctx>) -> ApiResult {
+    c.blocking(|c| {
+        let snap = c.origin.snapshot();
+        let all = crate::origin::releases::by_category(c.origin.content(), &snap.registry)?;
+        let list: Vec<pgext_spec::api::Category> = all
+            .into_iter()
+            .map(|(name, dists)| pgext_spec::api::Category {
+                category: name.to_string(),
+                slug: pgext_spec::meta::category_slug(name),
+                dists: dists.len(),
+            })
+            .collect();
+        Ok(Json(json!({ "categories": list })).into_response())
+    })
+    .await
+}
+
+/// The distributions of a category, by name.
+///
+/// # Errors
+/// 404 for a name that is no category; when a META cannot be read.
+pub fn category_page(c: &Ctx, category: &str) -> Result<pgext_spec::api::CategoryPage, ApiError> {
+    let name = pgext_spec::meta::category_named(category)
+        .ok_or_else(|| ApiError::not_found(format!("no category {category:?}")))?;
+    let snap = c.origin.snapshot();
+    let content = c.origin.content();
+    let all = crate::origin::releases::by_category(content, &snap.registry)?;
+    let mut dists = Vec::new();
+    for (d, cats) in all
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|x| x.1)
+        .unwrap_or_default()
+    {
+        let Some(r) = crate::origin::releases::headline(d) else {
+            continue;
+        };
+        dists.push(pgext_spec::api::CategoryDist {
+            dist: d.name.clone(),
+            version: r.release.version.clone(),
+            r#abstract: crate::origin::releases::abstract_of(content, r)?,
+            categories: cats.iter().map(|c| (*c).to_string()).collect(),
+        });
+    }
+    Ok(pgext_spec::api::CategoryPage {
+        category: name.to_string(),
+        slug: pgext_spec::meta::category_slug(name),
+        dists,
+    })
+}
+
+/// `/api/v1/categories/{category}`: its distributions (`category` is a name or a slug).
+pub async fn category(State(c): State<Ctx>, Path(category): Path<String>) -> ApiResult {
+    c.blocking(move |c| Ok(Json(category_page(c, &category)?).into_response()))
+        .await
 }
 
 /// JSON, or `callback(JSON);` as JavaScript when a well-formed `callback` is given.

@@ -75,10 +75,12 @@ pub async fn search(
         .and_then(|o| o.parse().ok())
         .unwrap_or(0)
         .min(crate::serve::search::MAX_OFFSET);
+    let category = crate::serve::search::category_param(&p)?;
     let (count, hits) = if q.is_empty() {
         (0, Vec::new())
     } else {
-        let page = crate::serve::search::run(&c, kind, q.clone(), o, 10).await?;
+        let page =
+            crate::serve::search::run(&c, kind, q.clone(), category.clone(), (o, 10)).await?;
         (page.count, page.hits)
     };
     let pre = &c.origin.prefix;
@@ -109,7 +111,9 @@ pub async fn search(
         with(
             base,
             json!({"query": q, "kind": within, "count": count, "hits": hits, "next": next,
-                          "kinds": ["dists", "extensions", "docs", "users", "tags"]}),
+                          "kinds": ["dists", "extensions", "docs", "users", "tags"],
+                          "category": category.as_deref().and_then(pgext_spec::meta::category_named),
+                          "category_slug": category}),
         ),
     )
 }
@@ -411,6 +415,54 @@ pub async fn tag(State(c): State<Ctx>, headers: HeaderMap, Path(name): Path<Stri
             &headers,
             &format!("/tag/{}/", name.to_lowercase()),
             &format!("Tag {name}"),
+            "",
+            rows,
+        )
+    })
+    .await
+}
+
+/// `/categories/`: the META spec's categories, each with its number of distributions.
+pub async fn categories(State(c): State<Ctx>, headers: HeaderMap) -> Page {
+    c.blocking(move |c| {
+        let snap = c.origin.snapshot();
+        let all = crate::origin::releases::by_category(c.origin.content(), &snap.registry)?;
+        let rows: Vec<Value> = all
+            .iter()
+            .map(|(name, dists)| {
+                json!({"name": name, "href": format!("{}/category/{}/", c.origin.prefix, pgext_spec::meta::category_slug(name)),
+                    "text": format!("{} distribution{}", dists.len(), if dists.len() == 1 { "" } else { "s" })})
+            })
+            .collect();
+        list(
+            c,
+            &headers,
+            "/categories/",
+            "Categories",
+            "Extensions by what they do, as their META names it (or the registry's mapping of their tags).",
+            rows,
+        )
+    })
+    .await
+}
+
+/// `/category/SLUG/`: the distributions of a category.
+pub async fn category(State(c): State<Ctx>, headers: HeaderMap, Path(name): Path<String>) -> Page {
+    c.blocking(move |c| {
+        let page = crate::serve::search::category_page(c, &name)?;
+        let rows: Vec<Value> = page
+            .dists
+            .iter()
+            .map(|d| {
+                json!({"name": format!("{} {}", d.dist, d.version), "href": format!("{}/dist/{}/", c.origin.prefix, d.dist.to_lowercase()),
+                    "text": d.r#abstract})
+            })
+            .collect();
+        list(
+            c,
+            &headers,
+            &format!("/category/{}/", page.slug),
+            &format!("Category: {}", page.category),
             "",
             rows,
         )

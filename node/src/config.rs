@@ -168,6 +168,28 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// The operator's mapping of distributions and tags to categories (`spec/search.md`).
     pub categories: Option<PathBuf>,
+    /// Download counts (`spec/counts.md`).
+    pub counts: CountsConfig,
+}
+
+/// Download count statements.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CountsConfig {
+    /// Seconds between this node's count statements.
+    pub period_secs: u64,
+    /// Cosigner keys (C2SP vkeys) of the other nodes whose count statements this node takes:
+    /// the mirrors it knows. Statements of any other node are refused.
+    pub nodes: Vec<String>,
+}
+
+impl Default for CountsConfig {
+    fn default() -> CountsConfig {
+        CountsConfig {
+            period_secs: 3600,
+            nodes: Vec::new(),
+        }
+    }
 }
 
 /// A URL told of every new release, of this node's log and of every mirrored one.
@@ -222,6 +244,7 @@ impl Default for Config {
             mirrors: Vec::new(),
             webhooks: Vec::new(),
             categories: None,
+            counts: CountsConfig::default(),
         }
     }
 }
@@ -273,6 +296,14 @@ impl Config {
         for p in &self.p2p.allow {
             if p.parse::<libp2p::PeerId>().is_err() {
                 anyhow::bail!("[p2p] allow: {p:?} is not a libp2p peer id");
+            }
+        }
+        for k in &self.counts.nodes {
+            let ok = k
+                .parse::<pgext_log::VerifierKey>()
+                .is_ok_and(|v| v.kind() == pgext_log::KeyType::Cosignature);
+            if !ok {
+                anyhow::bail!("[counts] nodes: {k:?} is not a cosigner key (C2SP vkey)");
             }
         }
         let mut names = std::collections::BTreeSet::new();
@@ -328,7 +359,7 @@ mod tests {
             (d.sequencer.batch_max, d.sequencer.batch_interval_ms)
         );
         assert_eq!(c.limits, d.limits);
-        assert_eq!(c.categories, d.categories);
+        assert_eq!((c.categories, c.counts), (d.categories, d.counts));
         assert_eq!(
             (c.p2p, c.witness_name, c.mirrors, c.webhooks),
             (d.p2p, d.witness_name, d.mirrors, d.webhooks)

@@ -319,7 +319,7 @@ async fn start_federation(
         config.p2p.clone(),
         own.clone(),
         mirrors.to_vec(),
-        witness,
+        (witness, config.counts.clone()),
     );
     tasks.push(swarm);
     Ok((fed, tasks))

@@ -180,6 +180,9 @@ pub struct DistRelease {
     /// PGXN's, byte for byte).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub imported: bool,
+    /// Downloads counted by every node whose statements this node takes (`spec/counts.md`).
+    #[serde(default)]
+    pub downloads: u64,
 }
 
 /// `GET /api/v1/dists/{dist}`.
@@ -500,4 +503,41 @@ pub struct CategoryPage {
     pub slug: String,
     /// Its distributions, by name.
     pub dists: Vec<CategoryDist>,
+}
+
+/// `GET /api/v1/dists/{dist}/{version}/downloads`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseDownloads {
+    /// Distribution.
+    pub dist: String,
+    /// Version.
+    pub version: String,
+    /// All nodes together.
+    pub total: u64,
+    /// Per node, by its cosigner key.
+    pub nodes: std::collections::BTreeMap<String, u64>,
+}
+
+/// One node of `GET /api/v1/downloads`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeDownloads {
+    /// Its cosigner key.
+    pub node: String,
+    /// Its last statement's number.
+    pub seq: u64,
+    /// The end of its last period (seconds since the Unix epoch).
+    pub to: u64,
+    /// Downloads it counted in all.
+    pub downloads: u64,
+}
+
+/// `GET /api/v1/downloads`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Downloads {
+    /// The origin.
+    pub origin: String,
+    /// All nodes together.
+    pub total: u64,
+    /// Each node whose statements this node took.
+    pub nodes: Vec<NodeDownloads>,
 }

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod authority;
 pub mod binary;
 pub mod canonical;
+pub mod counts;
 pub mod entry;
 pub mod meta;
 pub mod prereqs;

@@ -88,6 +88,7 @@ fn http_answers() {
                 yanked: true,
                 yank_reason: Some("broken".into()),
                 imported: false,
+                downloads: 7,
             }],
             history: vec![2, 3],
             pgxn_user: None,

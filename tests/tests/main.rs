@@ -8,6 +8,7 @@ mod browser;
 mod categories;
 mod client_install;
 mod client_verify;
+mod counts;
 mod deps;
 mod faults;
 mod federation;

@@ -39,6 +39,8 @@ pub enum Gossip {
     },
     /// Evidence of a split view.
     Evidence(Evidence),
+    /// A download count statement (`spec/counts.md`), as its canonical JSON.
+    Counts(String),
 }
 
 impl Gossip {
@@ -224,6 +226,7 @@ impl Federation {
                     self.consider(m, &note, source).await;
                 }
             }
+            Gossip::Counts(text) => self.heard_counts(&o, text, source).await,
             Gossip::Evidence(ev) => {
                 // Evidence must prove itself. Two notes of one size with different roots do on
                 // their own; notes of different sizes are checked against this node's copy,

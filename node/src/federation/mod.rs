@@ -19,6 +19,7 @@
 //! record, and what gossip would carry is pushed to each connected allowed peer instead
 //! (`/pgext/push/2`, [`gossip`]).
 
+pub mod counts;
 pub mod fetch;
 pub mod forward;
 pub mod gossip;
@@ -60,6 +61,10 @@ pub struct Federation {
     by_origin: HashMap<String, Arc<Origin>>,
     topics: HashMap<TopicHash, String>,
     witness: SignerKey,
+    /// Count statements: the period, and the nodes whose statements are taken (this one's
+    /// cosigner first).
+    counts: crate::config::CountsConfig,
+    count_nodes: Vec<VerifierKey>,
     peers: peers::Peers,
     /// Peers that may see this node's private origins (`[p2p] allow`).
     allow: HashSet<PeerId>,
@@ -75,7 +80,7 @@ impl Federation {
         config: P2pConfig,
         own: Arc<Origin>,
         mirrors: Vec<Arc<Origin>>,
-        witness: SignerKey,
+        (witness, counts): (SignerKey, crate::config::CountsConfig),
     ) -> (Arc<Federation>, Vec<tokio::task::JoinHandle<()>>) {
         let mut by_origin = HashMap::new();
         let mut topics = HashMap::new();
@@ -102,6 +107,10 @@ impl Federation {
                 )
             })
             .collect();
+        // Checked by `Config::validate`.
+        let count_nodes = std::iter::once(witness.verifier().clone())
+            .chain(counts.nodes.iter().filter_map(|k| k.parse().ok()))
+            .collect();
         let fed = Arc::new(Federation {
             p2p,
             config,
@@ -109,6 +118,8 @@ impl Federation {
             by_origin,
             topics,
             witness,
+            counts,
+            count_nodes,
             peers: peers::Peers::default(),
             allow,
             private_blobs: Mutex::default(),
@@ -116,6 +127,7 @@ impl Federation {
         let mut tasks = vec![tokio::spawn(fed.clone().inbound_loop(inbound))];
         tasks.push(tokio::spawn(fed.clone().poll_loop()));
         tasks.push(tokio::spawn(fed.clone().announce_loop(own)));
+        tasks.push(tokio::spawn(fed.clone().counts_loop()));
         for m in fed.mirrors.values() {
             let span = info_span!("mirror", origin = %m.origin.name);
             tasks.push(tokio::spawn(

@@ -46,6 +46,17 @@ impl Federation {
                 TileResponse::Found(ByteBuf::from(snap.note.as_bytes().to_vec()))
             };
         }
+        if req.path.starts_with("counts/") {
+            let path = req.path.clone();
+            return match origin::blocking(move || {
+                Ok::<_, Error>(super::counts::serve_counts(&o, &path))
+            })
+            .await
+            {
+                Ok(Some(bytes)) => TileResponse::Found(ByteBuf::from(bytes)),
+                _ => TileResponse::NotFound("no such count statement".into()),
+            };
+        }
         match origin::blocking(move || o.tile_bytes(&req.path)).await {
             Ok((_, bytes)) => TileResponse::Found(ByteBuf::from(bytes)),
             Err(Error::Refused { detail, .. }) => TileResponse::NotFound(detail),

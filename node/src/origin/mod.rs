@@ -15,6 +15,7 @@
 pub mod blobs;
 pub mod categories;
 pub mod content;
+pub mod counts;
 pub mod docs;
 pub mod error;
 pub mod evidence;
@@ -98,6 +99,8 @@ pub struct Origin {
     state: ArcSwap<Snapshot>,
     /// Taken by every commit, never by readers.
     commit_lock: Mutex<()>,
+    /// Download counts (`counts.rs`).
+    counts: counts::Tally,
     changes: watch::Sender<u64>,
     sequencer: Option<sequencer::Handle>,
     metrics: Arc<Metrics>,
@@ -203,6 +206,7 @@ impl Origin {
         if let Some(why) = &halted {
             tracing::error!(origin = vkey.name(), "the origin starts halted: {why}");
         }
+        let counts = counts::Tally::load(&store);
         Arc::new(Origin {
             name: vkey.name().to_string(),
             vkey,
@@ -218,6 +222,7 @@ impl Origin {
                 evidence: stored,
             }),
             commit_lock: Mutex::new(()),
+            counts,
             changes: watch::Sender::new(size),
             sequencer,
             metrics,

@@ -129,6 +129,26 @@ impl Store {
         Ok(self.db.get_cf(self.cf(CF_META)?, key.as_bytes())?)
     }
 
+    /// Every metadata value whose key starts with `prefix`, in key order.
+    ///
+    /// # Errors
+    /// When RocksDB fails.
+    pub fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_META)?,
+            rocksdb::IteratorMode::From(prefix.as_bytes(), rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            out.push((String::from_utf8_lossy(&k).to_string(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
     /// The stored bytes of a tile at its widest state.
     ///
     /// # Errors

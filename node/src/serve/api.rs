@@ -351,6 +351,7 @@ pub async fn dist(State(c): State<Ctx>, Path(name): Path<String>) -> ApiResult {
             yanked: r.yanked.is_some(),
             yank_reason: r.yanked.clone(),
             imported: r.imported,
+            downloads: c.origin.downloads(&d.name, &r.release.version).total,
         })
         .collect();
     Ok(json_doc(api::Dist {
@@ -359,6 +360,41 @@ pub async fn dist(State(c): State<Ctx>, Path(name): Path<String>) -> ApiResult {
         releases,
         history: d.history.clone(),
         pgxn_user: d.pgxn_user.clone(),
+    }))
+}
+
+/// `/api/v1/dists/{dist}/{version}/downloads`: what each node counted of the release.
+pub async fn release_downloads(
+    State(c): State<Ctx>,
+    Path((dist, version)): Path<(String, String)>,
+) -> ApiResult {
+    let (d, r) = release_of(&c, &dist, &version)?;
+    let n = c.origin.downloads(&d.name, &r.release.version);
+    Ok(json_doc(api::ReleaseDownloads {
+        dist: d.name.clone(),
+        version: r.release.version.clone(),
+        total: n.total,
+        nodes: n.nodes,
+    }))
+}
+
+/// `/api/v1/downloads`: every node's statements of this origin, summed.
+pub async fn downloads(State(c): State<Ctx>) -> ApiResult {
+    let nodes: Vec<api::NodeDownloads> = c
+        .origin
+        .download_nodes()
+        .into_iter()
+        .map(|n| api::NodeDownloads {
+            node: n.node,
+            seq: n.seq,
+            to: n.to,
+            downloads: n.downloads,
+        })
+        .collect();
+    Ok(json_doc(api::Downloads {
+        origin: c.origin.name.clone(),
+        total: nodes.iter().map(|n| n.downloads).sum(),
+        nodes,
     }))
 }
 

@@ -111,6 +111,22 @@ type Request = axum::extract::Request;
 type BoxResponse =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Infallible>> + Send>>;
 
+/// The release a GET of `/dist/{dist}/{version}/{dist}-{version}.zip` downloads: what the
+/// node counts (`spec/counts.md`), whether the cache or the handler answers.
+fn download_of(req: &Request) -> Option<(String, String)> {
+    if req.method() != axum::http::Method::GET {
+        return None;
+    }
+    let mut parts = req.uri().path().strip_prefix("/dist/")?.split('/');
+    let (dist, version, file) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let want = format!("{dist}-{version}.zip");
+    file.eq_ignore_ascii_case(&want)
+        .then(|| (dist.to_string(), version.to_string()))
+}
+
 fn cacheable(req: &Request) -> bool {
     let path = req.uri().path();
     req.method() == axum::http::Method::GET
@@ -139,6 +155,7 @@ where
     fn call(&mut self, req: Request) -> BoxResponse {
         Metrics::inc(&self.metrics.http_requests);
         let size = self.origin.size();
+        let download = download_of(&req);
         let cache = self.cache.clone();
         let key = if cacheable(&req) {
             let host = req
@@ -148,6 +165,9 @@ where
                 .unwrap_or_default();
             let path = req.uri().path();
             if let Some((ct, body)) = cache.get(size, host, path) {
+                if let Some((d, v)) = &download {
+                    self.origin.count_download(d, v);
+                }
                 let resp = ([(header::CONTENT_TYPE, ct)], body).into_response();
                 return Box::pin(std::future::ready(Ok(resp)));
             }
@@ -158,8 +178,12 @@ where
         // The clone that was made ready is the one to call (tower's readiness contract).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        let origin = self.origin.clone();
         Box::pin(async move {
             let resp = inner.call(req).await?;
+            if let Some((d, v)) = download.filter(|_| resp.status() == StatusCode::OK) {
+                origin.count_download(&d, &v);
+            }
             let Some(key) = key.filter(|_| resp.status() == StatusCode::OK) else {
                 return Ok(resp);
             };

@@ -219,6 +219,11 @@ fn routes() -> Routes {
         pgxn::binary_file,
     )
     .get("/api/v1/dists/{dist}/{version}/meta", api::meta)
+    .get(
+        "/api/v1/dists/{dist}/{version}/downloads",
+        api::release_downloads,
+    )
+    .get("/api/v1/downloads", api::downloads)
     .get("/api/v1/dists/{dist}/{version}/docs", api::docs)
     .get("/api/v1/dists/{dist}/{version}/docs/{*docpath}", api::doc)
     .get("/api/v1/accounts/{user}", api::account)

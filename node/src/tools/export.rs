@@ -92,7 +92,9 @@ pub fn export_pgxn(config: &Config, root: &Path) -> anyhow::Result<Exported> {
         Blobs::open_read_only(&config.data.join("blobs"))?,
         std::sync::Arc::default(),
     );
-    export_registry(&reg, &content, config.http, key.name(), root)
+    let counts = crate::origin::counts::Tally::load(&store);
+    let downloads = |d: &str, v: &str| counts.downloads(d, v).total;
+    export_registry(&reg, (&content, &downloads), config.http, key.name(), root)
 }
 
 /// Writes the tree of a running node's origin, from its current snapshot. Blocks.
@@ -105,16 +107,27 @@ pub fn export_origin(
     root: &Path,
 ) -> anyhow::Result<Exported> {
     let snap = origin.snapshot();
-    export_registry(&snap.registry, origin.content(), http, &origin.name, root)
+    let downloads = |d: &str, v: &str| origin.downloads(d, v).total;
+    export_registry(
+        &snap.registry,
+        (origin.content(), &downloads),
+        http,
+        &origin.name,
+        root,
+    )
 }
 
-/// Writes the tree of a registry state, incrementally.
+/// How many downloads of `dist`, `version` the nodes counted.
+pub type Downloads<'a> = dyn Fn(&str, &str) -> u64 + 'a;
+
+/// Writes the tree of a registry state, incrementally, with the downloads `downloads` says
+/// each release had.
 ///
 /// # Errors
 /// When a file cannot be written or a blob is missing.
 pub fn export_registry(
     reg: &pgext_spec::authority::Registry,
-    content: &Content,
+    (content, downloads): (&Content, &Downloads<'_>),
     http: std::net::SocketAddr,
     origin: &str,
     root: &Path,
@@ -180,7 +193,7 @@ pub fn export_registry(
         }
     }
     for kind in ["summary", "dist", "extension", "user", "tag"] {
-        if let Some(doc) = pgxn::stats_doc(shared, reg, kind)? {
+        if let Some(doc) = pgxn::stats_doc(shared, reg, downloads, kind)? {
             put(&format!("stats/{kind}.json"), &json(&doc))?;
         }
     }

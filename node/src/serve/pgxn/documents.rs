@@ -178,7 +178,12 @@ pub fn tag_doc(content: &Content, reg: &Registry, tag: &str) -> Result<Option<Va
 ///
 /// # Errors
 /// When a META cannot be read.
-pub fn stats_doc(content: &Content, reg: &Registry, kind: &str) -> Result<Option<Value>> {
+pub fn stats_doc(
+    content: &Content,
+    reg: &Registry,
+    downloads: &dyn Fn(&str, &str) -> u64,
+    kind: &str,
+) -> Result<Option<Value>> {
     let dists: Vec<&DistState> = reg.dists().filter(|d| headline(d).is_some()).collect();
     let releases: Vec<(&DistState, &ReleaseState)> = dists
         .iter()
@@ -218,13 +223,15 @@ pub fn stats_doc(content: &Content, reg: &Registry, kind: &str) -> Result<Option
     }
     Ok(Some(match kind {
         "summary" => {
-            json!({"dists": dists.len(), "releases": releases.len(), "extensions": extensions.len(), "users": reg.accounts().count(), "tags": tags.len(), "mirrors": 1})
+            json!({"dists": dists.len(), "releases": releases.len(), "extensions": extensions.len(), "users": reg.accounts().count(), "tags": tags.len(), "mirrors": 1,
+                "downloads": releases.iter().map(|(d, r)| downloads(&d.name, &r.release.version)).sum::<u64>()})
         }
         "dist" => {
             let mut list = Vec::new();
             for (d, r) in &recent {
                 list.push(json!({"dist": d.name, "version": r.release.version, "abstract": dist_abstract(content, d)?,
-                    "date": date(r.time), "user": r.user, "user_name": user_name(&r.user)}));
+                    "date": date(r.time), "user": r.user, "user_name": user_name(&r.user),
+                    "downloads": downloads(&d.name, &r.release.version)}));
             }
             json!({"count": dists.len(), "releases": releases.len(), "recent": list})
         }

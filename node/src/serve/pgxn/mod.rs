@@ -284,9 +284,14 @@ pub async fn tag_json(State(c): State<Ctx>, Path(file): Path<String>) -> ApiResu
 pub async fn stats_json(State(c): State<Ctx>, Path(file): Path<String>) -> ApiResult {
     let kind = strip_json(&file)?.to_string();
     c.blocking(move |c| {
-        documents::stats_doc(c.origin.content(), &c.origin.snapshot().registry, &kind)?
-            .map(json_doc)
-            .ok_or_else(|| ApiError::not_found(format!("no {kind} statistics")))
+        documents::stats_doc(
+            c.origin.content(),
+            &c.origin.snapshot().registry,
+            &|d: &str, v: &str| c.origin.downloads(d, v).total,
+            &kind,
+        )?
+        .map(json_doc)
+        .ok_or_else(|| ApiError::not_found(format!("no {kind} statistics")))
     })
     .await
 }

@@ -120,6 +120,7 @@ pub async fn search(
 
 fn release_page(c: &Ctx, headers: &HeaderMap, d: &DistState, r: &ReleaseState, path: &str) -> Page {
     let content = c.origin.content();
+    let downloads = c.origin.downloads(&d.name, &r.release.version);
     let readme = content
         .readme(&d.name, r)?
         .map(|b| render_markdown(&String::from_utf8_lossy(&b)))
@@ -186,6 +187,8 @@ fn release_page(c: &Ctx, headers: &HeaderMap, d: &DistState, r: &ReleaseState, p
                 "owners": d.owners, "tags": meta.tags, "readme": readme, "docs": docs,
                 "matrix": matrix, "imported": r.imported, "sha1": r.release.sha1,
                 "claimed_by": r.imported.then(|| snap.registry.claim(&r.user)).flatten(),
+                "downloads": downloads.total,
+                "downloads_by": downloads.nodes.iter().map(|(n, k)| json!({"node": n.split('+').next().unwrap_or_default(), "n": k})).collect::<Vec<_>>(),
             }),
         ),
     )

@@ -143,6 +143,18 @@ impl Node {
             tasks.extend(fed_tasks);
             Some(fed)
         } else {
+            // Downloads are counted all the same, in statements of this node's own.
+            let c = config.clone();
+            let key = tokio::task::spawn_blocking(move || origin::keys::load_or_create_witness(&c))
+                .await??;
+            let origins = std::iter::once(own.clone())
+                .chain(mirrors.iter().cloned())
+                .collect();
+            tasks.push(tokio::spawn(origin::counts::state_locally(
+                origins,
+                Arc::new(key),
+                config.counts.period_secs,
+            )));
             None
         };
         let listener = tokio::net::TcpListener::bind(config.http)

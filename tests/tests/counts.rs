@@ -210,3 +210,49 @@ async fn counts_from_two_mirrors_add_up_on_a_third() {
         n.node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_of_its_own_counts_what_it_serves() {
+    let node = TestNode::start_with(|c| c.counts.period_secs = 1).await;
+    let alice = identity("alice", 1);
+    node.register(&alice, None).await;
+    node.publish_dist(&alice, "counted", "1.0.0", "counted", "stable")
+        .await;
+    for _ in 0..2 {
+        assert_eq!(
+            node.get("/dist/counted/1.0.0/counted-1.0.0.zip").await.0,
+            200
+        );
+    }
+    // Neither a HEAD nor a missing release counts.
+    let head = reqwest::Client::new()
+        .head(format!(
+            "{}/dist/counted/1.0.0/counted-1.0.0.zip",
+            node.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        node.get("/dist/counted/9.9.9/counted-9.9.9.zip").await.0,
+        404
+    );
+    eventually(30, || async {
+        let doc = node.json("/api/v1/dists/counted/1.0.0/downloads").await;
+        if doc["total"] == 2 {
+            Ok(())
+        } else {
+            Err(doc.to_string())
+        }
+    })
+    .await;
+    assert_eq!(node.json("/stats/summary.json").await["downloads"], 2);
+    let nodes = node.json("/api/v1/downloads").await;
+    assert_eq!(nodes["nodes"].as_array().unwrap().len(), 1, "{nodes}");
+    // Counts survive a restart: statements are stored before they count.
+    let node = node.restart().await;
+    let doc = node.json("/api/v1/dists/counted/1.0.0/downloads").await;
+    assert_eq!(doc["total"], 2, "{doc}");
+    node.node.shutdown().await;
+}

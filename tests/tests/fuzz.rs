@@ -1,7 +1,7 @@
 //! Every decoder of bytes a node takes from outside, fed arbitrary bytes and mutations of valid
 //! messages (bytes flipped, inserted, deleted, cut, repeated): tile paths, entry bundles, signed
 //! notes, checkpoints and cosignatures, tlog-proof files, witness requests, log entries,
-//! release archives, each protocol's peer messages, gossip, read tokens, and the client's
+//! release archives, each protocol's peer messages, gossip (count statements too), read tokens, and the client's
 //! manifests, locks and META prerequisites. None may panic, and none may allocate more than a
 //! bound proportional to its input (the test binary counts the heap's
 //! peak around each case).
@@ -207,7 +207,22 @@ fn entries() {
     let release = pgext::release::prepare_release(&tgz, None).unwrap().release;
     let samples = vec![
         alice.account_entry(Some("Alice"), None, None).to_bytes(),
-        alice.sign(Action::Release(release)).to_bytes(),
+        alice.sign(Action::Release(release.clone())).to_bytes(),
+        alice
+            .sign(Action::Import(pgext_spec::entry::Import {
+                release,
+                user: "theory".into(),
+                date: "2010-10-19T03:59:54Z".into(),
+                source: "pgxn".into(),
+            }))
+            .to_bytes(),
+        alice
+            .sign(Action::Claim {
+                pgxn_user: "theory".into(),
+                user: "alice".into(),
+                evidence: "mail".into(),
+            })
+            .to_bytes(),
         alice
             .sign(Action::Yank {
                 dist: "pair".into(),
@@ -421,6 +436,32 @@ fn wire_witness_and_gossip() {
         }))
         .unwrap(),
     ];
+    let statement = pgext_spec::counts::Counted {
+        v: 1,
+        origin: "fuzz.pgext.test/log".into(),
+        node: cosigner().verifier().to_string(),
+        seq: 3,
+        from: 1_700_000_000,
+        to: 1_700_003_600,
+        counts: vec![pgext_spec::counts::Count {
+            dist: "pair".into(),
+            version: "1.0.0".into(),
+            downloads: 12,
+        }],
+    }
+    .sign(cosigner().ed25519())
+    .to_bytes();
+    let samples = [
+        samples,
+        vec![
+            serde_json::to_vec(&Gossip::Counts(
+                String::from_utf8(statement.clone()).unwrap(),
+            ))
+            .unwrap(),
+            statement,
+        ],
+    ]
+    .concat();
     let pushes = vec![
         encoded_request(
             wire::push_codec(),
@@ -436,6 +477,7 @@ fn wire_witness_and_gossip() {
         decode_both(wire::witness_codec(), b);
         decode_both(wire::push_codec(), b);
         let _ = Gossip::decode(b);
+        let _ = pgext_spec::counts::Statement::parse(b);
     });
 }
 

@@ -19,7 +19,7 @@ use serde_json::Value;
 const ORIGIN: &str = "origin.pgext.test/log";
 
 /// Runs `pgext-node import-pgxn TREE --data DATA [more]`: (exit code, stdout, stderr).
-fn import(data: &Path, tree: &Path, more: &[&str]) -> (i32, String, String) {
+fn import(data: &Path, tree: impl AsRef<std::ffi::OsStr>, more: &[&str]) -> (i32, String, String) {
     let out = Command::new(pgext_node_bin())
         .arg("import-pgxn")
         .arg(tree)
@@ -505,6 +505,90 @@ async fn bad_pgxn_input_is_reported_and_nothing_is_stored_for_it() {
     assert_eq!(
         versions(&node.json("/api/v1/dists/semver").await),
         ["0.40.0"]
+    );
+    node.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_served_over_http_imports_as_a_folder_does() {
+    let root = tempfile::tempdir().unwrap();
+    let mut t = PgxnTree::new(root.path());
+    let tdigest = real_meta("tdigest.META.json");
+    t.add(
+        &tdigest,
+        "1.0.0",
+        "stable",
+        "tvondra",
+        "2019-01-01T10:00:00Z",
+    );
+    t.add(
+        &tdigest,
+        "1.1.0",
+        "testing",
+        "tvondra",
+        "2020-01-01T10:00:00Z",
+    );
+    t.add(
+        &real_meta("kv-pair.META.json"),
+        "0.1.8",
+        "stable",
+        "theory",
+        "2020-05-05T10:00:00Z",
+    );
+    // Python's own static server, which lists folders as a web server's autoindex does.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(root.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    eventually(30, || async {
+        match reqwest::get(format!("{url}index.json")).await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let (dir, _) = TestNode::start().await.stop().await;
+    let d = dir.path().to_path_buf();
+    let u = url.clone();
+    let (code, out, err) = tokio::task::spawn_blocking(move || import(&d, u.as_str(), &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (code, last_line(&out)),
+        (0, "imported 3 releases (0 skipped, 0 refused)"),
+        "{err}"
+    );
+    let d = dir.path().to_path_buf();
+    let (code, out, err) = tokio::task::spawn_blocking(move || import(&d, url.as_str(), &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (code, last_line(&out)),
+        (0, "imported 0 releases (3 skipped, 0 refused)"),
+        "{err}"
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
+    let node = TestNode::start_in(dir, |_| {}).await;
+    assert_eq!(
+        versions(&node.json("/api/v1/dists/t-digest").await),
+        ["1.0.0", "1.1.0"]
     );
     node.node.shutdown().await;
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::PeerId;
-use pgext_spec::counts::{Counted, Statement, node_id};
+use pgext_spec::counts::{Statement, node_id};
 use pgext_spec::wire::{TileRequest, TileResponse};
 use tracing::{debug, warn};
 
@@ -34,40 +34,14 @@ impl Federation {
     }
 
     async fn state_counts(&self, o: &Arc<Origin>, period: u64) {
-        let counts = o.take_pending();
-        if counts.is_empty() {
-            return;
-        }
-        let node = self.witness.verifier().to_string();
-        let (seq, last_to) = o.last_counted(&node);
-        let now = crate::origin::sequencer::now();
-        let from = if seq == 0 {
-            now.saturating_sub(period)
-        } else {
-            last_to
-        };
-        let statement = Counted {
-            v: 1,
-            origin: o.name.clone(),
-            node,
-            seq: seq + 1,
-            from,
-            to: now.max(from + 1),
-            counts: counts.clone(),
-        }
-        .sign(self.witness.ed25519());
-        let bytes = statement.to_bytes();
-        let known = self.count_nodes.clone();
-        let (oo, b) = (o.clone(), bytes.clone());
-        match origin::blocking(move || oo.record_counts(&b, &known)).await {
-            Ok(_) => {
+        let (oo, known, key) = (o.clone(), self.count_nodes.clone(), self.witness.clone());
+        match origin::blocking(move || oo.state_counts(&key, period, &known)).await {
+            Ok(Some(bytes)) => {
                 let text = String::from_utf8_lossy(&bytes).to_string();
                 self.publish(&o.name, &Gossip::Counts(text)).await;
             }
-            Err(e) => {
-                warn!(origin = %o.name, "this node's count statement was not taken: {e}");
-                o.return_pending(counts);
-            }
+            Ok(None) => {}
+            Err(e) => warn!(origin = %o.name, "this node's count statement was not taken: {e}"),
         }
     }
 

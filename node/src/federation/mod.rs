@@ -60,7 +60,7 @@ pub struct Federation {
     mirrors: HashMap<String, Arc<Mirror>>,
     by_origin: HashMap<String, Arc<Origin>>,
     topics: HashMap<TopicHash, String>,
-    witness: SignerKey,
+    witness: Arc<SignerKey>,
     /// Count statements: the period, and the nodes whose statements are taken (this one's
     /// cosigner first).
     counts: crate::config::CountsConfig,
@@ -117,7 +117,7 @@ impl Federation {
             mirrors,
             by_origin,
             topics,
-            witness,
+            witness: Arc::new(witness),
             counts,
             count_nodes,
             peers: peers::Peers::default(),

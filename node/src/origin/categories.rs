@@ -134,7 +134,7 @@ mod tests {
         );
         let v1 = |tags: &str| {
             meta(&format!(
-                r#"{{"name":"d","version":"1.0.0","abstract":"a","maintainer":"m","license":"postgresql","provides":{{"d":{{"file":"d.sql","version":"1.0.0"}}}},"tags":{tags}}}"#
+                r#"{{"name":"dd","version":"1.0.0","abstract":"a","maintainer":"m","license":"postgresql","provides":{{"dd":{{"file":"d.sql","version":"1.0.0"}}}},"tags":{tags}}}"#
             ))
         };
         assert_eq!(
@@ -154,7 +154,7 @@ mod tests {
         );
         assert!(c.of("other", &v1(r#"["nothing known"]"#)).is_empty());
         let v2 = meta(
-            r#"{"name":"p","abstract":"a","version":"0.1.8","maintainers":[{"name":"D","email":"d@example.org"}],"license":"PostgreSQL","contents":{"extensions":{"p":{"sql":"p.sql","control":"p.control"}}},"classifications":{"categories":["Security"],"tags":["search"]},"meta-spec":{"version":"2.0.0"}}"#,
+            r#"{"name":"pp","abstract":"a","version":"0.1.8","maintainers":[{"name":"D","email":"d@example.org"}],"license":"PostgreSQL","contents":{"extensions":{"pp":{"sql":"p.sql","control":"p.control"}}},"classifications":{"categories":["Security"],"tags":["search"]},"meta-spec":{"version":"2.0.0"}}"#,
         );
         assert_eq!(c.of("pgtap", &v2), ["Security"]);
     }

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use pgext_log::{KeyType, VerifierKey};
-use pgext_spec::counts::{Count, MAX_COUNTS, Statement, node_id};
+use pgext_log::{KeyType, SignerKey, VerifierKey};
+use pgext_spec::counts::{Count, Counted, MAX_COUNTS, Statement, node_id};
 
 use super::Origin;
 use super::error::{Error, Refusal, Result};
@@ -118,6 +118,28 @@ fn add(n: &mut NodeTally, seq: u64, s: &Statement) {
 
 fn refused(code: &'static str, detail: String) -> Error {
     Error::refused(Refusal::Invalid, code, detail)
+}
+
+/// States what a node without a federation served of each origin every `period` seconds
+/// (its own statements only: there is nobody to tell).
+pub async fn state_locally(
+    origins: Vec<std::sync::Arc<Origin>>,
+    key: std::sync::Arc<SignerKey>,
+    period: u64,
+) {
+    let known = vec![key.verifier().clone()];
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(period.max(1)));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        for o in &origins {
+            let (o, key, known) = (o.clone(), key.clone(), known.clone());
+            let name = o.name.clone();
+            if let Err(e) = super::blocking(move || o.state_counts(&key, period, &known)).await {
+                tracing::warn!(origin = %name, "this node's count statement was not taken: {e}");
+            }
+        }
+    }
 }
 
 /// The Ed25519 key of a node's cosigner vkey.
@@ -256,6 +278,50 @@ impl Origin {
             .commit(&[], &[(store_key.as_str(), bytes.as_slice())])?;
         add(self.counts.lock().nodes.entry(id).or_default(), c.seq, &s);
         Ok(true)
+    }
+
+    /// States what this node served since its last statement, signed with its cosigner key
+    /// `key`, and takes the statement; returns it (for gossip), or `None` when nothing was
+    /// served. Counts whose statement is not taken stay for the next. Blocks.
+    ///
+    /// # Errors
+    /// When the statement is not taken (a store fault).
+    pub fn state_counts(
+        &self,
+        key: &SignerKey,
+        period: u64,
+        known: &[VerifierKey],
+    ) -> Result<Option<Vec<u8>>> {
+        let counts = self.take_pending();
+        if counts.is_empty() {
+            return Ok(None);
+        }
+        let node = key.verifier().to_string();
+        let (seq, last_to) = self.last_counted(&node);
+        let now = super::sequencer::now();
+        let from = if seq == 0 {
+            now.saturating_sub(period)
+        } else {
+            last_to
+        };
+        let bytes = Counted {
+            v: 1,
+            origin: self.name.clone(),
+            node,
+            seq: seq + 1,
+            from,
+            to: now.max(from + 1),
+            counts: counts.clone(),
+        }
+        .sign(key.ed25519())
+        .to_bytes();
+        match self.record_counts(&bytes, known) {
+            Ok(_) => Ok(Some(bytes)),
+            Err(e) => {
+                self.return_pending(counts);
+                Err(e)
+            }
+        }
     }
 
     /// A statement taken here, by node id and number, as stored.

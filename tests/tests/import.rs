@@ -225,6 +225,7 @@ async fn pgxn_history_imported_served_replicated_audited_followed_and_claimed() 
     let (node_url, vk, home) = (origin.url(), origin.vkey(), pg_home.path().to_path_buf());
     tokio::task::spawn_blocking(move || {
         clear_leftovers(&pg15_config(), "tdigest");
+        clear_leftovers(&pg15_config(), "pair");
         let cluster = Cluster::start();
         let work = tempfile::tempdir().unwrap();
         let pgxn = |args: &[&str]| {
@@ -271,12 +272,12 @@ async fn pgxn_history_imported_served_replicated_audited_followed_and_claimed() 
         let cli = pgext_tests::Cli::new(&home);
         cli.ok(&["registry", "add", "main", &node_url, "--vkey", &vk]);
         let env = cluster.env();
-        let out = cli.with_env(env).ok(&["install", "semver", "--yes"]);
-        assert!(out.contains("semver"), "{out}");
+        let out = cli.with_env(env).ok(&["install", "pair", "--yes"]);
+        assert!(out.contains("pair 0.1.8 installed"), "{out}");
         let sql =
-            std::path::PathBuf::from(pg_config("--sharedir")).join("extension/semver--0.41.0.sql");
+            std::path::PathBuf::from(pg_config("--sharedir")).join("extension/pair--0.1.8.sql");
         assert!(sql.exists(), "{out}");
-        pgext_tests::Cli::new(&home).ok(&["uninstall", "semver"]);
+        pgext_tests::Cli::new(&home).ok(&["uninstall", "pair"]);
     })
     .await
     .unwrap();
@@ -563,8 +564,9 @@ async fn a_tree_served_over_http_imports_as_a_folder_does() {
         }
     })
     .await;
-    let (dir, _) = TestNode::start().await.stop().await;
-    let d = dir.path().to_path_buf();
+    // A fresh folder: the import makes the registry as a first `pgext-node run` would.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
     let u = url.clone();
     let (code, out, err) = tokio::task::spawn_blocking(move || import(&d, u.as_str(), &[]))
         .await
@@ -574,7 +576,7 @@ async fn a_tree_served_over_http_imports_as_a_folder_does() {
         (0, "imported 3 releases (0 skipped, 0 refused)"),
         "{err}"
     );
-    let d = dir.path().to_path_buf();
+    let d = dir.path().join("data");
     let (code, out, err) = tokio::task::spawn_blocking(move || import(&d, url.as_str(), &[]))
         .await
         .unwrap();
@@ -585,7 +587,13 @@ async fn a_tree_served_over_http_imports_as_a_folder_does() {
     );
     server.kill().unwrap();
     let _ = server.wait();
-    let node = TestNode::start_in(dir, |_| {}).await;
+    let data = dir.path().join("data");
+    let node = TestNode::start_in(dir, move |c| {
+        c.data = data;
+        c.origin = None;
+    })
+    .await;
+    assert_eq!(node.node.origin().name, "127.0.0.1:7070/log");
     assert_eq!(
         versions(&node.json("/api/v1/dists/t-digest").await),
         ["1.0.0", "1.1.0"]

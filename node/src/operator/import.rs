@@ -148,7 +148,11 @@ async fn import_dist(
             continue;
         }
         if !Source::safe_version(&l.version) {
-            report.refused(dist, &l.version, "not a version PGXN publishes");
+            report.refused(
+                dist,
+                &l.version,
+                format!("{:?} is not a version (SemVer) PGXN publishes", l.version),
+            );
             continue;
         }
         let prepared = match prepare(source, templates, limits, dist, &l).await {
@@ -174,6 +178,21 @@ async fn import_dist(
         }
     }
     Ok(())
+}
+
+/// The first lines of a validator's report: what failed, not its whole schema walk.
+fn short(report: &str) -> String {
+    let lines: Vec<&str> = report.lines().take(3).collect();
+    let mut s = lines.join(" ");
+    if s.len() > 400 {
+        let cut = (0..=400)
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
 }
 
 struct Prepared {
@@ -226,7 +245,7 @@ async fn prepare(
     let parsed = read_meta(raw).map_err(|e| anyhow::anyhow!("the zip's META.json: {e}"))?;
     // Today's validator may be stricter than PGXN was when it took the release: said, not
     // refused.
-    let warning = parse_meta(inner).err().map(|e| e.to_string());
+    let warning = parse_meta(inner).err().map(|e| short(&e.to_string()));
     let provides: BTreeMap<String, String> = parsed
         .provides
         .iter()

@@ -43,12 +43,12 @@ pub struct Refused {
 }
 
 impl Operator {
-    /// Opens the log of the data folder: through the node running on it, or a node of its own.
+    /// Opens the log of the data folder: through the node running on it, or a node of its own
+    /// (which, on a folder that holds no registry yet, makes one as `pgext-node run` would).
     ///
     /// # Errors
-    /// When the folder is not a data folder, or no node can be reached or started.
+    /// When the folder's key cannot be read, or no node can be reached or started.
     pub async fn connect(config: &Config) -> anyhow::Result<Operator> {
-        let key = load_log_key(config)?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(300))
             .build()?;
@@ -67,6 +67,9 @@ impl Operator {
             (url, None)
         } else {
             let mut own = config.clone();
+            // The origin a first `run` with this configuration would name, not the address
+            // this node listens on for the command.
+            own.origin = Some(config.default_origin());
             own.http = "127.0.0.1:0".parse()?;
             own.p2p.enabled = false;
             own.webhooks.clear();
@@ -78,6 +81,7 @@ impl Operator {
             let node = Node::spawn(own).await.context("starting the node")?;
             (node.url(), Some(node))
         };
+        let key = load_log_key(config)?;
         Ok(Operator {
             key,
             url,

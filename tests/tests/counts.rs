@@ -218,6 +218,8 @@ async fn a_node_of_its_own_counts_what_it_serves() {
     node.register(&alice, None).await;
     node.publish_dist(&alice, "counted", "1.0.0", "counted", "stable")
         .await;
+    // Kept by the document cache before any statement: it must not show 0 after one.
+    assert_eq!(node.json("/stats/summary.json").await["downloads"], 0);
     for _ in 0..2 {
         assert_eq!(
             node.get("/dist/counted/1.0.0/counted-1.0.0.zip").await.0,

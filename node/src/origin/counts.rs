@@ -27,6 +27,9 @@ struct NodeTally {
 
 #[derive(Debug, Default)]
 struct State {
+    /// Statements taken since the node started (what cached documents showing downloads were
+    /// made from).
+    taken: u64,
     /// By node id.
     nodes: BTreeMap<String, NodeTally>,
     /// Served here since this node's last statement.
@@ -276,7 +279,9 @@ impl Origin {
         let bytes = s.to_bytes();
         self.store
             .commit(&[], &[(store_key.as_str(), bytes.as_slice())])?;
-        add(self.counts.lock().nodes.entry(id).or_default(), c.seq, &s);
+        let mut st = self.counts.lock();
+        st.taken += 1;
+        add(st.nodes.entry(id).or_default(), c.seq, &s);
         Ok(true)
     }
 
@@ -322,6 +327,11 @@ impl Origin {
                 Err(e)
             }
         }
+    }
+
+    /// How many statements were taken since the node started.
+    pub fn counts_taken(&self) -> u64 {
+        self.counts.lock().taken
     }
 
     /// A statement taken here, by node id and number, as stored.

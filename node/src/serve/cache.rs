@@ -1,8 +1,9 @@
 //! Answers of successful GETs of derived documents and release files of up to 8 MiB, kept
-//! until the origin's log grows: they depend on nothing else (HTML pages on the Host too, and
-//! are kept per Host: their canonical URLs name it). Live views (the checkpoint, the native API,
+//! until the origin's log grows or it takes a download count statement (documents show
+//! counts): they depend on nothing else (HTML pages on the Host too, and are kept per Host:
+//! their canonical URLs name it). Live views (the checkpoint, the native API,
 //! metrics) and tiles (read straight from RocksDB) are not kept; larger release zips stream from
-//! disk. Also counts requests.
+//! disk. Also counts requests, and the release zips it serves (`spec/counts.md`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -30,15 +31,19 @@ struct ForPath {
 /// Most Hosts a page is kept for.
 const MAX_HOSTS: usize = 8;
 
+/// What the cached answers were made from: the log size, and how many count statements the
+/// origin had taken (documents show downloads).
+pub type Version = (u64, u64);
+
 #[derive(Debug, Default)]
 struct CachedDocs {
-    size: u64,
+    size: Version,
     bytes: usize,
     paths: HashMap<String, ForPath>,
 }
 
-/// Responses by path, valid for one log size: a new size (a commit) empties it. A lookup
-/// allocates nothing.
+/// Responses by path, valid for one [`Version`]: a commit or a count statement taken empties
+/// it. A lookup allocates nothing.
 #[derive(Debug, Default)]
 pub struct DocCache {
     inner: Mutex<CachedDocs>,
@@ -50,8 +55,8 @@ impl DocCache {
     /// Bytes kept in all; past it, the cache starts over.
     pub const MAX_TOTAL: usize = 256 << 20;
 
-    /// A cached response for `path` asked of `host` at log size `size`.
-    pub fn get(&self, size: u64, host: &str, path: &str) -> Option<CachedDoc> {
+    /// A cached response for `path` asked of `host` at `size`.
+    pub fn get(&self, size: Version, host: &str, path: &str) -> Option<CachedDoc> {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if g.size != size {
             return None;
@@ -65,9 +70,16 @@ impl DocCache {
         })
     }
 
-    /// Keeps a response for `path` at log size `size`: an HTML page for `host` only, any other
+    /// Keeps a response for `path` at `size`: an HTML page for `host` only, any other
     /// document for every Host.
-    pub fn put(&self, size: u64, host: &str, path: &str, content_type: HeaderValue, body: Bytes) {
+    pub fn put(
+        &self,
+        size: Version,
+        host: &str,
+        path: &str,
+        content_type: HeaderValue,
+        body: Bytes,
+    ) {
         let page = content_type.as_bytes().starts_with(b"text/html");
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if g.size != size || g.bytes + body.len() > Self::MAX_TOTAL {
@@ -154,7 +166,7 @@ where
 
     fn call(&mut self, req: Request) -> BoxResponse {
         Metrics::inc(&self.metrics.http_requests);
-        let size = self.origin.size();
+        let size = (self.origin.size(), self.origin.counts_taken());
         let download = download_of(&req);
         let cache = self.cache.clone();
         let key = if cacheable(&req) {

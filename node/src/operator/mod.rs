@@ -67,9 +67,12 @@ impl Operator {
             (url, None)
         } else {
             let mut own = config.clone();
-            // The origin a first `run` with this configuration would name, not the address
-            // this node listens on for the command.
-            own.origin = Some(config.default_origin());
+            // A new registry gets the origin a first `run` with this configuration would give
+            // it, not one named after the address this node listens on for the command; an
+            // existing one keeps its own (its log key names it).
+            if own.origin.is_none() && !crate::origin::is_data_folder(&config.data) {
+                own.origin = Some(config.default_origin());
+            }
             own.http = "127.0.0.1:0".parse()?;
             own.p2p.enabled = false;
             own.webhooks.clear();

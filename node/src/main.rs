@@ -295,15 +295,22 @@ async fn import_pgxn(
     let mut refused;
     loop {
         let pass = import::import(&op, &src, &config.limits).await;
-        let summary = match pass {
-            Ok(s) => s,
+        match pass {
+            Ok(summary) => {
+                println!("{summary}");
+                refused = summary.refused > 0;
+            }
+            // Following, a pass that could not read the tree or reach the node is said and
+            // tried again at the next.
+            Err(e) if follow => {
+                eprintln!("import pass failed, trying again in {interval} s: {e:#}");
+                refused = true;
+            }
             Err(e) => {
                 op.close().await;
                 return Err(e);
             }
-        };
-        println!("{summary}");
-        refused = summary.refused > 0;
+        }
         if !follow {
             break;
         }

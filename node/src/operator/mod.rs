@@ -118,7 +118,7 @@ impl Operator {
     pub async fn dist(&self, name: &str) -> anyhow::Result<Option<api::Dist>> {
         let r = self
             .http
-            .get(format!("{}/api/v1/dists/{name}", self.url))
+            .get(format!("{}/api/v1/dists/{}", self.url, path_segment(name)))
             .send()
             .await?;
         if r.status() == reqwest::StatusCode::NOT_FOUND {
@@ -174,6 +174,20 @@ impl Operator {
     }
 }
 
+/// `s` as one URL path segment: every byte but unreserved ones percent-encoded (dist names may
+/// hold `?`, `#` or `%`).
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// Whether a node holds the store of `data`: RocksDB locks it while open.
 fn running(data: &Path) -> bool {
     let db = data.join("db");
@@ -224,4 +238,13 @@ pub async fn claim(
         evidence: evidence.to_string(),
     });
     op.submit(&entry).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dist_names_become_one_path_segment() {
+        assert_eq!(super::path_segment("t-digest_1.x~"), "t-digest_1.x~");
+        assert_eq!(super::path_segment("pg?x#%/y"), "pg%3Fx%23%25%2Fy");
+    }
 }

@@ -142,6 +142,22 @@ fn check_paths(meta: &Meta) -> Result<(), MetaError> {
     Ok(())
 }
 
+/// Reads META.json bytes without the schema: JSON, read as v1.0.0 when it has no `meta-spec`
+/// (as PGXN does), and the fields pgext needs ([`read_meta`]). For METAs validated before (a
+/// stored blob) and for PGXN's history, which older validators took.
+///
+/// # Errors
+/// [`MetaError::NotJson`], or [`read_meta`]'s.
+pub fn read_stored_meta(bytes: &[u8]) -> Result<Meta, MetaError> {
+    let mut raw: Value =
+        serde_json::from_slice(bytes).map_err(|e| MetaError::NotJson(e.to_string()))?;
+    if let Some(o) = raw.as_object_mut() {
+        o.entry("meta-spec")
+            .or_insert_with(|| json!({"version": "1.0.0"}));
+    }
+    read_meta(raw)
+}
+
 /// Reads the fields of a META.json that was validated before (a stored blob).
 ///
 /// # Errors

@@ -32,6 +32,11 @@ fn ms(d: Duration) -> f64 {
 
 /// Runs a command to success and returns how long it took.
 fn timed(cmd: &mut Command) -> Duration {
+    timed_output(cmd).0
+}
+
+/// Runs a command to success and returns how long it took and what it printed.
+fn timed_output(cmd: &mut Command) -> (Duration, String) {
     let start = Instant::now();
     let out = cmd.output().expect("running the command");
     let took = start.elapsed();
@@ -41,7 +46,7 @@ fn timed(cmd: &mut Command) -> Duration {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    took
+    (took, String::from_utf8_lossy(&out.stdout).to_string())
 }
 
 async fn install_vs_pgxn(rounds: usize) {

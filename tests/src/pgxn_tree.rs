@@ -52,18 +52,8 @@ impl PgxnTree {
     /// # Panics
     /// When it cannot be written.
     pub fn new(root: &Path) -> PgxnTree {
-        let index = json!({
-            "download": "/dist/{dist}/{version}/{dist}-{version}.zip",
-            "readme": "/dist/{dist}/{version}/README.txt",
-            "meta": "/dist/{dist}/{version}/META.json",
-            "dist": "/dist/{dist}.json",
-            "extension": "/extension/{extension}.json",
-            "user": "/user/{user}.json",
-            "tag": "/tag/{tag}.json",
-            "stats": "/stats/{stats}.json",
-            "mirrors": "/meta/mirrors.json",
-            "spec": "/meta/spec.{format}"
-        });
+        // The templates PGXN's manager writes, as a node serves them.
+        let index = pgext_node::serve::pgxn::documents::index_doc();
         std::fs::create_dir_all(root.join("dist")).expect("mkdir");
         std::fs::write(root.join("index.json"), index.to_string()).expect("index.json");
         PgxnTree {

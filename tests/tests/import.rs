@@ -18,16 +18,26 @@ use serde_json::Value;
 
 const ORIGIN: &str = "origin.pgext.test/log";
 
+/// Runs `cmd` off the runtime that serves the nodes.
+async fn output(mut cmd: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("running pgext-node"))
+        .await
+        .unwrap()
+}
+
 /// Runs `pgext-node import-pgxn TREE --data DATA [more]`: (exit code, stdout, stderr).
-fn import(data: &Path, tree: impl AsRef<std::ffi::OsStr>, more: &[&str]) -> (i32, String, String) {
-    let out = Command::new(pgext_node_bin())
-        .arg("import-pgxn")
+async fn import(
+    data: &Path,
+    tree: impl AsRef<std::ffi::OsStr>,
+    more: &[&str],
+) -> (i32, String, String) {
+    let mut cmd = Command::new(pgext_node_bin());
+    cmd.arg("import-pgxn")
         .arg(tree)
         .arg("--data")
         .arg(data)
-        .args(more)
-        .output()
-        .expect("running pgext-node");
+        .args(more);
+    let out = output(cmd).await;
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).to_string(),
@@ -39,16 +49,15 @@ fn last_line(s: &str) -> &str {
     s.lines().last().unwrap_or_default()
 }
 
-fn claim(data: &Path, pgxn_user: &str, account: &str) -> (bool, String) {
-    let out = Command::new(pgext_node_bin())
-        .args(["claim", pgxn_user, account, "--evidence"])
+async fn claim(data: &Path, pgxn_user: &str, account: &str) -> (bool, String) {
+    let mut cmd = Command::new(pgext_node_bin());
+    cmd.args(["claim", pgxn_user, account, "--evidence"])
         .arg(format!(
             "mail from {pgxn_user}'s PGXN address naming {account}"
         ))
         .arg("--data")
-        .arg(data)
-        .output()
-        .expect("running pgext-node");
+        .arg(data);
+    let out = output(cmd).await;
     (
         out.status.success(),
         format!(
@@ -135,10 +144,7 @@ async fn pgxn_history_imported_served_replicated_audited_followed_and_claimed() 
     let (mut t, tdigest_sha1) = tree(root.path());
 
     // The node runs: the import goes through it.
-    let (d, r) = (data.clone(), root.path().to_path_buf());
-    let (code, out, err) = tokio::task::spawn_blocking(move || import(&d, &r, &[]))
-        .await
-        .unwrap();
+    let (code, out, err) = import(&data, root.path(), &[]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
         last_line(&out),
@@ -283,10 +289,7 @@ async fn pgxn_history_imported_served_replicated_audited_followed_and_claimed() 
     .unwrap();
 
     // A second import adds nothing.
-    let (d, r) = (data.clone(), root.path().to_path_buf());
-    let (code, out, err) = tokio::task::spawn_blocking(move || import(&d, &r, &[]))
-        .await
-        .unwrap();
+    let (code, out, err) = import(&data, root.path(), &[]).await;
     assert_eq!(
         (code, last_line(&out)),
         (0, "imported 0 releases (7 skipped, 0 refused)"),
@@ -350,10 +353,7 @@ async fn pgxn_history_imported_served_replicated_audited_followed_and_claimed() 
     assert!(early.contains("not-owner"), "{early}");
 
     // The operator approves tomas's claim of tvondra; tomas publishes, mallory cannot.
-    let d = data.clone();
-    let (ok, text) = tokio::task::spawn_blocking(move || claim(&d, "tvondra", "tomas"))
-        .await
-        .unwrap();
+    let (ok, text) = claim(&data, "tvondra", "tomas").await;
     assert!(ok, "{text}");
     let doc = origin.json("/api/v1/dists/t-digest").await;
     assert_eq!(doc["owners"], serde_json::json!(["tomas"]));
@@ -373,10 +373,7 @@ async fn pgxn_history_imported_served_replicated_audited_followed_and_claimed() 
         .to_string();
     assert!(refused.contains("not-owner"), "{refused}");
     // A second claim of the same PGXN user is refused.
-    let d = data.clone();
-    let (ok, text) = tokio::task::spawn_blocking(move || claim(&d, "tvondra", "mallory"))
-        .await
-        .unwrap();
+    let (ok, text) = claim(&data, "tvondra", "mallory").await;
     assert!(!ok && text.contains("already-claimed"), "{text}");
     // A claim signed by anyone but the operator is refused.
     let forged = Statement {
@@ -452,10 +449,7 @@ async fn bad_pgxn_input_is_reported_and_nothing_is_stored_for_it() {
     // The node is stopped: the import starts one of its own on the data folder.
     let node = TestNode::start().await;
     let (dir, _) = node.stop().await;
-    let (d, r) = (dir.path().to_path_buf(), root.path().to_path_buf());
-    let (code, out, err) = tokio::task::spawn_blocking(move || import(&d, &r, &[]))
-        .await
-        .unwrap();
+    let (code, out, err) = import(dir.path(), root.path(), &[]).await;
     assert_eq!(code, 1, "{out}{err}");
     assert_eq!(
         last_line(&out),
@@ -480,10 +474,7 @@ async fn bad_pgxn_input_is_reported_and_nothing_is_stored_for_it() {
         "theory",
         "2020-01-01T10:00:00Z",
     );
-    let (d, r) = (dir.path().to_path_buf(), root.path().to_path_buf());
-    let (code, out, err) = tokio::task::spawn_blocking(move || import(&d, &r, &[]))
-        .await
-        .unwrap();
+    let (code, out, err) = import(dir.path(), root.path(), &[]).await;
     assert_eq!(code, 1, "{out}{err}");
     assert_eq!(
         last_line(&out),
@@ -566,20 +557,14 @@ async fn a_tree_served_over_http_imports_as_a_folder_does() {
     .await;
     // A fresh folder: the import makes the registry as a first `pgext-node run` would.
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().join("data");
-    let u = url.clone();
-    let (code, out, err) = tokio::task::spawn_blocking(move || import(&d, u.as_str(), &[]))
-        .await
-        .unwrap();
+    let data = dir.path().join("data");
+    let (code, out, err) = import(&data, url.as_str(), &[]).await;
     assert_eq!(
         (code, last_line(&out)),
         (0, "imported 3 releases (0 skipped, 0 refused)"),
         "{err}"
     );
-    let d = dir.path().join("data");
-    let (code, out, err) = tokio::task::spawn_blocking(move || import(&d, url.as_str(), &[]))
-        .await
-        .unwrap();
+    let (code, out, err) = import(&data, url.as_str(), &[]).await;
     assert_eq!(
         (code, last_line(&out)),
         (0, "imported 0 releases (3 skipped, 0 refused)"),
@@ -587,7 +572,6 @@ async fn a_tree_served_over_http_imports_as_a_folder_does() {
     );
     server.kill().unwrap();
     let _ = server.wait();
-    let data = dir.path().join("data");
     let node = TestNode::start_in(dir, move |c| {
         c.data = data;
         c.origin = None;

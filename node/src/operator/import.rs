@@ -13,7 +13,7 @@ use pgext_log::{hex, sha256};
 use pgext_spec::archive::{Limits, read_archive};
 use pgext_spec::authority::{parse_pgxn_date, valid_user_name};
 use pgext_spec::entry::{Action, Import, Release, SOURCE_PGXN, Status};
-use pgext_spec::meta::{parse_meta, read_meta};
+use pgext_spec::meta::{parse_meta, read_stored_meta};
 use serde_json::Value;
 use sha1::{Digest, Sha1};
 
@@ -236,13 +236,7 @@ async fn prepare(
     let inner = files
         .get("META.json")
         .ok_or_else(|| anyhow::anyhow!("the zip has no META.json at its top"))?;
-    let mut raw: Value = serde_json::from_slice(inner)
-        .map_err(|e| anyhow::anyhow!("the zip's META.json is not JSON: {e}"))?;
-    if let Some(o) = raw.as_object_mut() {
-        o.entry("meta-spec")
-            .or_insert_with(|| serde_json::json!({"version": "1.0.0"}));
-    }
-    let parsed = read_meta(raw).map_err(|e| anyhow::anyhow!("the zip's META.json: {e}"))?;
+    let parsed = read_stored_meta(inner).map_err(|e| anyhow::anyhow!("the zip's {e}"))?;
     // Today's validator may be stricter than PGXN was when it took the release: said, not
     // refused.
     let warning = parse_meta(inner).err().map(|e| short(&e.to_string()));

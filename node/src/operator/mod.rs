@@ -57,7 +57,7 @@ impl Operator {
             let url = std::fs::read_to_string(&file)
                 .with_context(|| {
                     format!(
-                        "a node runs on {} but its address ({}) cannot be read",
+                        "a node runs on {} but its address ({}) cannot be read: restart that node (it writes the file at start), or stop it and run this command alone",
                         config.data.display(),
                         file.display()
                     )

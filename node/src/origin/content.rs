@@ -125,16 +125,7 @@ impl Content {
             return Ok(m);
         }
         let bytes = self.get(sha256)?;
-        let parsed = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|mut raw| {
-                if let Some(o) = raw.as_object_mut() {
-                    o.entry("meta-spec")
-                        .or_insert_with(|| serde_json::json!({"version": "1.0.0"}));
-                }
-                pgext_spec::meta::read_meta(raw).map_err(|e| e.to_string())
-            });
-        let meta = match parsed {
+        let meta = match pgext_spec::meta::read_stored_meta(&bytes) {
             Ok(m) => Arc::new(m),
             Err(why) => {
                 return Err(self.alarm(BlobError::Damaged(

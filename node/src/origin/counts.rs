@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use pgext_log::{KeyType, SignerKey, VerifierKey};
 use pgext_spec::counts::{Count, Counted, MAX_COUNTS, Statement, node_id};
@@ -27,9 +28,6 @@ struct NodeTally {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Statements taken since the node started (what cached documents showing downloads were
-    /// made from).
-    taken: u64,
     /// By node id.
     nodes: BTreeMap<String, NodeTally>,
     /// Served here since this node's last statement.
@@ -40,6 +38,9 @@ struct State {
 #[derive(Debug, Default)]
 pub struct Tally {
     state: Mutex<State>,
+    /// Statements taken since the node started: what cached documents showing downloads were
+    /// made from. Read on every request, so outside the lock.
+    taken: AtomicU64,
 }
 
 /// What the nodes say of one release.
@@ -86,6 +87,7 @@ impl Tally {
         }
         Tally {
             state: Mutex::new(state),
+            taken: AtomicU64::new(0),
         }
     }
 
@@ -279,9 +281,8 @@ impl Origin {
         let bytes = s.to_bytes();
         self.store
             .commit(&[], &[(store_key.as_str(), bytes.as_slice())])?;
-        let mut st = self.counts.lock();
-        st.taken += 1;
-        add(st.nodes.entry(id).or_default(), c.seq, &s);
+        add(self.counts.lock().nodes.entry(id).or_default(), c.seq, &s);
+        self.counts.taken.fetch_add(1, Ordering::Relaxed);
         Ok(true)
     }
 
@@ -331,7 +332,7 @@ impl Origin {
 
     /// How many statements were taken since the node started.
     pub fn counts_taken(&self) -> u64 {
-        self.counts.lock().taken
+        self.counts.taken.load(Ordering::Relaxed)
     }
 
     /// A statement taken here, by node id and number, as stored.

@@ -13,6 +13,7 @@ use pgext_spec::authority::Registry;
 use pgext_spec::binary::read_binary;
 use pgext_spec::entry::{Action, Build, Entry, Import, Release};
 use pgext_spec::meta::parse_meta;
+use pgext_spec::meta::read_stored_meta;
 use sha1::{Digest, Sha1};
 
 use super::error::{Error, Refusal, Result};
@@ -175,13 +176,21 @@ pub fn precheck_build(origin: &Origin, entry: &Entry) -> Result<()> {
     Ok(())
 }
 
-/// Checks a release upload and stores its blobs, for [`Origin::sequence`] to sequence.
+/// Checks a release upload, or an import with PGXN's zip, and stores its blobs, for
+/// [`Origin::sequence`] to sequence: a release's zip is the one this node builds
+/// ([`prepare`]), an import's is PGXN's, byte for byte ([`prepare_import`]).
 ///
 /// # Errors
 /// Any refusal; nothing is stored unless every check before sequencing passed.
 pub async fn stage_release(origin: Arc<Origin>, archive: Vec<u8>, entry: Entry) -> Result<Staged> {
-    let Action::Release(release) = entry.statement.action.clone() else {
-        return Err(Error::bad_request("the statement is not a release"));
+    let Some(release) = entry.statement.action.release().cloned() else {
+        return Err(Error::bad_request(
+            "the statement is not a release or an import",
+        ));
+    };
+    let import = match &entry.statement.action {
+        Action::Import(i) => Some(i.clone()),
+        _ => None,
     };
     let seq = sequencing(&origin, &entry)?;
     let snap = origin.snapshot();
@@ -192,7 +201,7 @@ pub async fn stage_release(origin: Arc<Origin>, archive: Vec<u8>, entry: Entry) 
         .registry
         .dist(&release.dist)
         .and_then(|d| d.releases.get(&release.version.to_ascii_lowercase()))
-        .filter(|r| r.release.sha256 == release.sha256)
+        .filter(|r| r.release.sha256 == release.sha256 && r.imported == import.is_some())
         .filter(|_| snap.registry.check_publisher(&entry).is_ok())
         .map(|r| r.index);
     if let Some(index) = published {
@@ -204,7 +213,13 @@ pub async fn stage_release(origin: Arc<Origin>, archive: Vec<u8>, entry: Entry) 
     drop(snap);
     let (o, limits) = (origin.clone(), seq.policy.limits);
     blocking(move || {
-        let p = prepare(&limits, &archive, &release)?;
+        let p = match &import {
+            Some(i) => PreparedRelease {
+                meta: prepare_import(&limits, &archive, i)?,
+                zip: archive,
+            },
+            None => prepare(&limits, &archive, &release)?,
+        };
         let blobs = o.content().blobs();
         blobs.put(&p.zip).map_err(Error::internal)?;
         blobs.put(&p.meta).map_err(Error::internal)?;
@@ -253,14 +268,8 @@ pub fn prepare_import(limits: &Limits, zip: &[u8], import: &Import) -> Result<Ve
             "meta_sha256 is not the SHA-256 of the zip's META.json",
         ));
     }
-    let mut raw: serde_json::Value = serde_json::from_slice(&meta_bytes)
-        .map_err(|e| Error::invalid("invalid-meta", format!("META.json is not JSON: {e}")))?;
-    if let Some(o) = raw.as_object_mut() {
-        o.entry("meta-spec")
-            .or_insert_with(|| serde_json::json!({"version": "1.0.0"}));
-    }
-    let meta = pgext_spec::meta::read_meta(raw)
-        .map_err(|e| Error::invalid("invalid-meta", e.to_string()))?;
+    let meta =
+        read_stored_meta(&meta_bytes).map_err(|e| Error::invalid("invalid-meta", e.to_string()))?;
     let provides: std::collections::BTreeMap<String, String> = meta
         .provides
         .iter()
@@ -281,42 +290,6 @@ pub fn prepare_import(limits: &Limits, zip: &[u8], import: &Import) -> Result<Ve
         ));
     }
     Ok(meta_bytes)
-}
-
-/// Checks an import and stores PGXN's zip byte for byte with its META, for
-/// [`Origin::sequence`] to sequence.
-///
-/// # Errors
-/// Any refusal; nothing is stored unless every check before sequencing passed.
-pub async fn stage_import(origin: Arc<Origin>, zip: Vec<u8>, entry: Entry) -> Result<Staged> {
-    let Action::Import(import) = entry.statement.action.clone() else {
-        return Err(Error::bad_request("the statement is not an import"));
-    };
-    let seq = sequencing(&origin, &entry)?;
-    let snap = origin.snapshot();
-    // A retry of an import in the log gets the answer the first got.
-    let logged = snap
-        .registry
-        .dist(&import.release.dist)
-        .and_then(|d| d.releases.get(&import.release.version.to_ascii_lowercase()))
-        .filter(|r| r.imported && r.release == import.release)
-        .map(|r| r.index);
-    if let Some(index) = logged {
-        let o = origin.clone();
-        return Ok(Staged::Logged(blocking(move || o.receipt(index)).await?));
-    }
-    snap.registry.check(&entry)?;
-    drop(snap);
-    let (o, limits) = (origin.clone(), seq.policy.limits);
-    blocking(move || {
-        let meta = prepare_import(&limits, &zip, &import)?;
-        let blobs = o.content().blobs();
-        blobs.put(&zip).map_err(Error::internal)?;
-        blobs.put(&meta).map_err(Error::internal)?;
-        Ok::<_, Error>(())
-    })
-    .await?;
-    Ok(Staged::Ready(Box::new(entry)))
 }
 
 /// Checks a binary package against its attestation. Pure CPU work: nothing is stored.
@@ -399,7 +372,6 @@ pub async fn stage_build(origin: Arc<Origin>, package: Vec<u8>, entry: Entry) ->
 pub async fn stage(origin: Arc<Origin>, entry: Entry, file: Option<Vec<u8>>) -> Result<Staged> {
     match (file, &entry.statement.action) {
         (Some(package), Action::Build(_)) => stage_build(origin, package, entry).await,
-        (Some(zip), Action::Import(_)) => stage_import(origin, zip, entry).await,
         (Some(archive), _) => stage_release(origin, archive, entry).await,
         (None, Action::Release(_)) => Err(Error::bad_request(
             "releases go to /api/v1/releases with their archive",

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pgext_tests::pgxn_tree::PgxnTree;
 use pgext_tests::{TestNode, pgext_node_bin};
@@ -26,19 +26,6 @@ fn tree(root: &Path, releases: u32) {
     }
 }
 
-fn timed(cmd: &mut Command) -> (Duration, String) {
-    let start = Instant::now();
-    let out = cmd.output().expect("running the command");
-    let took = start.elapsed();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (took, String::from_utf8_lossy(&out.stdout).to_string())
-}
-
 /// Imports a tree of `releases` releases `rounds` times, and copies it with `rsync -a` as often.
 pub(crate) async fn import_vs_rsync(releases: u32, rounds: usize) {
     let src = tempfile::tempdir().unwrap();
@@ -46,7 +33,7 @@ pub(crate) async fn import_vs_rsync(releases: u32, rounds: usize) {
     let (mut imports, mut copies) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let copy = tempfile::tempdir().unwrap();
-        let (took, _) = timed(
+        let took = super::timed(
             Command::new("rsync")
                 .arg("-a")
                 .arg(format!("{}/", src.path().display()))
@@ -55,7 +42,7 @@ pub(crate) async fn import_vs_rsync(releases: u32, rounds: usize) {
         copies.push(took);
         // A fresh data folder, the node stopped: the import runs the node itself.
         let (dir, _) = TestNode::start().await.stop().await;
-        let (took, out) = timed(
+        let (took, out) = super::timed_output(
             Command::new(pgext_node_bin())
                 .arg("import-pgxn")
                 .arg(src.path())

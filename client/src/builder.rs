@@ -48,6 +48,9 @@ pub struct BuilderConfig {
     pub interval: Duration,
     /// Attempts for a step that failed for a passing reason (a node unreachable).
     pub attempts: u32,
+    /// Install the OS packages a release needs (the registry's mapping of its purls) before
+    /// building it.
+    pub install_system_deps: bool,
 }
 
 /// One PostgreSQL built for.
@@ -318,6 +321,41 @@ async fn attested(
         .map(|b| b.index))
 }
 
+/// The OS packages the release unpacked in `src` needs for a build here, installed when the
+/// builder may (as root, or through sudo); missing ones it may not install fail the build,
+/// naming them. Purls the registry does not map are left to the build.
+async fn system_packages(cfg: &BuilderConfig, src: &Path) -> Result<(), Error> {
+    let Some(meta) = std::fs::read(src.join("META.json"))
+        .ok()
+        .and_then(|b| pgext_spec::meta::read_stored_meta(&b).ok())
+        .filter(|m| m.spec == 2)
+    else {
+        return Ok(());
+    };
+    let needs = pgext_spec::requirements::Requirements::from_meta(&meta);
+    let platform = crate::target::platform();
+    let report = crate::sysdeps::check(&cfg.registry, &needs, &platform, true).await?;
+    let (Some(system), false) = (&report.system, report.missing.is_empty()) else {
+        return Ok(());
+    };
+    let mut names: Vec<String> = Vec::new();
+    for (_, n) in &report.missing {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    if !cfg.install_system_deps {
+        return Err(Error::Install(format!(
+            "OS packages missing: {} (the builder runs without installing them)",
+            names.join(", ")
+        )));
+    }
+    let system = system.clone();
+    tokio::task::spawn_blocking(move || crate::sysdeps::install(&system, &names))
+        .await
+        .map_err(|e| Error::Install(e.to_string()))?
+}
+
 /// One attempt at the release `r` (log entry `index`, stated at `time`) on one target.
 async fn attempt_once(
     cfg: &BuilderConfig,
@@ -365,6 +403,7 @@ async fn attempt_once(
         std::fs::create_dir_all(d).map_err(|e| Error::Config(format!("{}: {e}", d.display())))?;
     }
     unpack(&v.zip, &src)?;
+    system_packages(cfg, &src).await?;
     let log = cfg
         .state_dir
         .join("logs")

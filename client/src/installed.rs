@@ -55,6 +55,9 @@ pub struct Installed {
     /// The folder it was installed below (`install --prefix`), outside the installation's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<PathBuf>,
+    /// Libraries its META says must be in `shared_preload_libraries` (what `load` checks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preload: Vec<String>,
 }
 
 fn source_kind() -> String {

@@ -284,6 +284,12 @@ impl Context {
             binary_sha256: Some(b.sha256.clone()),
             requires: Vec::new(),
             lock: None,
+            preload: preload_in(
+                pgext_spec::archive::read_archive(&v.zip, &Default::default())
+                    .ok()
+                    .as_ref()
+                    .and_then(|f| f.get("META.json")),
+            ),
         })
     }
 
@@ -336,6 +342,7 @@ impl Context {
             binary_sha256: None,
             requires: Vec::new(),
             lock: None,
+            preload: preload_in(std::fs::read(dir.join("META.json")).ok().as_deref()),
         };
         self.record(record)
     }
@@ -514,6 +521,15 @@ fn prune_dirs(files: &[PathBuf], roots: &[(&'static str, PathBuf)]) {
             }
         }
     }
+}
+
+/// The libraries a META says must be in `shared_preload_libraries` (none when there is no
+/// META or it cannot be read; a v1 META has no modules to say it).
+fn preload_in(meta: Option<&[u8]>) -> Vec<String> {
+    meta.and_then(|b| pgext_spec::meta::read_stored_meta(b).ok())
+        .filter(|m| m.spec == 2)
+        .map(|m| pgext_spec::requirements::Requirements::from_meta(&m).server_preload())
+        .unwrap_or_default()
 }
 
 /// A local project's name and version from its META.json, else the folder's name.

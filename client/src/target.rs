@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use pgext_spec::binary::Target;
+use pgext_spec::requirements::{Platform, normal_arch};
 
 use crate::Error;
 use crate::pg::PgInstall;
@@ -126,6 +127,26 @@ pub fn local(pg: &PgInstall, toolchain: &str) -> Result<Target, Error> {
     };
     target.check().map_err(Error::Postgres)?;
     Ok(target)
+}
+
+/// This machine as META platforms name it (`spec/requirements.md`, Platforms): the OS and
+/// kernel release from `uname`, the C library, the architecture.
+pub fn platform() -> Platform {
+    let os = clean(&output("uname", &["-s"]).unwrap_or_else(|| std::env::consts::OS.into()));
+    let arch = output("uname", &["-m"]).unwrap_or_else(|| std::env::consts::ARCH.into());
+    let c = libc();
+    let libc = [("glibc", "gnu"), ("musl", "musl")]
+        .into_iter()
+        .find_map(|(prefix, kind)| {
+            c.strip_prefix(prefix)
+                .map(|v| (kind.to_string(), v.to_string()))
+        });
+    Platform {
+        os,
+        version: output("uname", &["-r"]).unwrap_or_default(),
+        libc,
+        arch: normal_arch(&arch),
+    }
 }
 
 /// The C compiler builds for a PostgreSQL use, and what to call it in a target.

@@ -99,6 +99,17 @@ enum Command {
         #[arg(long)]
         evidence: String,
     },
+    /// Grant or revoke a registry role (`packages`: maintains the OS package name mapping) as
+    /// the registry's operator.
+    Role {
+        /// `grant` or `revoke`.
+        #[arg(value_parser = ["grant", "revoke"])]
+        action: String,
+        /// The role.
+        role: String,
+        /// pgext account.
+        account: String,
+    },
 }
 
 fn config(cli: &Cli) -> anyhow::Result<Config> {
@@ -256,6 +267,26 @@ fn main() -> anyhow::Result<()> {
                 let receipt = done?;
                 println!(
                     "claimed PGXN user {pgxn_user} for {account}: log entry {}",
+                    receipt.index
+                );
+                anyhow::Ok(())
+            })?;
+        }
+        Command::Role {
+            action,
+            role,
+            account,
+        } => {
+            let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            rt.block_on(async {
+                let op = pgext_node::operator::Operator::connect(&config).await?;
+                let grant = action == "grant";
+                let done = pgext_node::operator::role(&op, &role, &account, grant).await;
+                op.close().await;
+                let receipt = done?;
+                let did = if grant { "granted" } else { "revoked" };
+                println!(
+                    "{did} role {role} for {account}: log entry {}",
                     receipt.index
                 );
                 anyhow::Ok(())

@@ -185,6 +185,48 @@ pub struct DistRelease {
     pub downloads: u64,
 }
 
+/// `GET /api/v1/dists/{dist}/{version}/requirements`: what the release needs, read from its
+/// META in full (`spec/requirements.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRequirements {
+    /// Distribution.
+    pub dist: String,
+    /// Version.
+    pub version: String,
+    /// SHA-256 of the META it was read from (the release entry's `meta_sha256`).
+    pub meta_sha256: String,
+    /// The META's spec major version (1 is read as converted to 2).
+    pub meta_spec: u8,
+    /// What it needs.
+    #[serde(flatten)]
+    pub requirements: crate::requirements::Requirements,
+}
+
+/// `GET /api/v1/packages/{purl}`: which OS packages stand for a purl, as the log's
+/// `package_map` entries say (`spec/requirements.md`, System packages).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageMapDoc {
+    /// The purl, as first mapped.
+    pub purl: String,
+    /// Packages by system (`debian`, `ubuntu`, `rhel`, `alpine`, `homebrew`).
+    pub systems: crate::packages::Systems,
+    /// The account (or `@operator`) whose entry is in force.
+    pub user: String,
+    /// Log index of that entry.
+    pub index: u64,
+    /// Log indexes of every entry about the purl.
+    pub history: Vec<u64>,
+}
+
+/// `GET /api/v1/packages`: every mapping in force, and who maintains the mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageMaps {
+    /// Accounts holding the `packages` role.
+    pub maintainers: Vec<String>,
+    /// The mappings, by purl.
+    pub packages: Vec<PackageMapDoc>,
+}
+
 /// `GET /api/v1/dists/{dist}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dist {

@@ -13,6 +13,8 @@ use crate::canonical::to_canonical;
 /// Version of the entry format, the `v` field.
 pub const ENTRY_VERSION: u64 = 1;
 
+pub use crate::attestation::{Build, Installcheck};
+
 /// Prefix of every signed message, so an entry signature can never be replayed as a signature
 /// of anything else (or the other way round).
 pub const SIGNATURE_DOMAIN: &[u8] = b"pgext/entry/v1\n";
@@ -121,53 +123,6 @@ pub const SOURCE_PGXN: &str = "pgxn";
 /// with the log's key: no account name can take it (account names start with a letter).
 pub const OPERATOR: &str = "@operator";
 
-/// What `make installcheck` said on a build's target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Installcheck {
-    /// Every regression test passed.
-    Passed,
-    /// Some failed.
-    Failed,
-    /// The release has no regression tests (`REGRESS` is empty).
-    None,
-}
-
-impl Installcheck {
-    /// The spelling in entries.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Installcheck::Passed => "passed",
-            Installcheck::Failed => "failed",
-            Installcheck::None => "none",
-        }
-    }
-}
-
-/// A builder's attestation: the release at `release_index` (whose entry's RFC 6962 leaf hash is
-/// `release_hash`), built for `target`, produced the binary package `sha256` (`spec/binary.md`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Build {
-    /// Distribution.
-    pub dist: String,
-    /// Version.
-    pub version: String,
-    /// Log index of the release entry.
-    pub release_index: u64,
-    /// Hex RFC 6962 leaf hash of the release entry.
-    pub release_hash: String,
-    /// What it was built for.
-    pub target: crate::binary::Target,
-    /// Hex SHA-256 of the binary package.
-    pub sha256: String,
-    /// Size of the binary package in bytes.
-    pub size: u64,
-    /// Hex SHA-256 of the build's log.
-    pub log_sha256: String,
-    /// What `make installcheck` said.
-    pub installcheck: Installcheck,
-}
-
 /// What an entry does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -254,6 +209,30 @@ pub enum Action {
         /// What the operator saw that proves the account holder is the PGXN user.
         evidence: String,
     },
+    /// Gives an account a registry role (`packages`: maintains the name mapping); by the
+    /// operator.
+    RoleGrant {
+        /// The role ([`crate::packages::ROLES`]).
+        role: String,
+        /// The account.
+        user: String,
+    },
+    /// Takes a registry role from an account; by the operator.
+    RoleRevoke {
+        /// The role.
+        role: String,
+        /// The account.
+        user: String,
+    },
+    /// States which OS packages stand for a purl on each system (replacing what was stated
+    /// before; no systems withdraws the mapping); by a maintainer of the mapping or the
+    /// operator.
+    PackageMap {
+        /// The purl (`pkg:generic/libxml2`).
+        purl: String,
+        /// Packages by system ([`crate::packages::SYSTEMS`]).
+        systems: crate::packages::Systems,
+    },
 }
 
 impl Action {
@@ -272,6 +251,9 @@ impl Action {
             Action::Build(_) => "build",
             Action::Import(_) => "import",
             Action::Claim { .. } => "claim",
+            Action::RoleGrant { .. } => "role_grant",
+            Action::RoleRevoke { .. } => "role_revoke",
+            Action::PackageMap { .. } => "package_map",
         }
     }
 

@@ -5,13 +5,16 @@
 
 pub mod api;
 pub mod archive;
+pub mod attestation;
 pub mod authority;
 pub mod binary;
 pub mod canonical;
 pub mod counts;
 pub mod entry;
 pub mod meta;
+pub mod packages;
 pub mod prereqs;
+pub mod requirements;
 pub mod token;
 pub mod wire;
 

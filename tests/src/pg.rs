@@ -169,6 +169,44 @@ impl Cluster {
         Cluster { dir, port, bindir }
     }
 
+    /// `pg_ctl -D DATA`, as the server's user.
+    fn pg_ctl(&self) -> Command {
+        let mut c = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"])
+                .arg(self.bindir.join("pg_ctl"));
+            c
+        } else {
+            Command::new(self.bindir.join("pg_ctl"))
+        };
+        c.arg("-D")
+            .arg(self.dir.path().join("data"))
+            .current_dir("/");
+        c
+    }
+
+    /// Restarts the server (with the options it started with), as a change to
+    /// `shared_preload_libraries` needs.
+    ///
+    /// # Panics
+    /// When it does not come back.
+    pub fn restart(&self) {
+        let log = self.dir.path().join("server.log");
+        let out = self
+            .pg_ctl()
+            .arg("-l")
+            .arg(&log)
+            .args(["-m", "fast", "-w", "-t", "60", "restart"])
+            .output()
+            .expect("running pg_ctl");
+        assert!(
+            out.status.success(),
+            "pg_ctl restart failed: {}\nserver log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
     /// The socket folder (`PGHOST`).
     pub fn host(&self) -> &Path {
         self.dir.path()
@@ -207,20 +245,9 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let data = self.dir.path().join("data");
-        let mut c = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"])
-                .arg(self.bindir.join("pg_ctl"));
-            c
-        } else {
-            Command::new(self.bindir.join("pg_ctl"))
-        };
-        let _ = c
-            .arg("-D")
-            .arg(&data)
+        let _ = self
+            .pg_ctl()
             .args(["-m", "immediate", "-w", "stop"])
-            .current_dir("/")
             .output();
     }
 }

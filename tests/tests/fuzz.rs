@@ -230,6 +230,26 @@ fn entries() {
                 reason: Some("broken".into()),
             })
             .to_bytes(),
+        alice
+            .sign(Action::RoleGrant {
+                role: "packages".into(),
+                user: "alice".into(),
+            })
+            .to_bytes(),
+        alice
+            .sign(Action::PackageMap {
+                purl: "pkg:generic/libxml2".into(),
+                systems: [(
+                    "debian".to_string(),
+                    pgext_spec::packages::SystemPackages {
+                        build: vec!["libxml2-dev".into()],
+                        run: Some(vec!["libxml2".into()]),
+                    },
+                )]
+                .into_iter()
+                .collect(),
+            })
+            .to_bytes(),
     ];
     fuzz(samples, 32, |b| {
         let _ = Entry::parse(b);
@@ -509,6 +529,47 @@ fn read_tokens() {
         if let Ok(t) = Token::parse(&text) {
             let _ = t.verify(&state, "fuzz.pgext.test/log", 30);
         }
+    });
+}
+
+#[test]
+fn metas_read_for_what_releases_need() {
+    use pgext_spec::requirements::Requirements;
+    let v2 = serde_json::json!({
+        "name": "needs", "version": "1.0.0", "abstract": "x", "license": "PostgreSQL",
+        "maintainers": [{"name": "A", "email": "a@example.org"}],
+        "meta-spec": {"version": "2.0.0"},
+        "contents": {
+            "extensions": {"needs": {"sql": "needs.sql", "control": "needs.control", "tle": true}},
+            "modules": {"needs": {"type": "extension", "lib": "needs", "preload": "server"}},
+        },
+        "dependencies": {
+            "platforms": ["linux-amd64", "darwin"],
+            "postgres": {"version": ">= 14.0", "with": ["xml"]},
+            "packages": {"build": {"requires": {"pkg:generic/libxml2": "2.9"}}},
+            "variations": [{"where": {"platforms": ["darwin"]}, "dependencies": {"packages": {"run": {"requires": {"pkg:generic/icu": 0}}}}}],
+        },
+    });
+    let v1 =
+        std::fs::read(pgext_tests::vectors_dir().join("../testdata/real-meta/pgtap.META.json"))
+            .unwrap_or_default();
+    let platform = pgext::target::platform();
+    let samples = vec![
+        serde_json::to_vec(&v2).unwrap(),
+        v1,
+        b"pkg:generic/libxml2".to_vec(),
+    ];
+    fuzz(samples, 8, |b| {
+        if let Ok(m) = pgext_spec::meta::read_stored_meta(b) {
+            let r = Requirements::from_meta(&m);
+            let _ = r.check_platform(&platform);
+            let _ = r.system_packages(&platform, &[pgext_spec::prereqs::Phase::Build]);
+            let _ = r.server_preload();
+        }
+        let text = String::from_utf8_lossy(b);
+        let _ = pgext_spec::packages::check_purl(&text);
+        let _ = platform.matches(&text);
+        let _ = pgext_spec::packages::valid_package_name("debian", &text);
     });
 }
 

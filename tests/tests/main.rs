@@ -23,6 +23,7 @@ mod private_org;
 mod proof_file;
 mod publish;
 mod readme;
+mod requirements;
 mod rootless;
 mod search;
 mod site;

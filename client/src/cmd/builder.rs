@@ -36,6 +36,10 @@ pub(crate) enum BuilderCmd {
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
+        /// Do not install the OS packages a release needs before building it (a release
+        /// whose packages are missing then fails, naming them).
+        #[arg(long)]
+        no_system_deps: bool,
     },
 }
 
@@ -48,6 +52,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                 work_dir,
                 interval,
                 json,
+                no_system_deps,
             },
     } = cmd;
     let identity = crate::author::load_identity(env.key.as_deref())?;
@@ -61,6 +66,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
         once,
         interval: Duration::from_secs(interval.max(1)),
         attempts: 3,
+        install_system_deps: !no_system_deps,
     };
     run_builder(&cfg, move |o: &Outcome| {
         if json {

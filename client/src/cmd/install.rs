@@ -54,6 +54,14 @@ pub(crate) enum Cmd {
         /// With --prefix: set both paths with ALTER SYSTEM (a superuser connection) and reload.
         #[arg(long, requires = "prefix")]
         alter_system: bool,
+        /// Add the libraries the installed dists need in shared_preload_libraries with ALTER
+        /// SYSTEM (a superuser connection); PostgreSQL loads them when it restarts.
+        #[arg(long)]
+        configure: bool,
+        /// Install the OS packages the plan's dists need (the registry's mapping of their
+        /// purls), asking first unless --yes.
+        #[arg(long)]
+        install_system_deps: bool,
         #[command(flatten)]
         status: StatusArgs,
         #[command(flatten)]
@@ -81,6 +89,10 @@ pub(crate) enum Cmd {
         /// Create the extensions they require too.
         #[arg(long)]
         cascade: bool,
+        /// Add what must be in shared_preload_libraries with ALTER SYSTEM (a superuser
+        /// connection); the extensions are created after PostgreSQL restarts.
+        #[arg(long)]
+        configure: bool,
         #[command(flatten)]
         pg: PgArgs,
     },
@@ -284,6 +296,7 @@ struct Ask {
     dry_run: bool,
     yes: bool,
     json: bool,
+    system_deps: bool,
 }
 
 /// Asks on a terminal whether to go on; elsewhere (a script, `--yes`) it goes on.
@@ -307,7 +320,7 @@ async fn install(
     opts: &InstallOptions,
     follow: Follow,
     ask: Ask,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<Installed>> {
     let mut roots = Vec::new();
     for spec in specs {
         match crate::request::parse(spec).map_err(|e| anyhow::anyhow!(e.0))? {
@@ -328,7 +341,7 @@ async fn install(
                 } else {
                     print_installed(&done, "installed");
                 }
-                return Ok(());
+                return Ok(vec![done]);
             }
             _ => anyhow::bail!(
                 "{spec}: a local directory or archive (or --proof) is installed alone and without a plan; name registry dists to plan them"
@@ -336,20 +349,34 @@ async fn install(
         }
     }
     let plan = ctx.plan(&roots, follow, opts.kind).await?;
-    let view = plan.view();
+    let mut view = plan.view();
+    let sys = ctx.plan_packages(&plan).await?;
+    view.notes.extend(sys.lines());
     if ask.dry_run {
         if ask.json {
             println!("{}", serde_json::to_string_pretty(&view)?);
         } else {
             print!("{view}");
         }
-        return Ok(());
+        return Ok(Vec::new());
     }
     if !ask.json {
         print!("{view}");
-        if !ask.yes && !confirm("Install?")? {
+    }
+    if let (Some(system), false) = (&sys.system, sys.missing.is_empty()) {
+        let command = crate::sysdeps::install_command(system, &sys.names()).join(" ");
+        if !ask.system_deps {
+            anyhow::bail!(
+                "OS packages are missing: install them (`{command}`) or pass --install-system-deps; nothing was installed"
+            );
+        }
+        if !ask.yes && !confirm(&format!("Run `{command}`?"))? {
             anyhow::bail!("nothing was installed");
         }
+        crate::sysdeps::install(system, &sys.names())?;
+    }
+    if !ask.json && !ask.yes && !confirm("Install?")? {
+        anyhow::bail!("nothing was installed");
     }
     let done = ctx.apply(&plan)?;
     if opts.repin {
@@ -378,7 +405,7 @@ async fn install(
             print_installed(i, "installed");
         }
     }
-    Ok(())
+    Ok(done)
 }
 
 pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
@@ -395,6 +422,8 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             yes,
             prefix,
             alter_system,
+            configure,
+            install_system_deps,
             status,
             pg,
             json,
@@ -428,8 +457,23 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                 no_deps,
                 complete: false,
             };
-            let ask = Ask { dry_run, yes, json };
-            install(&ctx, &specs, &opts, follow, ask).await?;
+            let ask = Ask {
+                dry_run,
+                yes,
+                json,
+                system_deps: install_system_deps,
+            };
+            let done = install(&ctx, &specs, &opts, follow, ask).await?;
+            let libs = crate::preload::of_installed(&done);
+            if configure {
+                for line in crate::preload::configure_installed(&ctx.pg, &pg.conn(), &libs)? {
+                    eprintln!("{line}");
+                }
+            } else if !json {
+                for i in done.iter().filter(|i| !i.preload.is_empty()) {
+                    eprintln!("note: {}", crate::preload::advice(&i.dist, &i.preload));
+                }
+            }
             if let (Some(p), false) = (&ctx.prefix, dry_run) {
                 if alter_system {
                     for s in crate::prefix::apply(&ctx.pg, &pg.conn(), p)? {
@@ -461,11 +505,22 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             name,
             schema,
             cascade,
+            configure,
             pg,
         } => {
             let ctx = context(env, &pg, false)?;
-            for ext in ctx.load(&name, &pg.conn(), schema.as_deref(), cascade)? {
+            let done = ctx.load(&name, &pg.conn(), schema.as_deref(), cascade, configure)?;
+            for ext in &done.created {
                 println!("CREATE EXTENSION {ext}");
+            }
+            if !done.pending.is_empty() {
+                if let Some(sql) = &done.configured {
+                    println!("{sql}");
+                }
+                println!(
+                    "restart PostgreSQL to load {}, then run `pgext load {name}` again: nothing was created",
+                    done.pending.join(", ")
+                );
             }
         }
         Cmd::Unload { name, cascade, pg } => {

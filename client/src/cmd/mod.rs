@@ -8,6 +8,7 @@ mod builder;
 mod find;
 mod install;
 mod lock;
+mod packages;
 mod project;
 mod publish;
 mod registry;
@@ -65,6 +66,8 @@ enum Cmd {
     Token(token::Cmd),
     #[command(flatten)]
     Builder(builder::Cmd),
+    #[command(flatten)]
+    Packages(packages::Cmd),
 }
 
 /// What every command may need: the trust configuration and where it lives, the local state,
@@ -113,6 +116,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Lock(c) => lock::run(c, env).await,
         Cmd::Token(c) => token::run(c, env),
         Cmd::Builder(c) => builder::run(c, env).await,
+        Cmd::Packages(c) => packages::run(c, env).await,
     }
 }
 

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use pgext_spec::prereqs::{Range, Version, control_value};
+use pgext_spec::requirements::Platform;
 
 use crate::Error;
 use crate::installed;
@@ -44,6 +45,9 @@ pub struct Local {
     pub version_line: String,
     /// The `pg_config` asked.
     pub pg_config: String,
+    /// This machine, as META platforms name it; `None` for a lock, which is applied on other
+    /// hosts (each judges its own platform when it syncs).
+    pub platform: Option<Platform>,
     extensions: BTreeMap<String, Present>,
 }
 
@@ -104,6 +108,7 @@ impl Local {
             version: Version::of_postgres(&pg.version),
             version_line: pg.version.clone(),
             pg_config: pg.pg_config.display().to_string(),
+            platform: with_pgext.then(crate::target::platform),
             extensions,
         })
     }

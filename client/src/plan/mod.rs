@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use pgext_spec::archive::{Limits, read_archive};
 use pgext_spec::prereqs::control_requires;
+use pgext_spec::requirements::Requirements;
 use serde::Serialize;
 
 use crate::Error;
@@ -40,6 +41,8 @@ pub struct Step {
     pub verified: VerifiedRelease,
     /// The verified binary package to install, or `None` to build from source.
     pub binary: Option<VerifiedBinary>,
+    /// What its META says it needs.
+    pub needs: Requirements,
 }
 
 /// A verified plan.
@@ -76,6 +79,9 @@ pub struct StepView {
     pub index: u64,
     /// Its archive's SHA-256.
     pub sha256: String,
+    /// Libraries it needs in `shared_preload_libraries` (loaded at a restart).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub preload: Vec<String>,
 }
 
 /// A plan, as printed and as `--json` shows it.
@@ -113,6 +119,7 @@ impl Plan {
                     requires: s.chosen.requires.clone(),
                     index: s.verified.provenance.index,
                     sha256: s.verified.provenance.sha256.clone(),
+                    preload: s.needs.server_preload(),
                 })
                 .collect(),
             kept: self.kept.clone(),
@@ -136,6 +143,13 @@ impl std::fmt::Display for PlanView {
                 s.kind,
                 why.join("; ")
             )?;
+            if !s.preload.is_empty() {
+                writeln!(
+                    f,
+                    "    needs {} in shared_preload_libraries: PostgreSQL must restart before it can be loaded (--configure adds it)",
+                    s.preload.join(", ")
+                )?;
+            }
         }
         for k in &self.kept {
             writeln!(
@@ -243,10 +257,16 @@ impl Context {
                     .and_then(|r| r.kind)
                     .unwrap_or(kind);
                 let binary = self.binary_in(&c.registry, &c.dist, &v, kind).await?;
+                let needs = r
+                    .needs
+                    .get(&c.release.meta_sha256)
+                    .cloned()
+                    .unwrap_or_default();
                 steps.push(Step {
                     chosen: c,
                     verified: v,
                     binary,
+                    needs,
                 });
             }
             return Ok(Plan {

@@ -11,7 +11,9 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use pgext_spec::api;
+use pgext_spec::meta::read_stored_meta;
 use pgext_spec::prereqs::{Needs, Phase, Prereq, Range, Relation, Version, prereqs};
+use pgext_spec::requirements::Requirements;
 use serde_json::Value;
 
 use super::graph::{
@@ -46,6 +48,8 @@ pub struct Resolver<'a> {
     ext_dists: HashMap<(String, String), Vec<String>>,
     /// META prerequisites by META SHA-256.
     metas: HashMap<String, Vec<Prereq>>,
+    /// What each META says its release needs, by META SHA-256.
+    pub(super) needs: HashMap<String, Requirements>,
     /// Control-file `requires` learned from verified archives, by `dist version` key.
     pub(super) control: HashMap<String, Vec<String>>,
     /// Requests made (for the benchmark's count).
@@ -68,6 +72,7 @@ impl<'a> Resolver<'a> {
             docs: HashMap::new(),
             ext_dists: HashMap::new(),
             metas: HashMap::new(),
+            needs: HashMap::new(),
             control: HashMap::new(),
             requests: 0,
         }
@@ -394,6 +399,23 @@ impl<'a> Resolver<'a> {
         }
         let meta: Value = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Verify(crate::VerifyError::Malformed(format!("{path}: {e}"))))?;
+        // Platforms and modules are v2's: a v1 META states neither, and its conversion
+        // (which compiles the schemas each time) would tell nothing more here.
+        let needs = read_stored_meta(&bytes)
+            .ok()
+            .filter(|m| m.spec == 2)
+            .map(|m| Requirements::from_meta(&m))
+            .unwrap_or_default();
+        // A release for other platforms is refused before anything else is fetched.
+        if let Some(local) = &self.local.platform {
+            needs.check_platform(local).map_err(|why| {
+                plan_error(format!(
+                    "{dist} {} cannot be installed here: {why}",
+                    r.version
+                ))
+            })?;
+        }
+        self.needs.insert(r.meta_sha256.clone(), needs);
         let p = prereqs(&meta).map_err(|e| {
             plan_error(format!(
                 "{dist} {}: its META.json prerequisites cannot be read: {e}",

@@ -240,6 +240,26 @@ pub async fn claim(
     op.submit(&entry).await
 }
 
+/// Grants (or with `grant` false, revokes) a registry role to an account
+/// (`spec/requirements.md`, System packages: the role `packages` maintains the name mapping).
+///
+/// # Errors
+/// When the node refuses the entry (an unknown role or account, nothing to change).
+pub async fn role(
+    op: &Operator,
+    role: &str,
+    account: &str,
+    grant: bool,
+) -> anyhow::Result<Receipt> {
+    let (role, user) = (role.to_ascii_lowercase(), account.to_ascii_lowercase());
+    let entry = op.sign(if grant {
+        Action::RoleGrant { role, user }
+    } else {
+        Action::RoleRevoke { role, user }
+    });
+    op.submit(&entry).await
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use pgext_spec::authority::{DistState, ReleaseState};
 use pgext_spec::meta::Meta;
+use pgext_spec::requirements::Requirements;
 
 use super::blobs::{BlobError, Blobs};
 use super::docs::{self, ReleaseDocs};
@@ -58,6 +59,7 @@ pub struct Content {
     metrics: Arc<Metrics>,
     curated: super::categories::Curated,
     metas: Bounded<Arc<Meta>>,
+    requirements: Bounded<Arc<Requirements>>,
     docs: Bounded<Arc<ReleaseDocs>>,
 }
 
@@ -69,6 +71,7 @@ impl Content {
             metrics,
             curated: super::categories::Curated::builtin(),
             metas: Bounded::new(),
+            requirements: Bounded::new(),
             docs: Bounded::new(),
         }
     }
@@ -136,6 +139,20 @@ impl Content {
         };
         self.metas.put(sha256, meta.clone());
         Ok(meta)
+    }
+
+    /// What the release whose META has this SHA-256 needs, read on first use and kept (a v1
+    /// META's conversion validates it twice).
+    ///
+    /// # Errors
+    /// As [`Content::meta`].
+    pub fn requirements(&self, meta_sha256: &str) -> Result<Arc<Requirements>, BlobError> {
+        if let Some(r) = self.requirements.get(meta_sha256) {
+            return Ok(r);
+        }
+        let r = Arc::new(Requirements::from_meta(&*self.meta(meta_sha256)?));
+        self.requirements.put(meta_sha256, r.clone());
+        Ok(r)
     }
 
     /// The documentation of a release, found in its zip on first use and kept.

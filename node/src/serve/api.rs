@@ -17,9 +17,9 @@ use super::pgxn::release_of;
 use super::{ApiError, Ctx};
 use crate::origin::publish;
 
-type ApiResult = Result<Response, ApiError>;
+pub(super) type ApiResult = Result<Response, ApiError>;
 
-fn json_doc<T: serde::Serialize>(v: T) -> Response {
+pub(super) fn json_doc<T: serde::Serialize>(v: T) -> Response {
     Json(v).into_response()
 }
 

@@ -9,6 +9,7 @@ pub mod access;
 pub mod api;
 pub mod cache;
 pub mod error;
+pub mod needs;
 pub mod pgxn;
 pub mod search;
 pub mod site;
@@ -219,6 +220,12 @@ fn routes() -> Routes {
         pgxn::binary_file,
     )
     .get("/api/v1/dists/{dist}/{version}/meta", api::meta)
+    .get(
+        "/api/v1/dists/{dist}/{version}/requirements",
+        needs::requirements,
+    )
+    .get("/api/v1/packages", needs::packages)
+    .get("/api/v1/packages/{*purl}", needs::package)
     .get(
         "/api/v1/dists/{dist}/{version}/downloads",
         api::release_downloads,

@@ -154,6 +154,11 @@ impl Registry {
                     }
                 }
             }
+            Action::RoleGrant { role, user } => self.apply_role(role, user, true),
+            Action::RoleRevoke { role, user } => self.apply_role(role, user, false),
+            Action::PackageMap { purl, systems } => {
+                self.apply_package_map(index, (actor, time), purl, systems);
+            }
             // Builds stay out of the distribution's history: that is what a client proves before
             // it believes a release, and any account may attest builds.
             Action::Build(b) => {

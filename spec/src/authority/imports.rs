@@ -97,11 +97,18 @@ impl Registry {
                 format!("key {} is not the operator's key", st.key_id),
             ));
         }
-        if !matches!(st.action, Action::Import(_) | Action::Claim { .. }) {
+        if !matches!(
+            st.action,
+            Action::Import(_)
+                | Action::Claim { .. }
+                | Action::RoleGrant { .. }
+                | Action::RoleRevoke { .. }
+                | Action::PackageMap { .. }
+        ) {
             return Err(violation(
                 Rule::NotOperator,
                 format!(
-                    "the operator makes imports and claims, not {}",
+                    "the operator makes imports, claims, role grants and package mappings, not {}",
                     st.action.kind()
                 ),
             ));

@@ -5,10 +5,12 @@
 
 mod apply;
 mod imports;
+mod packages;
 mod replay;
 mod rules;
 
 pub use imports::{MAX_EVIDENCE_BYTES, parse_pgxn_date, pgxn_version};
+pub use packages::PackageMapState;
 pub use replay::{LogViolation, replay_log};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -81,6 +83,12 @@ pub enum Rule {
     ImportOrder,
     /// A PGXN user name claimed already.
     AlreadyClaimed,
+    /// A role the registry does not have.
+    UnknownRole,
+    /// A mapping by an account that does not maintain the mapping.
+    NotMaintainer,
+    /// A mapping's purl or package names are malformed.
+    InvalidPackage,
 }
 
 impl Rule {
@@ -112,6 +120,9 @@ impl Rule {
             Rule::NotOperator => "not-operator",
             Rule::ImportOrder => "import-order",
             Rule::AlreadyClaimed => "already-claimed",
+            Rule::UnknownRole => "unknown-role",
+            Rule::NotMaintainer => "not-maintainer",
+            Rule::InvalidPackage => "invalid-package",
         }
     }
 }
@@ -248,6 +259,10 @@ pub struct Registry {
     extensions: OrdMap<String, String>,
     /// PGXN user names claimed, to the account that claimed each.
     claims: OrdMap<String, String>,
+    /// Registry roles, to the accounts holding each.
+    roles: OrdMap<String, BTreeSet<String>>,
+    /// The name mapping, by purl key.
+    packages: OrdMap<String, Arc<packages::PackageMapState>>,
     /// The registry operator's key (the log's key), which alone signs imports and claims.
     operator: Option<VerifyingKey>,
     size: u64,

@@ -152,6 +152,9 @@ impl Registry {
                 user,
                 evidence,
             } => self.check_claim(actor, pgxn_user, user, evidence),
+            Action::RoleGrant { role, user } => self.check_role(actor, role, user, true),
+            Action::RoleRevoke { role, user } => self.check_role(actor, role, user, false),
+            Action::PackageMap { purl, systems } => self.check_package_map(actor, purl, systems),
             Action::OwnerGrant { dist, user } => {
                 let d = self.owned_dist(actor, dist)?;
                 if !self.accounts.contains_key(&user.to_ascii_lowercase()) {

@@ -478,6 +478,14 @@ pub(crate) fn cases(fx: &Fixture) -> Vec<Case> {
             "provides.pair.docfile",
         ),
         (
+            "a META v2 whose preload and purl pgxn_meta refuses",
+            with_meta(
+                r#"{"name":"pair","version":"1.0.1","abstract":"x","license":"PostgreSQL","maintainers":[{"name":"s","email":"s@example.org"}],"meta-spec":{"version":"2.0.0"},"contents":{"extensions":{"pair":{"sql":"sql/pair.sql","control":"pair.control"}},"modules":{"pair":{"type":"extension","lib":"pair","preload":"always"}}},"dependencies":{"packages":{"build":{"requires":{"not a purl; rm -rf /":0}}}}}"#,
+            ),
+            "invalid-meta",
+            "v2",
+        ),
+        (
             "a META of spec v2 that breaks it",
             with_meta(r#"{"name":"pair","version":"1.0.1","meta-spec":{"version":"2.0.0"}}"#),
             "invalid-meta",

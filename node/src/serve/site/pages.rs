@@ -146,6 +146,7 @@ fn release_page(c: &Ctx, headers: &HeaderMap, d: &DistState, r: &ReleaseState, p
         .filter(|x| x.docpath != "README")
         .map(|x| json!({"title": x.title, "href": format!("{pre}{}.html", x.docpath), "extension": x.extension}))
         .collect();
+    let needs = needs_view(&*content.requirements(&r.release.meta_sha256)?);
     let snap = c.origin.snapshot();
     // The build matrix: per target, each package with the builders that attest it.
     let builds = crate::origin::releases::builds(&d.name, r);
@@ -187,11 +188,50 @@ fn release_page(c: &Ctx, headers: &HeaderMap, d: &DistState, r: &ReleaseState, p
                 "owners": d.owners, "tags": meta.tags, "readme": readme, "docs": docs,
                 "matrix": matrix, "imported": r.imported, "sha1": r.release.sha1,
                 "claimed_by": r.imported.then(|| snap.registry.claim(&r.user)).flatten(),
-                "downloads": downloads.total,
+                "downloads": downloads.total, "needs": needs,
                 "downloads_by": downloads.nodes.iter().map(|(n, k)| json!({"node": n.split('+').next().unwrap_or_default(), "n": k})).collect::<Vec<_>>(),
             }),
         ),
     )
+}
+
+/// What a release needs, as its page lists it: packages grouped by purl with their phases,
+/// extensions apart from system packages.
+fn needs_view(r: &pgext_spec::requirements::Requirements) -> Value {
+    use pgext_spec::requirements::Preload;
+    let mut groups: Vec<(String, bool, String, Vec<String>)> = Vec::new();
+    for p in &r.packages {
+        let phase = serde_json::to_value(p.phase)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let relation = serde_json::to_value(p.relation)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        match groups.iter_mut().find(|g| g.0 == p.purl && g.2 == relation) {
+            Some(g) => g.3.push(phase),
+            None => groups.push((p.purl.clone(), p.is_extension(), relation, vec![phase])),
+        }
+    }
+    let group = |ext: bool| -> Vec<Value> {
+        groups
+            .iter()
+            .filter(|g| g.1 == ext)
+            .map(|(purl, _, relation, phases)| {
+                let name = purl.rsplit('/').next().unwrap_or(purl);
+                json!({"purl": purl, "name": name, "relation": relation, "phases": phases.join(", ")})
+            })
+            .collect()
+    };
+    json!({
+        "postgres": r.postgres, "with": r.postgres_with, "platforms": r.platforms,
+        "pipeline": r.pipeline, "restart": r.restart, "tle": r.tle(),
+        "preload": r.modules.iter().filter_map(|m| Some(json!({
+            "lib": m.library(), "server": m.preload? == Preload::Server,
+        }))).collect::<Vec<_>>(),
+        "system": group(false), "extensions": group(true),
+    })
 }
 
 /// `/dist/NAME/`: the headline release.

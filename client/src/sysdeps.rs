@@ -1,0 +1,336 @@
+//! System packages a release needs (`spec/requirements.md`, System packages): the purls its
+//! META names, mapped to this OS's package names by the registry's `package_map` entries
+//! (each proven included in a checkpoint the registry's witness policy accepts), checked
+//! against what the package manager says is installed, and installed on request. Package names
+//! go to the package manager as arguments, never through a shell.
+
+use std::process::{Command, Stdio};
+
+use pgext_spec::api::PackageMapDoc;
+use pgext_spec::entry::Action;
+use pgext_spec::packages::{Systems, check_purl};
+use pgext_spec::prereqs::Phase;
+use pgext_spec::requirements::Requirements;
+
+use crate::trust::RegistryConfig;
+use crate::verify::{Remote, check_included, check_quorum, open_with_policy};
+use crate::{Error, VerifyError};
+
+/// The mapping's system for this machine: from os-release's `ID` and `ID_LIKE` on Linux,
+/// `homebrew` on macOS; `None` where pgext knows no package manager.
+pub fn local_system() -> Option<&'static str> {
+    if std::env::consts::OS == "macos" {
+        return Some("homebrew");
+    }
+    let text = std::fs::read_to_string("/etc/os-release")
+        .or_else(|_| std::fs::read_to_string("/usr/lib/os-release"))
+        .ok()?;
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(|v| v.trim().trim_matches('"').to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    let (id, like) = (value("ID"), value("ID_LIKE"));
+    let words: Vec<&str> = std::iter::once(id.as_str())
+        .chain(like.split_whitespace())
+        .collect();
+    for (w, system) in [
+        ("ubuntu", "ubuntu"),
+        ("debian", "debian"),
+        ("rhel", "rhel"),
+        ("fedora", "rhel"),
+        ("centos", "rhel"),
+        ("alpine", "alpine"),
+    ] {
+        if words.contains(&w) {
+            return Some(system);
+        }
+    }
+    None
+}
+
+/// Whether the package manager of `system` has `name` installed.
+pub fn is_installed(system: &str, name: &str) -> bool {
+    let (prog, args): (&str, Vec<&str>) = match system {
+        "debian" | "ubuntu" => ("dpkg-query", vec!["-W", "-f=${Status}", "--", name]),
+        "rhel" => ("rpm", vec!["-q", "--", name]),
+        "alpine" => ("apk", vec!["info", "-e", "--", name]),
+        "homebrew" => ("brew", vec!["list", "--versions", "--", name]),
+        _ => return false,
+    };
+    let out = Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    match out {
+        Ok(o) if system == "debian" || system == "ubuntu" => {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains("ok installed")
+        }
+        Ok(o) => o.status.success(),
+        Err(_) => false,
+    }
+}
+
+/// The command that installs `names` on `system` (with `sudo` when not root, but for
+/// Homebrew, which refuses root).
+pub fn install_command(system: &str, names: &[String]) -> Vec<String> {
+    let mut cmd: Vec<String> = match system {
+        "debian" | "ubuntu" => vec!["apt-get".into(), "install".into(), "-y".into()],
+        "rhel" => vec!["dnf".into(), "install".into(), "-y".into()],
+        "alpine" => vec!["apk".into(), "add".into()],
+        "homebrew" => vec!["brew".into(), "install".into()],
+        _ => return Vec::new(),
+    };
+    cmd.push("--".into());
+    cmd.extend(names.iter().cloned());
+    if system != "homebrew" && !is_root() {
+        cmd.insert(0, "sudo".into());
+    }
+    cmd
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Runs [`install_command`] (never through a shell: every name is one argument, and each
+/// was checked against the system's package-name characters when its mapping was logged).
+///
+/// # Errors
+/// When it cannot run or fails.
+pub fn install(system: &str, names: &[String]) -> Result<(), Error> {
+    let cmd = install_command(system, names);
+    let Some((prog, args)) = cmd.split_first() else {
+        return Err(Error::Install(format!(
+            "pgext installs no packages on {system}"
+        )));
+    };
+    let mut c = Command::new(prog);
+    c.args(args).stdin(Stdio::null());
+    if system == "debian" || system == "ubuntu" {
+        c.env("DEBIAN_FRONTEND", "noninteractive");
+    }
+    let status = c
+        .status()
+        .map_err(|e| Error::Install(format!("{prog}: {e}")))?;
+    if !status.success() {
+        return Err(Error::Install(format!(
+            "`{}` failed ({status})",
+            cmd.join(" ")
+        )));
+    }
+    Ok(())
+}
+
+/// The mapping of `purl` the registry's log holds, its entry proven included in a checkpoint
+/// the registry's keys and witness policy accept; `None` when nobody mapped it. (That the
+/// entry's signer maintains the mapping is a rule the witnesses and mirrors replay before
+/// they cosign.)
+///
+/// # Errors
+/// A mapping that does not verify, or a registry that cannot be asked.
+pub async fn lookup(reg: &RegistryConfig, purl: &str) -> Result<Option<PackageMapDoc>, Error> {
+    let key = check_purl(purl).map_err(|e| Error::Request(e.0))?;
+    let remote = Remote::new(reg);
+    let doc: PackageMapDoc = match remote.json(&format!("/api/v1/packages/{key}")).await {
+        Ok(d) => d,
+        Err(Error::Verify(VerifyError::NotFound(_))) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let bad =
+        |why: String| Error::Verify(VerifyError::Malformed(format!("mapping of {purl}: {why}")));
+    let note = String::from_utf8(remote.get("/log/checkpoint").await?)
+        .map_err(|_| bad("the checkpoint is not UTF-8".into()))?;
+    let (signed, cosigners) = open_with_policy(reg, &note)?;
+    check_quorum(reg, &cosigners)?;
+    let size = signed.checkpoint.size;
+    if doc.index >= size {
+        return Err(bad(format!("entry {} is past the checkpoint", doc.index)));
+    }
+    let entry = remote.entry(doc.index).await?;
+    let proof = remote.inclusion(doc.index, size).await?;
+    check_included(
+        doc.index,
+        size,
+        &entry.to_bytes(),
+        &proof,
+        &signed.checkpoint.root,
+    )?;
+    match &entry.statement.action {
+        Action::PackageMap { purl: p, systems }
+            if check_purl(p).ok().as_deref() == Some(key.as_str()) && *systems == doc.systems =>
+        {
+            Ok(Some(doc))
+        }
+        _ => Err(bad(format!(
+            "entry {} is not the mapping the node describes",
+            doc.index
+        ))),
+    }
+}
+
+/// What a release's system packages come to on this machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The system the mapping was read for, when pgext knows one here.
+    pub system: Option<String>,
+    /// Packages missing, each with the purl it stands for.
+    pub missing: Vec<(String, String)>,
+    /// Purls the registry does not map for this system.
+    pub unmapped: Vec<String>,
+}
+
+/// The packages `names` of `systems` for `system`: the build list for a build, else the run
+/// list.
+fn names_for<'a>(systems: &'a Systems, system: &str, build: bool) -> Option<&'a [String]> {
+    let p = systems.get(system)?;
+    Some(if build { &p.build } else { p.run() })
+}
+
+/// What `needs` requires of this machine for a build from source (`build`: configure, build
+/// and run phases, the mapping's build packages) or an install of a binary (run phase, run
+/// packages): the packages missing, and the purls nobody mapped.
+///
+/// # Errors
+/// When a mapping does not verify.
+pub async fn check(
+    reg: &RegistryConfig,
+    needs: &Requirements,
+    platform: &pgext_spec::requirements::Platform,
+    build: bool,
+) -> Result<Report, Error> {
+    let phases: &[Phase] = if build {
+        &[Phase::Configure, Phase::Build, Phase::Runtime]
+    } else {
+        &[Phase::Runtime]
+    };
+    let wanted = needs.system_packages(platform, phases);
+    let mut report = Report {
+        system: local_system().map(str::to_string),
+        ..Report::default()
+    };
+    if wanted.is_empty() {
+        return Ok(report);
+    }
+    let Some(system) = report.system.clone() else {
+        report.unmapped = wanted.iter().map(|p| p.purl.clone()).collect();
+        return Ok(report);
+    };
+    for need in wanted {
+        let names = match lookup(reg, &need.purl).await? {
+            Some(doc) => names_for(&doc.systems, &system, build).map(<[String]>::to_vec),
+            None => None,
+        };
+        match names {
+            Some(names) => {
+                for n in names.into_iter().filter(|n| !is_installed(&system, n)) {
+                    report.missing.push((need.purl.clone(), n));
+                }
+            }
+            None => report.unmapped.push(need.purl.clone()),
+        }
+    }
+    Ok(report)
+}
+
+/// The system packages a plan's dists need here: for each dist, what its step needs (a build
+/// from source, or a binary's run).
+#[derive(Debug, Clone, Default)]
+pub struct PlanPackages {
+    /// This machine's system in the mapping.
+    pub system: Option<String>,
+    /// `(dist, purl, package)` missing.
+    pub missing: Vec<(String, String, String)>,
+    /// `(dist, purl)` nobody mapped for this system.
+    pub unmapped: Vec<(String, String)>,
+}
+
+impl PlanPackages {
+    /// The missing package names, each once.
+    pub fn names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (_, _, n) in &self.missing {
+            if !out.contains(n) {
+                out.push(n.clone());
+            }
+        }
+        out
+    }
+
+    /// What to tell: each missing package and unmapped purl, and the command that installs
+    /// what is missing.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (dist, purl, name) in &self.missing {
+            out.push(format!(
+                "{dist} needs the OS package {name} ({purl}), which is not installed"
+            ));
+        }
+        for (dist, purl) in &self.unmapped {
+            let on = self.system.as_deref().unwrap_or("this system");
+            out.push(format!(
+                "{dist} needs {purl}, which the registry maps to no package of {on}: install it yourself"
+            ));
+        }
+        if let (Some(system), false) = (&self.system, self.missing.is_empty()) {
+            out.push(format!(
+                "install them with: {}",
+                install_command(system, &self.names()).join(" ")
+            ));
+        }
+        out
+    }
+}
+
+impl crate::ops::Context {
+    /// What each dist of `plan` needs of this machine's OS packages.
+    ///
+    /// # Errors
+    /// When a mapping does not verify.
+    pub async fn plan_packages(&self, plan: &crate::plan::Plan) -> Result<PlanPackages, Error> {
+        let platform = crate::target::platform();
+        let mut out = PlanPackages {
+            system: local_system().map(str::to_string),
+            ..PlanPackages::default()
+        };
+        for s in &plan.steps {
+            let r = check(&s.chosen.registry, &s.needs, &platform, s.binary.is_none()).await?;
+            let dist = &s.chosen.dist;
+            out.missing
+                .extend(r.missing.into_iter().map(|(p, n)| (dist.clone(), p, n)));
+            out.unmapped
+                .extend(r.unmapped.into_iter().map(|p| (dist.clone(), p)));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_argument_lists() {
+        let names = vec!["libxml2-dev".to_string(), "pkgconf".to_string()];
+        let cmd = install_command("debian", &names);
+        let tail: Vec<&str> = cmd
+            .iter()
+            .map(String::as_str)
+            .skip_while(|a| *a != "apt-get")
+            .collect();
+        assert_eq!(
+            tail,
+            ["apt-get", "install", "-y", "--", "libxml2-dev", "pkgconf"]
+        );
+        assert_eq!(
+            install_command("homebrew", &names)[..2],
+            ["brew", "install"]
+        );
+        assert!(install_command("windows", &names).is_empty());
+    }
+}

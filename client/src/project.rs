@@ -132,7 +132,8 @@ pub fn validate(path: &Path) -> Result<Vec<Problem>, Error> {
             let control = e["control"]
                 .as_str()
                 .map_or_else(|| format!("{ext}.control"), String::from);
-            versions.push((ext.clone(), meta.version.clone(), control));
+            // A v2 META states no extension version: the control file's is the one.
+            versions.push((ext.clone(), None, control));
         }
     } else {
         for (ext, p) in &meta.provides {
@@ -142,7 +143,11 @@ pub fn validate(path: &Path) -> Result<Vec<Problem>, Error> {
             if let Some(f) = &p.docfile {
                 named.push((format!("provides.{ext}.docfile"), f.clone(), false));
             }
-            versions.push((ext.clone(), p.version.clone(), format!("{ext}.control")));
+            versions.push((
+                ext.clone(),
+                Some(p.version.clone()),
+                format!("{ext}.control"),
+            ));
         }
     }
     for (field, file, generated) in named {
@@ -184,9 +189,12 @@ pub fn validate(path: &Path) -> Result<Vec<Problem>, Error> {
                 )
         };
         match pgext_spec::prereqs::control_value(&text, "default_version") {
-            Some(v) if !same(&v, &version) => problems.push(problem(
+            Some(v) if version.as_ref().is_some_and(|m| !same(&v, m)) => problems.push(problem(
                 control.clone(),
-                format!("default_version is {v} but META.json gives {ext} version {version}: make them agree"),
+                format!(
+                    "default_version is {v} but META.json gives {ext} version {}: make them agree",
+                    version.unwrap_or_default()
+                ),
             )),
             None => problems.push(problem(
                 control.clone(),
@@ -576,7 +584,8 @@ mod tests {
             assert_eq!(validate(&root).unwrap(), Vec::<Problem>::new(), "{name}");
             let p = bundle(&root).unwrap();
             assert_eq!(p.release.dist, name);
-            // A control file that disagrees, and a missing doc, are named with their fix.
+            // A control file that disagrees with a v1 META, and a missing doc, are named with
+            // their fix; a v2 META states no extension version (the control file's is it).
             std::fs::write(
                 root.join(format!("{name}.control")),
                 "default_version = '9.9.9'\n",
@@ -584,15 +593,20 @@ mod tests {
             .unwrap();
             std::fs::remove_file(root.join(format!("doc/{name}.md"))).unwrap();
             let problems = validate(&root).unwrap();
-            assert_eq!(problems.len(), 2, "{problems:?}");
+            assert_eq!(problems.len(), if v1 { 2 } else { 1 }, "{problems:?}");
             assert!(
                 problems[0].message.contains("does not exist"),
                 "{problems:?}"
             );
-            assert!(
-                problems[1].message.contains("default_version is 9.9.9"),
-                "{problems:?}"
-            );
+            if v1 {
+                assert!(
+                    problems[1].message.contains("default_version is 9.9.9"),
+                    "{problems:?}"
+                );
+            } else {
+                let b = bundle(&root).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(b.release.provides[name], "9.9.9");
+            }
             assert!(problems.iter().all(|p| p.blocks(false)));
             // `0.1` is `0.1.0`; a SQL file the build generates is a warning, an error only
             // when strict.

@@ -92,7 +92,8 @@ pub fn release_from_files(files: &Files, status: Option<Status>) -> Result<Prepa
     let meta_bytes = files
         .get("META.json")
         .ok_or_else(|| Error::Release("the archive has no META.json at its top level".into()))?;
-    let meta = parse_meta(meta_bytes).map_err(|e| Error::Release(e.to_string()))?;
+    let mut meta = parse_meta(meta_bytes).map_err(|e| Error::Release(e.to_string()))?;
+    meta.take_control_versions(|p| files.get(p).map(<[u8]>::to_vec));
     let zip =
         pgxn_zip(&meta.name, &meta.version, files).map_err(|e| Error::Release(e.to_string()))?;
     let release = Release {

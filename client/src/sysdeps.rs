@@ -73,22 +73,40 @@ pub fn is_installed(system: &str, name: &str) -> bool {
     }
 }
 
-/// The command that installs `names` on `system` (with `sudo` when not root, but for
-/// Homebrew, which refuses root).
-pub fn install_command(system: &str, names: &[String]) -> Vec<String> {
-    let mut cmd: Vec<String> = match system {
-        "debian" | "ubuntu" => vec!["apt-get".into(), "install".into(), "-y".into()],
-        "rhel" => vec!["dnf".into(), "install".into(), "-y".into()],
-        "alpine" => vec!["apk".into(), "add".into()],
-        "homebrew" => vec!["brew".into(), "install".into()],
+/// The commands that install `names` on `system`, in order (with `sudo` when not root, but
+/// for Homebrew, which refuses root): Debian's and Ubuntu's refresh the package lists first, as a
+/// fresh image has none and a stale one names versions the mirror no longer has.
+pub fn install_commands(system: &str, names: &[String]) -> Vec<Vec<String>> {
+    let argv = |words: &[&str]| -> Vec<String> {
+        let mut cmd: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        if system != "homebrew" && !is_root() {
+            cmd.insert(0, "sudo".into());
+        }
+        cmd
+    };
+    let mut install = match system {
+        "debian" | "ubuntu" => argv(&["apt-get", "install", "-y"]),
+        "rhel" => argv(&["dnf", "install", "-y"]),
+        "alpine" => argv(&["apk", "add"]),
+        "homebrew" => argv(&["brew", "install"]),
         _ => return Vec::new(),
     };
-    cmd.push("--".into());
-    cmd.extend(names.iter().cloned());
-    if system != "homebrew" && !is_root() {
-        cmd.insert(0, "sudo".into());
+    install.push("--".into());
+    install.extend(names.iter().cloned());
+    match system {
+        "debian" | "ubuntu" => vec![argv(&["apt-get", "update"]), install],
+        _ => vec![install],
     }
-    cmd
+}
+
+/// [`install_commands`] as one line to show (the names are checked package names: nothing in
+/// them needs quoting).
+pub fn install_line(system: &str, names: &[String]) -> String {
+    install_commands(system, names)
+        .iter()
+        .map(|c| c.join(" "))
+        .collect::<Vec<_>>()
+        .join(" && ")
 }
 
 fn is_root() -> bool {
@@ -98,31 +116,36 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// Runs [`install_command`] (never through a shell: every name is one argument, and each
+/// Runs [`install_commands`] (never through a shell: every name is one argument, and each
 /// was checked against the system's package-name characters when its mapping was logged).
 ///
 /// # Errors
-/// When it cannot run or fails.
+/// When one cannot run or fails.
 pub fn install(system: &str, names: &[String]) -> Result<(), Error> {
-    let cmd = install_command(system, names);
-    let Some((prog, args)) = cmd.split_first() else {
+    let cmds = install_commands(system, names);
+    if cmds.is_empty() {
         return Err(Error::Install(format!(
             "pgext installs no packages on {system}"
         )));
-    };
-    let mut c = Command::new(prog);
-    c.args(args).stdin(Stdio::null());
-    if system == "debian" || system == "ubuntu" {
-        c.env("DEBIAN_FRONTEND", "noninteractive");
     }
-    let status = c
-        .status()
-        .map_err(|e| Error::Install(format!("{prog}: {e}")))?;
-    if !status.success() {
-        return Err(Error::Install(format!(
-            "`{}` failed ({status})",
-            cmd.join(" ")
-        )));
+    for cmd in cmds {
+        let Some((prog, args)) = cmd.split_first() else {
+            continue;
+        };
+        let mut c = Command::new(prog);
+        c.args(args).stdin(Stdio::null());
+        if system == "debian" || system == "ubuntu" {
+            c.env("DEBIAN_FRONTEND", "noninteractive");
+        }
+        let status = c
+            .status()
+            .map_err(|e| Error::Install(format!("{prog}: {e}")))?;
+        if !status.success() {
+            return Err(Error::Install(format!(
+                "`{}` failed ({status})",
+                cmd.join(" ")
+            )));
+        }
     }
     Ok(())
 }
@@ -280,7 +303,7 @@ impl PlanPackages {
         if let (Some(system), false) = (&self.system, self.missing.is_empty()) {
             out.push(format!(
                 "install them with: {}",
-                install_command(system, &self.names()).join(" ")
+                install_line(system, &self.names())
             ));
         }
         out
@@ -317,20 +340,19 @@ mod tests {
     #[test]
     fn commands_are_argument_lists() {
         let names = vec!["libxml2-dev".to_string(), "pkgconf".to_string()];
-        let cmd = install_command("debian", &names);
-        let tail: Vec<&str> = cmd
-            .iter()
-            .map(String::as_str)
-            .skip_while(|a| *a != "apt-get")
-            .collect();
+        let cmds = install_commands("debian", &names);
+        let tail = |c: &Vec<String>| -> Vec<String> {
+            c.iter().skip_while(|a| *a == "sudo").cloned().collect()
+        };
+        assert_eq!(tail(&cmds[0]), ["apt-get", "update"]);
         assert_eq!(
-            tail,
+            tail(&cmds[1]),
             ["apt-get", "install", "-y", "--", "libxml2-dev", "pkgconf"]
         );
         assert_eq!(
-            install_command("homebrew", &names)[..2],
+            install_commands("homebrew", &names)[0][..2],
             ["brew", "install"]
         );
-        assert!(install_command("windows", &names).is_empty());
+        assert!(install_commands("windows", &names).is_empty());
     }
 }

@@ -314,6 +314,27 @@ pub fn category_named(s: &str) -> Option<&'static str> {
 }
 
 impl Meta {
+    /// A v2 META states no extension versions: each extension's is its control file's
+    /// `default_version` (read with `read`, a path in the distribution to its bytes), where
+    /// the control file has one; else the distribution's. A v1 META states them and is left
+    /// as it is.
+    pub fn take_control_versions(&mut self, read: impl Fn(&str) -> Option<Vec<u8>>) {
+        if self.spec != 2 {
+            return;
+        }
+        for (ext, p) in &mut self.provides {
+            let path = self.raw["contents"]["extensions"][ext.as_str()]["control"]
+                .as_str()
+                .map_or_else(|| format!("{ext}.control"), str::to_string);
+            let version = read(&path).and_then(|b| {
+                crate::prereqs::control_value(&String::from_utf8_lossy(&b), "default_version")
+            });
+            if let Some(v) = version.filter(|v| !v.is_empty() && v.len() <= 64) {
+                p.version = v;
+            }
+        }
+    }
+
     /// The release META PGXN clients read (`/dist/{dist}/{version}/META.json`): PGXN's v1 shape
     /// with `meta-spec`, `generated_by` and `x_*` keys removed and `release_status`, `user`,
     /// `sha1` and `date` added. A v2 META is presented in the v1 fields clients need.

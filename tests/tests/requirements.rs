@@ -69,7 +69,7 @@ fn sql_dist_v2(name: &str, deps: Value) -> Vec<(String, Vec<u8>)> {
     vec![
         ("META.json".into(), serde_json::to_vec_pretty(&meta).unwrap()),
         ("Makefile".into(), format!("EXTENSION = {name}\nDATA = {name}--1.0.0.sql\nPG_CONFIG ?= pg_config\nPGXS := $(shell $(PG_CONFIG) --pgxs)\ninclude $(PGXS)\n").into_bytes()),
-        (format!("{name}.control"), b"default_version = '1.0.0'\nrelocatable = true\n".to_vec()),
+        (format!("{name}.control"), b"default_version = '1.0'\nrelocatable = true\n".to_vec()),
         (format!("{name}--1.0.0.sql"), format!("CREATE FUNCTION {name}_answer() RETURNS int LANGUAGE sql AS 'SELECT 42';\n").into_bytes()),
     ]
 }
@@ -134,6 +134,12 @@ async fn what_a_release_needs_is_served_told_and_acted_on() {
         .await;
     let doc: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(doc["extensions"], json!([{"name": clash, "tle": true}]));
+    // A v2 META states no extension version: the control file's default_version is it.
+    let dist = node.json(&format!("/api/v1/dists/{clash}")).await;
+    assert_eq!(dist["releases"][0]["provides"][clash], "1.0", "{dist}");
+    let (_, meta) = node.get(&format!("/dist/{clash}/1.0.0/META.json")).await;
+    let meta: Value = serde_json::from_slice(&meta).unwrap();
+    assert_eq!(meta["provides"][clash]["version"], "1.0", "{meta}");
     assert_eq!(doc["restart"], false);
     assert_eq!(
         doc["packages"],
@@ -545,7 +551,7 @@ async fn system_packages_are_mapped_on_the_log_installed_and_built_with() {
             plan.contains(&format!("{name} needs the OS package libjansson-dev (pkg:generic/jansson), which is not installed")),
             "{plan}"
         );
-        assert!(plan.contains("install them with: apt-get install -y -- libjansson-dev"), "{plan}");
+        assert!(plan.contains("install them with: apt-get update && apt-get install -y -- libjansson-dev"), "{plan}");
         let err = cli.fails(&["install", name, "--yes"]);
         assert!(err.contains("--install-system-deps; nothing was installed"), "{err}");
         assert!(!cli.ok(&["list"]).contains(name));

@@ -364,7 +364,7 @@ async fn install(
         print!("{view}");
     }
     if let (Some(system), false) = (&sys.system, sys.missing.is_empty()) {
-        let command = crate::sysdeps::install_command(system, &sys.names()).join(" ");
+        let command = crate::sysdeps::install_line(system, &sys.names());
         if !ask.system_deps {
             anyhow::bail!(
                 "OS packages are missing: install them (`{command}`) or pass --install-system-deps; nothing was installed"

@@ -34,7 +34,8 @@ struct Cli {
     /// Which configured registry to use (default: the first).
     #[arg(long, global = true)]
     registry: Option<String>,
-    /// The signing key file (default: $PGEXT_SIGNING_KEY, else ~/.config/pgext/signing.key).
+    /// The signing key file (default: the key line in $PGEXT_SIGNING_KEY, else the file
+    /// ~/.config/pgext/signing.key).
     #[arg(long, global = true)]
     key: Option<PathBuf>,
     #[command(subcommand)]

@@ -220,13 +220,18 @@ impl<'a> Resolver<'a> {
                         self.local.check_postgres(&pr.range, &label, &chain)?;
                     }
                     (Needs::Postgres, _) => {}
-                    (Needs::Other(what), Relation::Requires | Relation::Recommends)
+                    // What it requires of the system is told once the plan is made, with the
+                    // registry's mapping to this OS's packages (`sysdeps`).
+                    (Needs::Other(what), Relation::Recommends)
                         if wanted(pr, follow, root.is_some()) =>
                     {
-                        p.notes.push(format!(
-                            "{label} needs {what} ({}), which pgext does not install: install it by the system's own means",
+                        let note = format!(
+                            "{label} recommends {what} ({}), which pgext does not install",
                             pr.range
-                        ));
+                        );
+                        if !p.notes.contains(&note) {
+                            p.notes.push(note);
+                        }
                     }
                     (Needs::Other(_), _) => {}
                     (Needs::Extension(n), Relation::Suggests) if pr.phase == Phase::Runtime => {

@@ -45,8 +45,9 @@ pub fn prepare(limits: &Limits, archive: &[u8], release: &Release) -> Result<Pre
             )
         })?
         .to_vec();
-    let meta =
+    let mut meta =
         parse_meta(&meta_bytes).map_err(|e| Error::invalid("invalid-meta", e.to_string()))?;
+    meta.take_control_versions(|p| files.get(p).map(<[u8]>::to_vec));
     if meta.name != release.dist || meta.version != release.version {
         return Err(Error::invalid(
             "meta-mismatch",
@@ -268,8 +269,9 @@ pub fn prepare_import(limits: &Limits, zip: &[u8], import: &Import) -> Result<Ve
             "meta_sha256 is not the SHA-256 of the zip's META.json",
         ));
     }
-    let meta =
+    let mut meta =
         read_stored_meta(&meta_bytes).map_err(|e| Error::invalid("invalid-meta", e.to_string()))?;
+    meta.take_control_versions(|p| files.get(p).map(<[u8]>::to_vec));
     let provides: std::collections::BTreeMap<String, String> = meta
         .provides
         .iter()

@@ -39,6 +39,12 @@ pub fn release_meta(content: &Content, d: &DistState, r: &ReleaseState) -> Resul
     let meta = content.meta(&r.release.meta_sha256)?;
     let mut doc = meta.release_meta(r.release.status, &r.user, &r.release.sha1, &date(r.time));
     content.docs(&d.name, r)?.annotate(&mut doc);
+    // The extension versions are the entry's: a v2 META states none (its control files do).
+    for (ext, v) in &r.release.provides {
+        if let Some(p) = doc["provides"].get_mut(ext).and_then(Value::as_object_mut) {
+            p.insert("version".into(), Value::String(v.clone()));
+        }
+    }
     if let Some(o) = doc.as_object_mut() {
         o.insert("releases".into(), releases_map(d));
     }

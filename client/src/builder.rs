@@ -324,7 +324,7 @@ async fn attested(
 /// The OS packages the release unpacked in `src` needs for a build here, installed when the
 /// builder may (as root, or through sudo); missing ones it may not install fail the build,
 /// naming them. Purls the registry does not map are left to the build.
-async fn system_packages(cfg: &BuilderConfig, src: &Path) -> Result<(), Error> {
+async fn system_packages(cfg: &BuilderConfig, pg: &PgInstall, src: &Path) -> Result<(), Error> {
     let Some(meta) = std::fs::read(src.join("META.json"))
         .ok()
         .and_then(|b| pgext_spec::meta::read_stored_meta(&b).ok())
@@ -333,8 +333,16 @@ async fn system_packages(cfg: &BuilderConfig, src: &Path) -> Result<(), Error> {
         return Ok(());
     };
     let needs = pgext_spec::requirements::Requirements::from_meta(&meta);
-    let platform = crate::target::platform();
-    let report = crate::sysdeps::check(&cfg.registry, &needs, &platform, true).await?;
+    let here = crate::target::platform();
+    let version = pgext_spec::prereqs::Version::of_postgres(&pg.version);
+    let report = crate::sysdeps::check(
+        &cfg.registry,
+        &needs,
+        (&here, version.as_ref()),
+        true,
+        &mut crate::sysdeps::Lookups::new(),
+    )
+    .await?;
     let (Some(system), false) = (&report.system, report.missing.is_empty()) else {
         return Ok(());
     };
@@ -351,7 +359,7 @@ async fn system_packages(cfg: &BuilderConfig, src: &Path) -> Result<(), Error> {
         )));
     }
     let system = system.clone();
-    tokio::task::spawn_blocking(move || crate::sysdeps::install(&system, &names))
+    tokio::task::spawn_blocking(move || crate::sysdeps::install(&system, &names, false))
         .await
         .map_err(|e| Error::Install(e.to_string()))?
 }
@@ -403,7 +411,7 @@ async fn attempt_once(
         std::fs::create_dir_all(d).map_err(|e| Error::Config(format!("{}: {e}", d.display())))?;
     }
     unpack(&v.zip, &src)?;
-    system_packages(cfg, &src).await?;
+    system_packages(cfg, &platform.pg, &src).await?;
     let log = cfg
         .state_dir
         .join("logs")

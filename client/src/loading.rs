@@ -52,9 +52,12 @@ impl Context {
                 if !miss.is_empty() && first.is_none() {
                     first = Some((dist.clone(), miss.clone()));
                 }
-                libs.extend(miss);
+                for l in miss {
+                    if !libs.contains(&l) {
+                        libs.push(l);
+                    }
+                }
             }
-            libs.dedup();
             if let Some((dist, miss)) = first {
                 if !configure {
                     return Err(Error::Install(format!(

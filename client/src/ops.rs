@@ -267,6 +267,8 @@ impl Context {
         self.progress.done();
         let files = files?;
         installed::keep_archive(&self.state, &v.provenance.sha256, &v.zip)?;
+        let meta = pgext_spec::archive::read_archive(&v.zip, &Default::default()).ok();
+        let preload = preload_in(meta.as_ref().and_then(|f| f.get("META.json")), &files);
         self.record(Installed {
             extensions: installed::extensions_in(&files, &self.extension_dir()),
             prefix: self.prefix.clone(),
@@ -284,12 +286,7 @@ impl Context {
             binary_sha256: Some(b.sha256.clone()),
             requires: Vec::new(),
             lock: None,
-            preload: preload_in(
-                pgext_spec::archive::read_archive(&v.zip, &Default::default())
-                    .ok()
-                    .as_ref()
-                    .and_then(|f| f.get("META.json")),
-            ),
+            preload,
         })
     }
 
@@ -325,6 +322,7 @@ impl Context {
         self.progress.done();
         let files = result?;
         let _ = std::fs::remove_file(&log);
+        let preload = preload_in(std::fs::read(dir.join("META.json")).ok().as_deref(), &files);
         let record = Installed {
             extensions: installed::extensions_in(&files, &self.extension_dir()),
             prefix: self.prefix.clone(),
@@ -342,7 +340,7 @@ impl Context {
             binary_sha256: None,
             requires: Vec::new(),
             lock: None,
-            preload: preload_in(std::fs::read(dir.join("META.json")).ok().as_deref()),
+            preload,
         };
         self.record(record)
     }
@@ -524,12 +522,24 @@ fn prune_dirs(files: &[PathBuf], roots: &[(&'static str, PathBuf)]) {
 }
 
 /// The libraries a META says must be in `shared_preload_libraries` (none when there is no
-/// META or it cannot be read; a v1 META has no modules to say it).
-fn preload_in(meta: Option<&[u8]>) -> Vec<String> {
+/// META or it cannot be read; a v1 META has no modules to say it), each only when the install
+/// wrote it (`LIB.so`, `.dylib`, `.dll`): a library that is not there would keep the server
+/// from starting once `--configure` named it.
+fn preload_in(meta: Option<&[u8]>, files: &[PathBuf]) -> Vec<String> {
+    let wrote = |lib: &String| {
+        files.iter().any(|f| {
+            f.file_stem().is_some_and(|s| s == lib.as_str())
+                && f.extension()
+                    .is_some_and(|e| e == "so" || e == "dylib" || e == "dll")
+        })
+    };
     meta.and_then(|b| pgext_spec::meta::read_stored_meta(b).ok())
         .filter(|m| m.spec == 2)
         .map(|m| pgext_spec::requirements::Requirements::from_meta(&m).server_preload())
         .unwrap_or_default()
+        .into_iter()
+        .filter(wrote)
+        .collect()
 }
 
 /// A local project's name and version from its META.json, else the folder's name.

@@ -4,12 +4,13 @@
 //! against what the package manager says is installed, and installed on request. Package names
 //! go to the package manager as arguments, never through a shell.
 
+use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
 use pgext_spec::api::PackageMapDoc;
 use pgext_spec::entry::Action;
 use pgext_spec::packages::{Systems, check_purl};
-use pgext_spec::prereqs::Phase;
+use pgext_spec::prereqs::{Phase, Version};
 use pgext_spec::requirements::Requirements;
 
 use crate::trust::RegistryConfig;
@@ -121,7 +122,7 @@ fn is_root() -> bool {
 ///
 /// # Errors
 /// When one cannot run or fails.
-pub fn install(system: &str, names: &[String]) -> Result<(), Error> {
+pub fn install(system: &str, names: &[String], interactive: bool) -> Result<(), Error> {
     let cmds = install_commands(system, names);
     if cmds.is_empty() {
         return Err(Error::Install(format!(
@@ -132,8 +133,19 @@ pub fn install(system: &str, names: &[String]) -> Result<(), Error> {
         let Some((prog, args)) = cmd.split_first() else {
             continue;
         };
+        // The terminal stays the command's: sudo may ask for a password there, unless the
+        // run is unattended (`sudo -n` fails instead of waiting). sudo resets the environment:
+        // apt's frontend setting goes through `env`.
         let mut c = Command::new(prog);
-        c.args(args).stdin(Stdio::null());
+        if prog == "sudo" {
+            if !interactive {
+                c.arg("-n");
+            }
+            if system == "debian" || system == "ubuntu" {
+                c.args(["env", "DEBIAN_FRONTEND=noninteractive"]);
+            }
+        }
+        c.args(args);
         if system == "debian" || system == "ubuntu" {
             c.env("DEBIAN_FRONTEND", "noninteractive");
         }
@@ -184,9 +196,13 @@ pub async fn lookup(reg: &RegistryConfig, purl: &str) -> Result<Option<PackageMa
         &proof,
         &signed.checkpoint.root,
     )?;
+    // The names are checked again: they go to a package manager.
+    pgext_spec::packages::check_systems(&doc.systems).map_err(|e| bad(e.0))?;
     match &entry.statement.action {
         Action::PackageMap { purl: p, systems }
-            if check_purl(p).ok().as_deref() == Some(key.as_str()) && *systems == doc.systems =>
+            if check_purl(p).ok().as_deref() == Some(key.as_str())
+                && *systems == doc.systems
+                && entry.statement.actor.eq_ignore_ascii_case(&doc.user) =>
         {
             Ok(Some(doc))
         }
@@ -196,6 +212,9 @@ pub async fn lookup(reg: &RegistryConfig, purl: &str) -> Result<Option<PackageMa
         ))),
     }
 }
+
+/// Mappings looked up, by registry and purl key: a plan asks once per purl.
+pub type Lookups = HashMap<(String, String), Option<Systems>>;
 
 /// What a release's system packages come to on this machine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -224,15 +243,16 @@ fn names_for<'a>(systems: &'a Systems, system: &str, build: bool) -> Option<&'a 
 pub async fn check(
     reg: &RegistryConfig,
     needs: &Requirements,
-    platform: &pgext_spec::requirements::Platform,
+    (platform, pg): (&pgext_spec::requirements::Platform, Option<&Version>),
     build: bool,
+    cache: &mut Lookups,
 ) -> Result<Report, Error> {
     let phases: &[Phase] = if build {
         &[Phase::Configure, Phase::Build, Phase::Runtime]
     } else {
         &[Phase::Runtime]
     };
-    let wanted = needs.system_packages(platform, phases);
+    let wanted = needs.system_packages(platform, pg, phases);
     let mut report = Report {
         system: local_system().map(str::to_string),
         ..Report::default()
@@ -245,10 +265,24 @@ pub async fn check(
         return Ok(report);
     };
     for need in wanted {
-        let names = match lookup(reg, &need.purl).await? {
-            Some(doc) => names_for(&doc.systems, &system, build).map(<[String]>::to_vec),
-            None => None,
+        // A purl no mapping can name (a version in it, an unknown type) is unmapped.
+        let Ok(key) = check_purl(&need.purl) else {
+            report.unmapped.push(need.purl.clone());
+            continue;
         };
+        let cached = (reg.name.clone(), key);
+        let systems = match cache.get(&cached) {
+            Some(s) => s.clone(),
+            None => {
+                let s = lookup(reg, &need.purl).await?.map(|d| d.systems);
+                cache.insert(cached, s.clone());
+                s
+            }
+        };
+        let names = systems
+            .as_ref()
+            .and_then(|s| names_for(s, &system, build))
+            .map(<[String]>::to_vec);
         match names {
             Some(names) => {
                 for n in names.into_iter().filter(|n| !is_installed(&system, n)) {
@@ -317,12 +351,21 @@ impl crate::ops::Context {
     /// When a mapping does not verify.
     pub async fn plan_packages(&self, plan: &crate::plan::Plan) -> Result<PlanPackages, Error> {
         let platform = crate::target::platform();
+        let pg = Version::of_postgres(&self.pg.version);
         let mut out = PlanPackages {
             system: local_system().map(str::to_string),
             ..PlanPackages::default()
         };
+        let mut cache = Lookups::new();
         for s in &plan.steps {
-            let r = check(&s.chosen.registry, &s.needs, &platform, s.binary.is_none()).await?;
+            let r = check(
+                &s.chosen.registry,
+                &s.needs,
+                (&platform, pg.as_ref()),
+                s.binary.is_none(),
+                &mut cache,
+            )
+            .await?;
             let dist = &s.chosen.dist;
             out.missing
                 .extend(r.missing.into_iter().map(|(p, n)| (dist.clone(), p, n)));

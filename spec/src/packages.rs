@@ -121,14 +121,17 @@ pub fn check_purl(purl: &str) -> Result<String, PackageError> {
     if path.contains(['@', '?', '#']) {
         return bad("a mapping names a package without version, qualifiers or subpath");
     }
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || "._-+%/".contains(c);
+    // No `%`: the key is a URL path as it is, and a decoded escape would name another purl.
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "._-+/".contains(c);
     if path.is_empty()
-        || path.starts_with('/')
-        || path.ends_with('/')
-        || path.contains("//")
         || !path.chars().all(ok_char)
+        || path
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
     {
-        return bad("the name may hold letters, digits and . _ - + % / only");
+        return bad(
+            "the name may hold letters, digits and . _ - + / only, in segments other than . and ..",
+        );
     }
     Ok(format!("pkg:{ty}/{path}"))
 }
@@ -213,6 +216,9 @@ mod tests {
             "pkg:generic/",
             "pkg:generic//x",
             "pkg:generic/a;rm -rf",
+            "pkg:generic/lib%20xml",
+            "pkg:generic/../x",
+            "pkg:generic/a/./b",
             "generic/libxml2",
             "pkg:generic",
         ] {

@@ -131,6 +131,14 @@ pub struct Requirements {
     pub restart: bool,
 }
 
+/// Most packages, modules and variations read from one META (past them, the rest is not
+/// read): a bound on the work a META can make a node, a client or a builder do.
+pub const MAX_PACKAGES: usize = crate::prereqs::MAX_PREREQS;
+/// Most modules read from one META.
+pub const MAX_MODULES: usize = 256;
+/// Most variations read from one META.
+pub const MAX_VARIATIONS: usize = 32;
+
 const PHASES: [(&str, Phase); 5] = [
     ("configure", Phase::Configure),
     ("build", Phase::Build),
@@ -198,11 +206,26 @@ impl Requirements {
                 })
                 .collect();
         }
+        req.bound();
         req.restart = req
             .modules
             .iter()
             .any(|m| m.preload == Some(Preload::Server));
         req
+    }
+
+    /// Keeps what a META may state within the bounds, packages counted across variations.
+    fn bound(&mut self) {
+        self.packages.truncate(MAX_PACKAGES);
+        self.modules.truncate(MAX_MODULES);
+        self.variations.truncate(MAX_VARIATIONS);
+        let mut left = MAX_PACKAGES - self.packages.len();
+        for v in &mut self.variations {
+            v.packages.truncate(left);
+            left -= v.packages.len();
+        }
+        self.postgres_with.truncate(MAX_MODULES);
+        self.platforms.truncate(MAX_MODULES);
     }
 
     fn from_distribution(d: &Distribution) -> Requirements {
@@ -295,14 +318,19 @@ impl Requirements {
 
     /// The libraries that must be in `shared_preload_libraries`.
     pub fn server_preload(&self) -> Vec<String> {
-        let mut libs: Vec<String> = self
+        let libs: Vec<String> = self
             .modules
             .iter()
             .filter(|m| m.preload == Some(Preload::Server))
             .map(|m| m.library().to_string())
             .collect();
-        libs.dedup();
-        libs
+        let mut once: Vec<String> = Vec::new();
+        for l in libs {
+            if !once.contains(&l) {
+                once.push(l);
+            }
+        }
+        once
     }
 
     /// The extensions usable as trusted language extensions.
@@ -329,13 +357,28 @@ impl Requirements {
     }
 
     /// The system packages (every purl but `pkg:pgxn` and `pkg:postgres`) required in
-    /// `phases` on `local`, variations included, each purl once.
-    pub fn system_packages(&self, local: &Platform, phases: &[Phase]) -> Vec<&PackageNeed> {
+    /// `phases` on `local` with PostgreSQL `pg`, the variations whose conditions hold included
+    /// (one with a PostgreSQL range holds only for a version known to be in it), each purl
+    /// once.
+    pub fn system_packages(
+        &self,
+        local: &Platform,
+        pg: Option<&crate::prereqs::Version>,
+        phases: &[Phase],
+    ) -> Vec<&PackageNeed> {
         let mut out: Vec<&PackageNeed> = Vec::new();
+        let pg_holds = |range: &Option<String>| match range {
+            None => true,
+            Some(r) => match (crate::prereqs::Range::parse(r), pg) {
+                (Ok(r), Some(v)) => r.matches(v),
+                _ => false,
+            },
+        };
         let varied = self
             .variations
             .iter()
             .filter(|v| v.platforms.is_empty() || v.platforms.iter().any(|p| local.matches(p)))
+            .filter(|v| pg_holds(&v.postgres))
             .flat_map(|v| v.packages.iter());
         for p in self.packages.iter().chain(varied) {
             if p.is_extension()

@@ -36,6 +36,9 @@ fn a_v2_meta_is_read_in_full() {
             "variations": [{
                 "where": {"platforms": ["darwin"]},
                 "dependencies": {"packages": {"build": {"requires": {"pkg:generic/icu": 0}}}},
+            }, {
+                "where": {"postgres": {"version": ">= 16.0"}},
+                "dependencies": {"packages": {"build": {"requires": {"pkg:generic/zstd": 0}}}},
             }],
         }),
         json!({
@@ -68,11 +71,21 @@ fn a_v2_meta_is_read_in_full() {
     // System packages: build phase, requires only, extensions left to the resolver;
     // the darwin variation does not apply on Linux.
     let build: Vec<&str> = r
-        .system_packages(&linux_gnu(), &[Phase::Configure, Phase::Build])
+        .system_packages(&linux_gnu(), None, &[Phase::Configure, Phase::Build])
         .iter()
         .map(|p| p.purl.as_str())
         .collect();
     assert_eq!(build, ["pkg:generic/libxml2"]);
+    // A variation for some PostgreSQL versions holds only for those.
+    let on = |major: &str| -> Vec<String> {
+        let v = crate::prereqs::Version::parse(major).unwrap();
+        r.system_packages(&linux_gnu(), Some(&v), &[Phase::Build])
+            .iter()
+            .map(|p| p.purl.clone())
+            .collect()
+    };
+    assert_eq!(on("15.4"), ["pkg:generic/libxml2"]);
+    assert_eq!(on("17.0"), ["pkg:generic/libxml2", "pkg:generic/zstd"]);
     let mac = Platform {
         os: "darwin".into(),
         version: "23.5.0".into(),
@@ -80,7 +93,7 @@ fn a_v2_meta_is_read_in_full() {
         arch: "arm64".into(),
     };
     let build: Vec<&str> = r
-        .system_packages(&mac, &[Phase::Build])
+        .system_packages(&mac, None, &[Phase::Build])
         .iter()
         .map(|p| p.purl.as_str())
         .collect();

@@ -563,7 +563,7 @@ fn metas_read_for_what_releases_need() {
         if let Ok(m) = pgext_spec::meta::read_stored_meta(b) {
             let r = Requirements::from_meta(&m);
             let _ = r.check_platform(&platform);
-            let _ = r.system_packages(&platform, &[pgext_spec::prereqs::Phase::Build]);
+            let _ = r.system_packages(&platform, None, &[pgext_spec::prereqs::Phase::Build]);
             let _ = r.server_preload();
         }
         let text = String::from_utf8_lossy(b);

@@ -363,20 +363,28 @@ async fn install(
     if !ask.json {
         print!("{view}");
     }
-    if let (Some(system), false) = (&sys.system, sys.missing.is_empty()) {
-        let command = crate::sysdeps::install_line(system, &sys.names());
-        if !ask.system_deps {
-            anyhow::bail!(
-                "OS packages are missing: install them (`{command}`) or pass --install-system-deps; nothing was installed"
-            );
+    // One question covers the OS packages and the plan: nothing is installed on a no.
+    let packages = match (&sys.system, sys.missing.is_empty()) {
+        (Some(system), false) => {
+            let command = crate::sysdeps::install_line(system, &sys.names());
+            if !ask.system_deps {
+                anyhow::bail!(
+                    "OS packages are missing: install them (`{command}`) or pass --install-system-deps; nothing was installed"
+                );
+            }
+            Some((system.clone(), command))
         }
-        if !ask.yes && !confirm(&format!("Run `{command}`?"))? {
-            anyhow::bail!("nothing was installed");
-        }
-        crate::sysdeps::install(system, &sys.names())?;
-    }
-    if !ask.json && !ask.yes && !confirm("Install?")? {
+        _ => None,
+    };
+    let question = match &packages {
+        Some((_, command)) => format!("Run `{command}`, then install?"),
+        None => "Install?".to_string(),
+    };
+    if !ask.json && !ask.yes && !confirm(&question)? {
         anyhow::bail!("nothing was installed");
+    }
+    if let Some((system, _)) = &packages {
+        crate::sysdeps::install(system, &sys.names(), true)?;
     }
     let done = ctx.apply(&plan)?;
     if opts.repin {

@@ -138,6 +138,20 @@ fn installed_as_locked(records: &[Installed], d: &LockedDist) -> (Change, Option
     }
 }
 
+/// Whether the release in `zip` supports `here` (its META v2 `platforms`).
+fn supports(zip: &[u8], here: &pgext_spec::requirements::Platform) -> Result<(), String> {
+    let files =
+        pgext_spec::archive::read_archive(zip, &Default::default()).map_err(|e| e.to_string())?;
+    match files
+        .get("META.json")
+        .and_then(|b| pgext_spec::meta::read_stored_meta(b).ok())
+        .filter(|m| m.spec == 2)
+    {
+        Some(m) => pgext_spec::requirements::Requirements::from_meta(&m).check_platform(here),
+        None => Ok(()),
+    }
+}
+
 /// Drops the archive of a dist the sync does not install: a lock of many dists installed
 /// already holds no archives in memory.
 pub(crate) fn keep_only_what_installs(change: &Change, v: &mut VerifiedRelease) {
@@ -318,6 +332,7 @@ impl Context {
         let records = installed::list(&self.state, Some(&self.pg.key()))?;
         let mut local = None;
         let mut steps = Vec::new();
+        let here = crate::target::platform();
         for d in &lock.dists {
             let reg = self.locked_registry_for(lock, d)?;
             let select = Select {
@@ -326,6 +341,13 @@ impl Context {
             };
             let mut v = self.fetch_in(&reg, &d.name, &select).await?;
             check_locked(d, &v)?;
+            // A lock is made for other hosts: each judges its own platform here.
+            supports(&v.zip, &here).map_err(|why| {
+                Error::Plan(format!(
+                    "{} {} cannot be installed here: {why}",
+                    d.name, d.version
+                ))
+            })?;
             let (change, from) = installed_as_locked(&records, d);
             keep_only_what_installs(&change, &mut v);
             let binary = match (&d.binary, &change) {

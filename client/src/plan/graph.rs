@@ -147,15 +147,16 @@ pub struct Resolution {
     pub notes: Vec<String>,
 }
 
-/// The version `release` of `dist` gives `name`: its `provides` entry, else (for the dist's
-/// own name) the release's version.
+/// The version `release` of `dist` gives `name`: its `provides` entry (the release's version
+/// when that cannot be read as a version: a v2 META's control file may say anything), else (for
+/// the dist's own name) the release's version.
 pub(super) fn provided(dist: &str, release: &api::DistRelease, name: &str) -> Option<Version> {
     match release
         .provides
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
     {
-        Some((_, v)) => Version::parse(v),
+        Some((_, v)) => Version::parse(v).or_else(|| Version::parse(&release.version)),
         None if dist.eq_ignore_ascii_case(name) => Version::parse(&release.version),
         None => None,
     }

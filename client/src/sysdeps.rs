@@ -319,6 +319,23 @@ impl PlanPackages {
         out
     }
 
+    /// The line that installs what is missing, when something is and pgext knows how here.
+    pub fn command(&self) -> Option<String> {
+        let system = self.system.as_deref()?;
+        (!self.missing.is_empty()).then(|| install_line(system, &self.names()))
+    }
+
+    /// Installs what is missing (asking nothing: the caller asked), on the user's terminal.
+    ///
+    /// # Errors
+    /// When a command fails.
+    pub fn install(&self) -> Result<(), Error> {
+        match (&self.system, self.missing.is_empty()) {
+            (Some(system), false) => install(system, &self.names(), true),
+            _ => Ok(()),
+        }
+    }
+
     /// What to tell: each missing package and unmapped purl, and the command that installs
     /// what is missing.
     pub fn lines(&self) -> Vec<String> {

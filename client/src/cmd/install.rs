@@ -364,28 +364,17 @@ async fn install(
         print!("{view}");
     }
     // One question covers the OS packages and the plan: nothing is installed on a no.
-    let packages = match (&sys.system, sys.missing.is_empty()) {
-        (Some(system), false) => {
-            let command = crate::sysdeps::install_line(system, &sys.names());
-            if !ask.system_deps {
-                anyhow::bail!(
-                    "OS packages are missing: install them (`{command}`) or pass --install-system-deps; nothing was installed"
-                );
-            }
-            Some((system.clone(), command))
-        }
-        _ => None,
-    };
-    let question = match &packages {
-        Some((_, command)) => format!("Run `{command}`, then install?"),
-        None => "Install?".to_string(),
-    };
+    let command = sys.command();
+    if let (Some(c), false) = (&command, ask.system_deps) {
+        anyhow::bail!(
+            "OS packages are missing: install them (`{c}`) or pass --install-system-deps; nothing was installed"
+        );
+    }
+    let question = command.map_or("Install?".into(), |c| format!("Run `{c}`, then install?"));
     if !ask.json && !ask.yes && !confirm(&question)? {
         anyhow::bail!("nothing was installed");
     }
-    if let Some((system, _)) = &packages {
-        crate::sysdeps::install(system, &sys.names(), true)?;
-    }
+    sys.install()?;
     let done = ctx.apply(&plan)?;
     if opts.repin {
         for r in &roots {

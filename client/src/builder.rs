@@ -346,15 +346,10 @@ async fn system_packages(cfg: &BuilderConfig, pg: &PgInstall, src: &Path) -> Res
     let (Some(system), false) = (&report.system, report.missing.is_empty()) else {
         return Ok(());
     };
-    let mut names: Vec<String> = Vec::new();
-    for (_, n) in &report.missing {
-        if !names.contains(n) {
-            names.push(n.clone());
-        }
-    }
+    let names = report.names();
     if !cfg.install_system_deps {
         return Err(Error::Install(format!(
-            "OS packages missing: {} (the builder runs without installing them)",
+            "OS packages missing: {} (the builder runs with --no-system-deps: install them, or run it without that flag)",
             names.join(", ")
         )));
     }

@@ -93,7 +93,7 @@ pub fn release_from_files(files: &Files, status: Option<Status>) -> Result<Prepa
         .get("META.json")
         .ok_or_else(|| Error::Release("the archive has no META.json at its top level".into()))?;
     let mut meta = parse_meta(meta_bytes).map_err(|e| Error::Release(e.to_string()))?;
-    meta.take_control_versions(|p| files.get(p).map(<[u8]>::to_vec));
+    meta.take_control_versions(files);
     let zip =
         pgxn_zip(&meta.name, &meta.version, files).map_err(|e| Error::Release(e.to_string()))?;
     let release = Release {

@@ -96,13 +96,6 @@ fn postgres_uid() -> Option<u32> {
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
-
 impl Scratch {
     /// Builds the shadow of `pg` with the files staged under `stage` (a `DESTDIR`) laid over
     /// it, creates a cluster and starts it. Commands and their output go to `log`.
@@ -112,7 +105,7 @@ impl Scratch {
     pub fn start(pg: &PgInstall, stage: &Path, log: &Path) -> Result<Scratch, Error> {
         let dir = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
         let root = dir.path().join("pg");
-        let as_postgres = if is_root() {
+        let as_postgres = if crate::target::is_root() {
             Some(postgres_uid().ok_or_else(|| {
                 Error::Postgres(
                     "running as root, installcheck needs a `postgres` account to run the server as"

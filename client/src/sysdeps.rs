@@ -23,14 +23,11 @@ pub fn local_system() -> Option<&'static str> {
     if std::env::consts::OS == "macos" {
         return Some("homebrew");
     }
-    let text = std::fs::read_to_string("/etc/os-release")
-        .or_else(|_| std::fs::read_to_string("/usr/lib/os-release"))
-        .ok()?;
+    let text = crate::target::os_release()?;
     let value = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-            .map(|v| v.trim().trim_matches('"').to_ascii_lowercase())
+        crate::target::os_release_value(&text, key)
             .unwrap_or_default()
+            .to_ascii_lowercase()
     };
     let (id, like) = (value("ID"), value("ID_LIKE"));
     let words: Vec<&str> = std::iter::once(id.as_str())
@@ -80,7 +77,7 @@ pub fn is_installed(system: &str, name: &str) -> bool {
 pub fn install_commands(system: &str, names: &[String]) -> Vec<Vec<String>> {
     let argv = |words: &[&str]| -> Vec<String> {
         let mut cmd: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-        if system != "homebrew" && !is_root() {
+        if system != "homebrew" && !crate::target::is_root() {
             cmd.insert(0, "sudo".into());
         }
         cmd
@@ -108,13 +105,6 @@ pub fn install_line(system: &str, names: &[String]) -> String {
         .map(|c| c.join(" "))
         .collect::<Vec<_>>()
         .join(" && ")
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// Runs [`install_commands`] (never through a shell: every name is one argument, and each
@@ -216,6 +206,17 @@ pub async fn lookup(reg: &RegistryConfig, purl: &str) -> Result<Option<PackageMa
 /// Mappings looked up, by registry and purl key: a plan asks once per purl.
 pub type Lookups = HashMap<(String, String), Option<Systems>>;
 
+/// Each name once, in the order first seen.
+fn once<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if !out.contains(n) {
+            out.push(n.clone());
+        }
+    }
+    out
+}
+
 /// What a release's system packages come to on this machine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
@@ -225,6 +226,13 @@ pub struct Report {
     pub missing: Vec<(String, String)>,
     /// Purls the registry does not map for this system.
     pub unmapped: Vec<String>,
+}
+
+impl Report {
+    /// The missing package names, each once.
+    pub fn names(&self) -> Vec<String> {
+        once(self.missing.iter().map(|(_, n)| n))
+    }
 }
 
 /// The packages `names` of `systems` for `system`: the build list for a build, else the run
@@ -310,13 +318,7 @@ pub struct PlanPackages {
 impl PlanPackages {
     /// The missing package names, each once.
     pub fn names(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for (_, _, n) in &self.missing {
-            if !out.contains(n) {
-                out.push(n.clone());
-            }
-        }
-        out
+        once(self.missing.iter().map(|(_, _, n)| n))
     }
 
     /// The line that installs what is missing, when something is and pgext knows how here.

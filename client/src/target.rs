@@ -40,11 +40,26 @@ pub fn pg_major(version: &str) -> Result<u64, Error> {
 }
 
 /// A value from an os-release file (`ID=debian`, `VERSION_ID="12"`).
-fn os_release_value(text: &str, key: &str) -> Option<String> {
+pub(crate) fn os_release_value(text: &str, key: &str) -> Option<String> {
     text.lines().find_map(|l| {
         let v = l.strip_prefix(key)?.strip_prefix('=')?;
         Some(v.trim().trim_matches('"').to_string())
     })
+}
+
+/// This machine's os-release file (`/etc/os-release`, else `/usr/lib/os-release`).
+pub(crate) fn os_release() -> Option<String> {
+    std::fs::read_to_string("/etc/os-release")
+        .or_else(|_| std::fs::read_to_string("/usr/lib/os-release"))
+        .ok()
+}
+
+/// Whether this program runs as root.
+pub(crate) fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
 /// Lowercase, with characters a target field may not hold dropped.
@@ -58,9 +73,7 @@ fn clean(s: &str) -> String {
 /// The OS release: `ID` and `VERSION_ID` of os-release on Linux, `uname -r` elsewhere.
 fn os_version(os: &str) -> String {
     if os == "linux" {
-        let text = std::fs::read_to_string("/etc/os-release")
-            .or_else(|_| std::fs::read_to_string("/usr/lib/os-release"))
-            .unwrap_or_default();
+        let text = os_release().unwrap_or_default();
         let id = os_release_value(&text, "ID").unwrap_or_else(|| "linux".into());
         let v = os_release_value(&text, "VERSION_ID").unwrap_or_default();
         return clean(&format!("{id}{v}"));

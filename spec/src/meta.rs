@@ -315,10 +315,9 @@ pub fn category_named(s: &str) -> Option<&'static str> {
 
 impl Meta {
     /// A v2 META states no extension versions: each extension's is its control file's
-    /// `default_version` (read with `read`, a path in the distribution to its bytes), where
-    /// the control file has one; else the distribution's. A v1 META states them and is left
-    /// as it is.
-    pub fn take_control_versions(&mut self, read: impl Fn(&str) -> Option<Vec<u8>>) {
+    /// `default_version` in the distribution's `files`, where the control file has one; else
+    /// the distribution's. A v1 META states them and is left as it is.
+    pub fn take_control_versions(&mut self, files: &crate::archive::Files) {
         if self.spec != 2 {
             return;
         }
@@ -326,8 +325,8 @@ impl Meta {
             let path = self.raw["contents"]["extensions"][ext.as_str()]["control"]
                 .as_str()
                 .map_or_else(|| format!("{ext}.control"), str::to_string);
-            let version = read(&path).and_then(|b| {
-                crate::prereqs::control_value(&String::from_utf8_lossy(&b), "default_version")
+            let version = files.get(&path).and_then(|b| {
+                crate::prereqs::control_value(&String::from_utf8_lossy(b), "default_version")
             });
             if let Some(v) = version.filter(|v| !v.is_empty() && v.len() <= 64) {
                 p.version = v;

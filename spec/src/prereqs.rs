@@ -225,6 +225,19 @@ pub enum Phase {
     Develop,
 }
 
+impl Phase {
+    /// The spelling in JSON (`runtime` for v2's `run`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Configure => "configure",
+            Phase::Build => "build",
+            Phase::Test => "test",
+            Phase::Runtime => "runtime",
+            Phase::Develop => "develop",
+        }
+    }
+}
+
 /// How strongly.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
@@ -239,6 +252,18 @@ pub enum Relation {
     Suggests,
     /// Must not be there.
     Conflicts,
+}
+
+impl Relation {
+    /// The spelling in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::Requires => "requires",
+            Relation::Recommends => "recommends",
+            Relation::Suggests => "suggests",
+            Relation::Conflicts => "conflicts",
+        }
+    }
 }
 
 /// What a prerequisite names.

@@ -402,15 +402,15 @@ impl<'a> Resolver<'a> {
                 r.meta_sha256
             ))));
         }
-        let meta: Value = serde_json::from_slice(&bytes)
+        let meta = read_stored_meta(&bytes)
             .map_err(|e| Error::Verify(crate::VerifyError::Malformed(format!("{path}: {e}"))))?;
         // Platforms and modules are v2's: a v1 META states neither, and its conversion
         // (which compiles the schemas each time) would tell nothing more here.
-        let needs = read_stored_meta(&bytes)
-            .ok()
-            .filter(|m| m.spec == 2)
-            .map(|m| Requirements::from_meta(&m))
-            .unwrap_or_default();
+        let needs = if meta.spec == 2 {
+            Requirements::from_meta(&meta)
+        } else {
+            Requirements::default()
+        };
         // A release for other platforms is refused before anything else is fetched.
         if let Some(local) = &self.local.platform {
             needs.check_platform(local).map_err(|why| {
@@ -421,7 +421,7 @@ impl<'a> Resolver<'a> {
             })?;
         }
         self.needs.insert(r.meta_sha256.clone(), needs);
-        let p = prereqs(&meta).map_err(|e| {
+        let p = prereqs(&meta.raw).map_err(|e| {
             plan_error(format!(
                 "{dist} {}: its META.json prerequisites cannot be read: {e}",
                 r.version

@@ -47,7 +47,7 @@ pub fn prepare(limits: &Limits, archive: &[u8], release: &Release) -> Result<Pre
         .to_vec();
     let mut meta =
         parse_meta(&meta_bytes).map_err(|e| Error::invalid("invalid-meta", e.to_string()))?;
-    meta.take_control_versions(|p| files.get(p).map(<[u8]>::to_vec));
+    meta.take_control_versions(&files);
     if meta.name != release.dist || meta.version != release.version {
         return Err(Error::invalid(
             "meta-mismatch",
@@ -271,7 +271,7 @@ pub fn prepare_import(limits: &Limits, zip: &[u8], import: &Import) -> Result<Ve
     }
     let mut meta =
         read_stored_meta(&meta_bytes).map_err(|e| Error::invalid("invalid-meta", e.to_string()))?;
-    meta.take_control_versions(|p| files.get(p).map(<[u8]>::to_vec));
+    meta.take_control_versions(&files);
     let provides: std::collections::BTreeMap<String, String> = meta
         .provides
         .iter()

@@ -199,16 +199,9 @@ fn release_page(c: &Ctx, headers: &HeaderMap, d: &DistState, r: &ReleaseState, p
 /// extensions apart from system packages.
 fn needs_view(r: &pgext_spec::requirements::Requirements) -> Value {
     use pgext_spec::requirements::Preload;
-    let mut groups: Vec<(String, bool, String, Vec<String>)> = Vec::new();
+    let mut groups: Vec<(String, bool, &str, Vec<&str>)> = Vec::new();
     for p in &r.packages {
-        let phase = serde_json::to_value(p.phase)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let relation = serde_json::to_value(p.relation)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let (phase, relation) = (p.phase.as_str(), p.relation.as_str());
         match groups.iter_mut().find(|g| g.0 == p.purl && g.2 == relation) {
             Some(g) => g.3.push(phase),
             None => groups.push((p.purl.clone(), p.is_extension(), relation, vec![phase])),

@@ -5,6 +5,7 @@
 //! ([`installed`]); the commands themselves ([`ops`]); building and signing registry entries
 //! ([`release`]) and talking to a node's API ([`api`]).
 
+pub mod advisories;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -27,6 +28,7 @@ pub mod prefix;
 pub mod preload;
 pub mod progress;
 pub mod project;
+pub mod proven;
 pub mod release;
 pub mod request;
 pub mod scratch;

@@ -13,8 +13,8 @@ use pgext_spec::packages::{Systems, check_purl};
 use pgext_spec::prereqs::{Phase, Version};
 use pgext_spec::requirements::Requirements;
 
+use crate::proven::Proven;
 use crate::trust::RegistryConfig;
-use crate::verify::{Remote, check_included, check_quorum, open_with_policy};
 use crate::{Error, VerifyError};
 
 /// The mapping's system for this machine: from os-release's `ID` and `ID_LIKE` on Linux,
@@ -161,31 +161,16 @@ pub fn install(system: &str, names: &[String], interactive: bool) -> Result<(), 
 /// A mapping that does not verify, or a registry that cannot be asked.
 pub async fn lookup(reg: &RegistryConfig, purl: &str) -> Result<Option<PackageMapDoc>, Error> {
     let key = check_purl(purl).map_err(|e| Error::Request(e.0))?;
-    let remote = Remote::new(reg);
-    let doc: PackageMapDoc = match remote.json(&format!("/api/v1/packages/{key}")).await {
+    let proven = Proven::open(reg).await?;
+    let path = format!("/api/v1/packages/{key}");
+    let doc: PackageMapDoc = match proven.remote().json(&path).await {
         Ok(d) => d,
         Err(Error::Verify(VerifyError::NotFound(_))) => return Ok(None),
         Err(e) => return Err(e),
     };
     let bad =
         |why: String| Error::Verify(VerifyError::Malformed(format!("mapping of {purl}: {why}")));
-    let note = String::from_utf8(remote.get("/log/checkpoint").await?)
-        .map_err(|_| bad("the checkpoint is not UTF-8".into()))?;
-    let (signed, cosigners) = open_with_policy(reg, &note)?;
-    check_quorum(reg, &cosigners)?;
-    let size = signed.checkpoint.size;
-    if doc.index >= size {
-        return Err(bad(format!("entry {} is past the checkpoint", doc.index)));
-    }
-    let entry = remote.entry(doc.index).await?;
-    let proof = remote.inclusion(doc.index, size).await?;
-    check_included(
-        doc.index,
-        size,
-        &entry.to_bytes(),
-        &proof,
-        &signed.checkpoint.root,
-    )?;
+    let entry = proven.entry(doc.index).await?;
     // The names are checked again: they go to a package manager.
     pgext_spec::packages::check_systems(&doc.systems).map_err(|e| bad(e.0))?;
     match &entry.statement.action {

@@ -50,7 +50,23 @@ pub struct Event {
     pub entry: Entry,
 }
 
-fn event_of(index: u64, entry: &Entry, names: &[String], size: u64) -> Option<Event> {
+/// The distribution an advisory is reported under: the first watched one it names, else its
+/// first.
+fn advised<'a>(dists: impl Iterator<Item = &'a str>, names: &[String]) -> Option<String> {
+    let dists: Vec<&str> = dists.collect();
+    dists
+        .iter()
+        .find(|d| names.iter().any(|n| n.eq_ignore_ascii_case(d)))
+        .or(dists.first())
+        .map(|d| d.to_string())
+}
+
+fn event_of(
+    index: u64,
+    entry: &Entry,
+    names: &[String],
+    (size, reg): (u64, &Registry),
+) -> Option<Event> {
     let st = &entry.statement;
     let (dist, version, user) = match &st.action {
         Action::Release(r) | Action::Import(pgext_spec::entry::Import { release: r, .. }) => {
@@ -64,6 +80,13 @@ fn event_of(index: u64, entry: &Entry, names: &[String], size: u64) -> Option<Ev
         Action::OwnerGrant { dist, user } | Action::OwnerRevoke { dist, user } => {
             (Some(dist.clone()), None, Some(user.clone()))
         }
+        Action::Advisory(a) => (advised(a.dists(), names), None, None),
+        Action::AdvisoryWithdraw { id, .. } => (
+            reg.advisory(id)
+                .and_then(|a| advised(a.advisory.dists(), names)),
+            None,
+            None,
+        ),
         _ => (None, None, None),
     };
     let hit = |n: &Option<String>| {
@@ -187,7 +210,7 @@ where
                 if index < first {
                     continue;
                 }
-                if let Some(ev) = event_of(index, &entry, &cfg.names, size) {
+                if let Some(ev) = event_of(index, &entry, &cfg.names, (size, &followed.registry)) {
                     report(ev).await?;
                 }
             }

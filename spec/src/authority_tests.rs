@@ -5,8 +5,9 @@ use ed25519_dalek::SigningKey;
 use crate::authority::{Registry, Rule, encode_public_key};
 use crate::entry::{Action, ENTRY_VERSION, Entry, Release, Statement, Status, user_key_id};
 
-struct Log {
-    reg: Registry,
+/// A log replayed entry by entry (also for other modules' tests).
+pub(crate) struct Log {
+    pub(crate) reg: Registry,
     next: u64,
 }
 
@@ -42,7 +43,14 @@ pub(crate) fn account(user: &str, k: &SigningKey) -> Entry {
     )
 }
 
-fn release(actor: &str, k: &SigningKey, dist: &str, version: &str, exts: &[&str]) -> Entry {
+/// A release of `dist` `version` providing `exts` (also for other modules' tests).
+pub(crate) fn release(
+    actor: &str,
+    k: &SigningKey,
+    dist: &str,
+    version: &str,
+    exts: &[&str],
+) -> Entry {
     entry(
         actor,
         k,
@@ -70,12 +78,22 @@ impl Log {
         }
     }
 
-    fn ok(&mut self, e: Entry) {
+    /// A log whose operator key is `op`.
+    pub(crate) fn with_operator(op: &SigningKey) -> Log {
+        Log {
+            reg: Registry::with_operator(op.verifying_key()),
+            next: 0,
+        }
+    }
+
+    /// Applies `e`, which must pass.
+    pub(crate) fn ok(&mut self, e: Entry) {
         self.reg.apply(self.next, &e).unwrap();
         self.next += 1;
     }
 
-    fn refused(&mut self, e: Entry, rule: Rule) {
+    /// Applies `e`, which must break `rule` and change nothing.
+    pub(crate) fn refused(&mut self, e: Entry, rule: Rule) {
         let before = format!("{:?}", self.reg);
         let err = self.reg.apply(self.next, &e).unwrap_err();
         assert_eq!(err.rule, rule, "{err}");

@@ -212,7 +212,7 @@ pub enum Action {
     /// Gives an account a registry role (`packages`: maintains the name mapping); by the
     /// operator.
     RoleGrant {
-        /// The role ([`crate::packages::ROLES`]).
+        /// The role ([`crate::packages::ROLES`]: `packages`, `security`).
         role: String,
         /// The account.
         user: String,
@@ -232,6 +232,18 @@ pub enum Action {
         purl: String,
         /// Packages by system ([`crate::packages::SYSTEMS`]).
         systems: crate::packages::Systems,
+    },
+    /// Publishes a security advisory, or updates the one with its id; by owners of every
+    /// distribution it names (and of every one the advisory in force names), the registry's
+    /// security team (role `security`) or the operator.
+    Advisory(crate::advisory::Advisory),
+    /// Withdraws an advisory (it was a mistake); by whoever may update it.
+    AdvisoryWithdraw {
+        /// The advisory's id.
+        id: String,
+        /// Why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
 }
 
@@ -254,6 +266,8 @@ impl Action {
             Action::RoleGrant { .. } => "role_grant",
             Action::RoleRevoke { .. } => "role_revoke",
             Action::PackageMap { .. } => "package_map",
+            Action::Advisory(_) => "advisory",
+            Action::AdvisoryWithdraw { .. } => "advisory_withdraw",
         }
     }
 

@@ -3,6 +3,7 @@
 //! auditors), and shared wire types. The prose specs live next to this crate (`spec/*.md`);
 //! published test vectors live in `spec/vectors/`.
 
+pub mod advisory;
 pub mod api;
 pub mod archive;
 pub mod attestation;
@@ -12,6 +13,8 @@ pub mod canonical;
 pub mod counts;
 pub mod entry;
 pub mod meta;
+pub mod names;
+pub mod osv;
 pub mod packages;
 pub mod prereqs;
 pub mod requirements;

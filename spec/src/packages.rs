@@ -12,8 +12,13 @@ use serde::{Deserialize, Serialize};
 /// The systems a mapping names packages for, as entries spell them.
 pub const SYSTEMS: [&str; 5] = ["debian", "ubuntu", "rhel", "alpine", "homebrew"];
 
-/// Roles the operator grants (`role_grant`, `role_revoke`).
-pub const ROLES: [&str; 1] = ["packages"];
+/// Roles the operator grants (`role_grant`, `role_revoke`): `packages` maintains the name
+/// mapping, `security` publishes advisories for any distribution.
+pub const ROLES: [&str; 2] = [ROLE_PACKAGES, ROLE_SECURITY];
+
+/// The role whose holders publish advisories for every distribution (the registry's security
+/// team).
+pub const ROLE_SECURITY: &str = "security";
 
 /// The role whose holders maintain the mapping.
 pub const ROLE_PACKAGES: &str = "packages";

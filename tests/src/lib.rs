@@ -318,6 +318,35 @@ impl TestNode {
             .expect("the node takes the release")
     }
 
+    /// Runs `pgext-node role ACTION ROLE ACCOUNT` on the node's folder (through the running
+    /// node); whether it succeeded, and what it printed.
+    ///
+    /// # Panics
+    /// When the binary cannot be run.
+    pub async fn role(&self, action: &str, role: &str, account: &str) -> (bool, String) {
+        let data = self.dir.path().to_path_buf();
+        let args = [action, role, account].map(str::to_string);
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(pgext_node_bin())
+                .arg("role")
+                .args(&args)
+                .arg("--data")
+                .arg(&data)
+                .output()
+                .expect("running pgext-node");
+            (
+                out.status.success(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            )
+        })
+        .await
+        .expect("the role command's task")
+    }
+
     /// GET, returning status and body.
     ///
     /// # Panics
@@ -497,12 +526,34 @@ impl Cli {
     /// # Panics
     /// When the binary cannot be run.
     pub fn run_with(&self, args: &[&str], envs: &[(String, String)]) -> (bool, String, String) {
+        let out = self.output(args, envs);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs `pgext ARGS`; its exit status (`None` when a signal ended it), standard output
+    /// and error.
+    ///
+    /// # Panics
+    /// When the binary cannot be run.
+    pub fn status(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = self.output(args, &[]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn output(&self, args: &[&str], envs: &[(String, String)]) -> std::process::Output {
         let mut cmd = std::process::Command::new(pgext_bin());
         if let Some(dir) = &self.dir {
             cmd.current_dir(dir);
         }
-        let out = cmd
-            .args(args)
+        cmd.args(args)
             .env("PGEXT_CONFIG", self.home.join("config.toml"))
             .env("PGEXT_STATE_DIR", self.home.join("state"))
             .env_remove("PGEXT_SIGNING_KEY")
@@ -514,12 +565,7 @@ impl Cli {
                     .map(|(k, v)| (k.as_str(), v.as_str())),
             )
             .output()
-            .expect("running pgext");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+            .expect("running pgext")
     }
 
     /// Runs `pgext ARGS`, which must succeed; its standard output.

@@ -250,6 +250,39 @@ fn entries() {
                 .collect(),
             })
             .to_bytes(),
+        alice
+            .sign(Action::Advisory(pgext_spec::advisory::Advisory {
+                id: "PGEXT-2026-0001".into(),
+                aliases: vec!["CVE-2026-1".into()],
+                summary: "pair() trusts its caller".into(),
+                details: "Upgrade.\n".into(),
+                severity: vec![pgext_spec::advisory::Severity {
+                    kind: "CVSS_V3".into(),
+                    score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H".into(),
+                }],
+                affected: vec![pgext_spec::advisory::Affected {
+                    dist: "pair".into(),
+                    ranges: vec![pgext_spec::advisory::Range {
+                        kind: "SEMVER".into(),
+                        events: vec![
+                            pgext_spec::advisory::Event::Introduced("0".into()),
+                            pgext_spec::advisory::Event::Fixed("1.0.1".into()),
+                        ],
+                    }],
+                    versions: vec!["0.9.0".into()],
+                }],
+                references: vec![pgext_spec::advisory::Reference {
+                    kind: "FIX".into(),
+                    url: "https://example.org/fix".into(),
+                }],
+            }))
+            .to_bytes(),
+        alice
+            .sign(Action::AdvisoryWithdraw {
+                id: "PGEXT-2026-0001".into(),
+                reason: Some("mistake".into()),
+            })
+            .to_bytes(),
     ];
     fuzz(samples, 32, |b| {
         let _ = Entry::parse(b);
@@ -570,6 +603,41 @@ fn metas_read_for_what_releases_need() {
         let _ = pgext_spec::packages::check_purl(&text);
         let _ = platform.matches(&text);
         let _ = pgext_spec::packages::valid_package_name("debian", &text);
+    });
+}
+
+#[test]
+fn osv_documents_read_as_advisories() {
+    use pgext_spec::advisory::Advisory;
+    use pgext_spec::osv::{Osv, OsvList};
+    let doc = serde_json::json!({
+        "schema_version": "1.6.0", "id": "GHSA-aaaa-bbbb-cccc", "modified": "2026-11-30T10:00:00Z",
+        "aliases": ["CVE-2026-1"], "summary": "s", "details": "d",
+        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N"}],
+        "affected": [
+            {"package": {"ecosystem": "PGXN", "name": "pair"},
+             "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.0.1"}, {"last_affected": "0.9.0"}, {"limit": "2.0.0"}]},
+                        {"type": "GIT", "repo": "https://example.org/r.git", "events": [{"introduced": "0"}]}],
+             "versions": ["1.0.0-rc1"]},
+            {"package": {"ecosystem": "npm", "name": "x", "purl": "pkg:pgxn/other@1"}, "versions": ["1.0.0"]}
+        ],
+        "references": [{"type": "WEB", "url": "https://example.org"}],
+        "database_specific": {"pgext": {"index": 3, "user": "alice", "history": [3]}}
+    });
+    let samples = vec![
+        serde_json::to_vec(&doc).unwrap(),
+        serde_json::to_vec(&serde_json::json!({"vulns": [doc]})).unwrap(),
+    ];
+    fuzz(samples, 8, |b| {
+        if let Ok(d) = serde_json::from_slice::<Osv>(b) {
+            if let Ok((a, _)) = Advisory::from_osv(&d) {
+                for v in ["0.0.1", "1.0.0", "1.0.0-RC1", "1.0.1", "3.0.0", "x"] {
+                    let _ = a.affects("pair", v);
+                }
+                let _ = a.fixed_in("pair");
+            }
+        }
+        let _ = serde_json::from_slice::<OsvList>(b);
     });
 }
 

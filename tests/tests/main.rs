@@ -1,5 +1,6 @@
 //! Cross-crate tests: one binary, one module per flow.
 
+mod advisories;
 mod audit;
 mod authoring;
 mod bad_input;

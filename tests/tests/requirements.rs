@@ -331,28 +331,6 @@ fn apt_remove(name: &str) {
     assert!(!dpkg_has(name));
 }
 
-async fn node_role(node: &TestNode, action: &str, account: &str) -> (bool, String) {
-    let data = node.dir.path().to_path_buf();
-    let (action, account) = (action.to_string(), account.to_string());
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(pgext_tests::pgext_node_bin())
-            .args(["role", &action, "packages", &account, "--data"])
-            .arg(&data)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn system_packages_are_mapped_on_the_log_installed_and_built_with() {
     assert!(
@@ -389,12 +367,12 @@ async fn system_packages_are_mapped_on_the_log_installed_and_built_with() {
         origin.register(who, None).await;
     }
     // The operator names alice a maintainer of the mapping; bob is not one.
-    let (ok, text) = node_role(&origin, "grant", "alice").await;
+    let (ok, text) = origin.role("grant", "packages", "alice").await;
     assert!(
         ok && text.contains("granted role packages for alice"),
         "{text}"
     );
-    let (ok, text) = node_role(&origin, "grant", "nobody").await;
+    let (ok, text) = origin.role("grant", "packages", "nobody").await;
     assert!(!ok && text.contains("unknown-user"), "{text}");
     let jansson = |build: &str| {
         let mut s = pgext_spec::packages::Systems::new();

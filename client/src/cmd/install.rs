@@ -1,15 +1,14 @@
 //! Installing into PostgreSQL: `pgext install`, `check`, `load`, `unload`, `uninstall`,
-//! `list` and `upgrade`, with progress bars on a terminal.
+//! `list` and `upgrade`.
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Env;
+pub(crate) use super::pgargs::{PgArgs, confirm, context, context_for};
 use crate::installed::Installed;
-use crate::ops::{Context, InstallOptions, Kind, Progress};
-use crate::pg::{Conn, PgInstall};
+use crate::ops::{Context, InstallOptions, Kind};
 use crate::plan::{Follow, Root};
 use crate::request::Stability;
 use crate::request::Target;
@@ -62,6 +61,9 @@ pub(crate) enum Cmd {
         /// purls), asking first unless --yes.
         #[arg(long)]
         install_system_deps: bool,
+        /// Install releases a known vulnerability affects (after telling which).
+        #[arg(long)]
+        allow_vulnerable: bool,
         #[command(flatten)]
         status: StatusArgs,
         #[command(flatten)]
@@ -123,6 +125,9 @@ pub(crate) enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Do not ask the registries which installs known vulnerabilities affect.
+        #[arg(long)]
+        offline: bool,
     },
     /// Upgrade installed dists to their newest allowed release (all when none is named).
     #[command(disable_help_flag = true)]
@@ -165,46 +170,6 @@ impl StatusArgs {
     }
 }
 
-/// Which PostgreSQL, and how to reach it (psql's flags; unset ones come from `PG*`).
-#[derive(clap::Args)]
-pub(crate) struct PgArgs {
-    /// The pg_config of the PostgreSQL to use (default: the first in PATH).
-    #[arg(long)]
-    pub(crate) pg_config: Option<PathBuf>,
-    /// Database name.
-    #[arg(short = 'd', long)]
-    dbname: Option<String>,
-    /// Database server host or socket folder.
-    #[arg(short = 'h', long)]
-    host: Option<String>,
-    /// Database server port.
-    #[arg(short = 'p', long)]
-    port: Option<u16>,
-    /// Database user.
-    #[arg(short = 'U', long = "username")]
-    user: Option<String>,
-    /// Install and remove files through sudo.
-    #[arg(long)]
-    pub(crate) sudo: bool,
-    /// Show each step as a line, not a bar.
-    #[arg(short = 'v', long)]
-    pub(crate) verbose: bool,
-    /// Print help.
-    #[arg(long, action = clap::ArgAction::Help)]
-    help: Option<bool>,
-}
-
-impl PgArgs {
-    pub(crate) fn conn(&self) -> Conn {
-        Conn {
-            dbname: self.dbname.clone(),
-            host: self.host.clone(),
-            port: self.port,
-            user: self.user.clone(),
-        }
-    }
-}
-
 pub(crate) fn print_installed(i: &Installed, what: &str) {
     println!("{} {} {what} ({} files)", i.dist, i.version, i.files.len());
     if !i.extensions.is_empty() {
@@ -221,95 +186,13 @@ pub(crate) fn print_installed(i: &Installed, what: &str) {
     }
 }
 
-/// Bars on a terminal, lines with --verbose, nothing for --json.
-struct Bars {
-    bar: ProgressBar,
-    verbose: bool,
-    quiet: bool,
-}
-
-impl Progress for Bars {
-    fn step(&self, what: &str) {
-        if self.quiet {
-            return;
-        }
-        if self.verbose {
-            eprintln!("{what}");
-        }
-        self.bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        self.bar.set_message(what.to_string());
-        self.bar
-            .enable_steady_tick(std::time::Duration::from_millis(120));
-    }
-    fn bytes(&self, done: u64, total: Option<u64>) {
-        if let Some(total) = total.filter(|_| !self.quiet) {
-            if self.bar.length() != Some(total) {
-                self.bar.set_length(total);
-                self.bar.set_style(
-                    ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-            }
-            self.bar.set_position(done);
-        }
-    }
-    fn done(&self) {
-        self.bar.finish_and_clear();
-    }
-    fn warn(&self, message: &str) {
-        self.bar.suspend(|| eprintln!("warning: {message}"));
-    }
-    fn note(&self, message: &str) {
-        // Printed after the step's bar is cleared, so nothing draws over it.
-        self.bar.finish_and_clear();
-        eprintln!("note: {message}");
-    }
-}
-
-fn context(env: Env, pg: &PgArgs, quiet: bool) -> anyhow::Result<Context> {
-    let install = PgInstall::find(pg.pg_config.as_deref())?;
-    Ok(context_for(env, pg, quiet, install))
-}
-
-/// A context for the installation `install`, with progress as `pg` asks.
-pub(crate) fn context_for(env: Env, pg: &PgArgs, quiet: bool, install: PgInstall) -> Context {
-    Context {
-        config: env.config,
-        state: env.state,
-        registry: env.registry,
-        pg: install,
-        sudo: pg.sudo,
-        prefix: None,
-        progress: Box::new(Bars {
-            bar: ProgressBar::new_spinner(),
-            verbose: pg.verbose,
-            quiet,
-        }),
-    }
-}
-
 /// How `install` reports and confirms.
 struct Ask {
     dry_run: bool,
     yes: bool,
     json: bool,
     system_deps: bool,
-}
-
-/// Asks on a terminal whether to go on; elsewhere (a script, `--yes`) it goes on.
-pub(crate) fn confirm(question: &str) -> anyhow::Result<bool> {
-    use std::io::{IsTerminal as _, Write as _};
-    if !std::io::stdin().is_terminal() {
-        return Ok(true);
-    }
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    allow_vulnerable: bool,
 }
 
 /// `pgext install`: a local directory or archive as it is; registry dists through a plan of
@@ -352,6 +235,7 @@ async fn install(
     let mut view = plan.view();
     let sys = ctx.plan_packages(&plan).await?;
     view.notes.extend(sys.lines());
+    view.advisories = plan.advisories().await?;
     if ask.dry_run {
         if ask.json {
             println!("{}", serde_json::to_string_pretty(&view)?);
@@ -362,6 +246,26 @@ async fn install(
     }
     if !ask.json {
         print!("{view}");
+    }
+    if !ask.allow_vulnerable && !view.advisories.is_empty() {
+        let found: Vec<String> = view
+            .advisories
+            .iter()
+            .map(|f| match f.fixed.as_slice() {
+                [] => format!("{} {} by {}", f.dist, f.version, f.id),
+                v => format!(
+                    "{} {} by {} (fixed in {})",
+                    f.dist,
+                    f.version,
+                    f.id,
+                    v.join(", ")
+                ),
+            })
+            .collect();
+        anyhow::bail!(
+            "known vulnerabilities affect {}: install a fixed version or pass --allow-vulnerable; nothing was installed",
+            found.join("; ")
+        );
     }
     // One question covers the OS packages and the plan: nothing is installed on a no.
     let command = sys.command();
@@ -421,6 +325,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             alter_system,
             configure,
             install_system_deps,
+            allow_vulnerable,
             status,
             pg,
             json,
@@ -459,6 +364,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                 yes,
                 json,
                 system_deps: install_system_deps,
+                allow_vulnerable,
             };
             let done = install(&ctx, &specs, &opts, follow, ask).await?;
             let libs = crate::preload::of_installed(&done);
@@ -531,11 +437,12 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             let gone = ctx.uninstall(&name)?;
             print_installed(&gone, "uninstalled");
         }
-        Cmd::List { pg, json } => {
+        Cmd::List { pg, json, offline } => {
             let ctx = context(env, &pg, true)?;
             let all = ctx.list()?;
+            let vulnerable = super::advisory::marks(&ctx, &all, offline).await;
             if json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
+                println!("{}", serde_json::to_string_pretty(&vulnerable.json(&all)?)?);
             }
             for i in all.iter().filter(|_| !json) {
                 let from = match &i.provenance {
@@ -554,10 +461,11 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                     String::new()
                 };
                 println!(
-                    "{} {} [{}] from {from}{kind}",
+                    "{} {} [{}] from {from}{kind}{}",
                     i.dist,
                     i.version,
-                    i.extensions.join(", ")
+                    i.extensions.join(", "),
+                    vulnerable.mark(i)
                 );
             }
         }

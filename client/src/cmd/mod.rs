@@ -3,12 +3,14 @@
 //! hold no logic of their own beyond arguments and output.
 
 mod account;
+mod advisory;
 mod audit;
 mod builder;
 mod find;
 mod install;
 mod lock;
 mod packages;
+mod pgargs;
 mod project;
 mod publish;
 mod registry;
@@ -69,6 +71,8 @@ enum Cmd {
     Builder(builder::Cmd),
     #[command(flatten)]
     Packages(packages::Cmd),
+    #[command(flatten)]
+    Advisory(advisory::Cmd),
 }
 
 /// What every command may need: the trust configuration and where it lives, the local state,
@@ -118,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Token(c) => token::run(c, env),
         Cmd::Builder(c) => builder::run(c, env).await,
         Cmd::Packages(c) => packages::run(c, env).await,
+        Cmd::Advisory(c) => advisory::run(c, env).await,
     }
 }
 

@@ -95,6 +95,9 @@ pub struct PlanView {
     pub kept: Vec<Kept>,
     /// Notes.
     pub notes: Vec<String>,
+    /// Known vulnerabilities of the releases to install (`Context::plan_advisories`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub advisories: Vec<crate::advisories::Found>,
 }
 
 impl Plan {
@@ -124,6 +127,7 @@ impl Plan {
                 .collect(),
             kept: self.kept.clone(),
             notes: self.notes.clone(),
+            advisories: Vec::new(),
         }
     }
 }
@@ -164,6 +168,9 @@ impl std::fmt::Display for PlanView {
         for n in &self.notes {
             writeln!(f, "  note: {n}")?;
         }
+        for a in &self.advisories {
+            writeln!(f, "  VULNERABLE: {a}")?;
+        }
         Ok(())
     }
 }
@@ -186,6 +193,27 @@ fn archive_requires(zip: &[u8]) -> Result<Vec<String>, Error> {
         }
     }
     Ok(out.into_iter().collect())
+}
+
+impl Plan {
+    /// The advisories in force that affect the releases to install (`spec/advisories.md`),
+    /// each proven from its log entry.
+    ///
+    /// # Errors
+    /// When a registry cannot be asked, or an advisory does not verify.
+    pub async fn advisories(&self) -> Result<Vec<crate::advisories::Found>, Error> {
+        let mut checker = crate::advisories::Checker::new();
+        let mut out = Vec::new();
+        for s in &self.steps {
+            let (reg, dist) = (&s.chosen.registry, &s.chosen.dist);
+            out.extend(
+                checker
+                    .affecting(reg, dist, &s.chosen.release.version)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
 }
 
 impl Context {

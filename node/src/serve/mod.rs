@@ -6,6 +6,7 @@
 //! what reads a disk runs on the blocking pool.
 
 pub mod access;
+pub mod advisories;
 pub mod api;
 pub mod cache;
 pub mod error;
@@ -187,6 +188,7 @@ fn routes() -> Routes {
     .get("/feeds/dist/{file}", site::feeds::dist)
     .get("/feeds/user/{file}", site::feeds::user)
     .get("/feeds/tag/{file}", site::feeds::tag)
+    .get("/feeds/advisories.xml", site::feeds::advisories)
     .get("/robots.txt", site::feeds::robots)
     .get("/sitemap.xml", site::feeds::sitemap)
     .get("/index.json", pgxn::index_json)
@@ -226,6 +228,8 @@ fn routes() -> Routes {
     )
     .get("/api/v1/packages", needs::packages)
     .get("/api/v1/packages/{*purl}", needs::package)
+    .get("/api/v1/advisories", advisories::list)
+    .get("/api/v1/advisories/{id}", advisories::one)
     .get(
         "/api/v1/dists/{dist}/{version}/downloads",
         api::release_downloads,

@@ -159,6 +159,10 @@ impl Registry {
             Action::PackageMap { purl, systems } => {
                 self.apply_package_map(index, (actor, time), purl, systems);
             }
+            Action::Advisory(a) => self.apply_advisory(index, (actor, time), a),
+            Action::AdvisoryWithdraw { id, reason } => {
+                self.apply_withdraw(index, (actor, time), id, reason.as_deref());
+            }
             // Builds stay out of the distribution's history: that is what a client proves before
             // it believes a release, and any account may attest builds.
             Action::Build(b) => {

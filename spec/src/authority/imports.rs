@@ -104,11 +104,13 @@ impl Registry {
                 | Action::RoleGrant { .. }
                 | Action::RoleRevoke { .. }
                 | Action::PackageMap { .. }
+                | Action::Advisory(_)
+                | Action::AdvisoryWithdraw { .. }
         ) {
             return Err(violation(
                 Rule::NotOperator,
                 format!(
-                    "the operator makes imports, claims, role grants and package mappings, not {}",
+                    "the operator makes imports, claims, role grants, package mappings and advisories, not {}",
                     st.action.kind()
                 ),
             ));

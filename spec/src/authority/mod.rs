@@ -3,12 +3,15 @@
 //! entry. `spec/entries.md` states the rules in prose. The state and how entries change it are
 //! here; the rules that judge an entry before it applies are in [`rules`].
 
+mod advisories;
 mod apply;
 mod imports;
 mod packages;
 mod replay;
 mod rules;
 
+pub use crate::names::{valid_term, valid_user_name};
+pub use advisories::{AdvisoryState, Withdrawal};
 pub use imports::{MAX_EVIDENCE_BYTES, parse_pgxn_date, pgxn_version};
 pub use packages::PackageMapState;
 pub use replay::{LogViolation, replay_log};
@@ -89,6 +92,9 @@ pub enum Rule {
     NotMaintainer,
     /// A mapping's purl or package names are malformed.
     InvalidPackage,
+    /// An advisory that breaks the advisory format or its bounds, or an update of a withdrawn
+    /// one.
+    InvalidAdvisory,
 }
 
 impl Rule {
@@ -123,6 +129,7 @@ impl Rule {
             Rule::UnknownRole => "unknown-role",
             Rule::NotMaintainer => "not-maintainer",
             Rule::InvalidPackage => "invalid-package",
+            Rule::InvalidAdvisory => "invalid-advisory",
         }
     }
 }
@@ -263,27 +270,11 @@ pub struct Registry {
     roles: OrdMap<String, BTreeSet<String>>,
     /// The name mapping, by purl key.
     packages: OrdMap<String, Arc<packages::PackageMapState>>,
+    /// Advisories, by lowercase id.
+    advisories: OrdMap<String, Arc<advisories::AdvisoryState>>,
     /// The registry operator's key (the log's key), which alone signs imports and claims.
     operator: Option<VerifyingKey>,
     size: u64,
-}
-
-/// Account names: 2 to 32 of lowercase ASCII letters, digits, `-` and `_`, starting with a letter.
-pub fn valid_user_name(name: &str) -> bool {
-    (2..=32).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
-/// Distribution and extension names (PGXN "terms"): 2 to 64 printable ASCII characters without
-/// whitespace, `/`, `\` or `:`.
-pub fn valid_term(name: &str) -> bool {
-    (2..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !b"/\\:".contains(&b))
 }
 
 /// Most build attestations one release may have: every builder and target a registry serves,

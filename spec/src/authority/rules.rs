@@ -155,6 +155,11 @@ impl Registry {
             Action::RoleGrant { role, user } => self.check_role(actor, role, user, true),
             Action::RoleRevoke { role, user } => self.check_role(actor, role, user, false),
             Action::PackageMap { purl, systems } => self.check_package_map(actor, purl, systems),
+            Action::Advisory(a) => self.check_advisory(actor, a),
+            Action::AdvisoryWithdraw { id, reason } => {
+                check_text("reason", reason.as_ref())?;
+                self.check_withdraw(actor, id)
+            }
             Action::OwnerGrant { dist, user } => {
                 let d = self.owned_dist(actor, dist)?;
                 if !self.accounts.contains_key(&user.to_ascii_lowercase()) {

@@ -32,13 +32,7 @@ fn feed<'a>(
     rows.truncate(FEED_ENTRIES);
     let x = escape_html;
     let updated = rows.first().map_or_else(|| date(0), |(_, r)| date(r.time));
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n<title>{}</title>\n<id>{}</id>\n<updated>{updated}</updated>\n<link rel=\"self\" href=\"{}\"/>\n<link href=\"{}\"/>\n",
-        x(title),
-        x(&canonical(c, headers, path)),
-        x(&canonical(c, headers, path)),
-        x(&canonical(c, headers, "/")),
-    );
+    let mut out = head(c, headers, path, title, &updated);
     for (d, r) in rows {
         let link = canonical(
             c,
@@ -60,12 +54,76 @@ fn feed<'a>(
             x(&abstract_of(c.origin.content(), r)?),
         ));
     }
+    Ok(atom(out))
+}
+
+/// An Atom feed's head, up to its first entry.
+fn head(c: &Ctx, headers: &HeaderMap, path: &str, title: &str, updated: &str) -> String {
+    let x = escape_html;
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n<title>{}</title>\n<id>{}</id>\n<updated>{updated}</updated>\n<link rel=\"self\" href=\"{}\"/>\n<link href=\"{}\"/>\n",
+        x(title),
+        x(&canonical(c, headers, path)),
+        x(&canonical(c, headers, path)),
+        x(&canonical(c, headers, "/")),
+    )
+}
+
+/// A feed's response, its entries closed.
+fn atom(mut out: String) -> Response {
     out.push_str("</feed>\n");
-    Ok((
+    (
         [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
         out,
     )
-        .into_response())
+        .into_response()
+}
+
+/// `/feeds/advisories.xml`: security advisories, the latest changed first; a withdrawal is a
+/// change, and its entry says so.
+pub async fn advisories(State(c): State<Ctx>, headers: HeaderMap) -> Page {
+    let snap = c.origin.snapshot();
+    let mut rows: Vec<_> = snap.registry.advisories().collect();
+    rows.sort_by_key(|a| std::cmp::Reverse(a.history.last().copied()));
+    rows.truncate(FEED_ENTRIES);
+    let x = escape_html;
+    let updated = rows.first().map_or_else(|| date(0), |a| date(a.modified));
+    let title = format!("Security advisories of {}", c.origin.name);
+    let mut out = head(&c, &headers, "/feeds/advisories.xml", &title, &updated);
+    for a in rows {
+        let adv = &a.advisory;
+        let link = canonical(&c, &headers, &format!("/api/v1/advisories/{}", adv.id));
+        let affected: Vec<String> = adv
+            .affected
+            .iter()
+            .map(|f| match adv.fixed_in(&f.dist).as_slice() {
+                [] => format!("{}: no fixed version", f.dist),
+                fixed => format!("{}: fixed in {}", f.dist, fixed.join(", ")),
+            })
+            .collect();
+        let withdrawn = if a.withdrawn.is_some() {
+            " (withdrawn)"
+        } else {
+            ""
+        };
+        let alternate = adv
+            .affected
+            .first()
+            .map(|f| canonical(&c, &headers, &format!("/dist/{}/", f.dist.to_lowercase())));
+        out.push_str(&format!(
+            "<entry>\n<title>{}: {}{withdrawn}</title>\n<id>{}</id>\n<published>{}</published>\n<updated>{}</updated>\n<link href=\"{}\" type=\"application/json\"/>\n{}<author><name>{}</name></author>\n<summary>{}</summary>\n</entry>\n",
+            x(&adv.id),
+            x(&adv.summary),
+            x(&link),
+            date(a.published),
+            date(a.modified),
+            x(&link),
+            alternate.map_or_else(String::new, |l| format!("<link rel=\"alternate\" href=\"{}\"/>\n", x(&l))),
+            x(&a.user),
+            x(&affected.join("; ")),
+        ));
+    }
+    Ok(atom(out))
 }
 
 fn strip_xml(file: &str) -> Result<String, ApiError> {

@@ -126,11 +126,14 @@ fn release_page(c: &Ctx, headers: &HeaderMap, d: &DistState, r: &ReleaseState, p
         .map(|b| render_markdown(&String::from_utf8_lossy(&b)))
         .unwrap_or_default();
     let meta = content.meta(&r.release.meta_sha256)?;
+    let snap = c.origin.snapshot();
+    let reg = &snap.registry;
     let mut releases: Vec<&ReleaseState> = d.releases.values().collect();
     releases.sort_by_key(|x| std::cmp::Reverse(x.index));
     let releases: Vec<Value> = releases
         .iter()
-        .map(|x| json!({"version": x.release.version, "status": x.release.status.as_str(), "date": date(x.time), "yanked": x.yanked.is_some()}))
+        .map(|x| json!({"version": x.release.version, "status": x.release.status.as_str(), "date": date(x.time), "yanked": x.yanked.is_some(),
+                        "vulnerable": !reg.advisories_affecting(&d.name, &x.release.version).is_empty()}))
         .collect();
     let pre = format!(
         "{}/dist/{}/{}/",
@@ -147,7 +150,7 @@ fn release_page(c: &Ctx, headers: &HeaderMap, d: &DistState, r: &ReleaseState, p
         .map(|x| json!({"title": x.title, "href": format!("{pre}{}.html", x.docpath), "extension": x.extension}))
         .collect();
     let needs = needs_view(&*content.requirements(&r.release.meta_sha256)?);
-    let snap = c.origin.snapshot();
+    let advisories = crate::serve::advisories::page_view(reg, &d.name, &r.release.version);
     // The build matrix: per target, each package with the builders that attest it.
     let builds = crate::origin::releases::builds(&d.name, r);
     let matrix: Vec<Value> = builds
@@ -188,7 +191,7 @@ fn release_page(c: &Ctx, headers: &HeaderMap, d: &DistState, r: &ReleaseState, p
                 "owners": d.owners, "tags": meta.tags, "readme": readme, "docs": docs,
                 "matrix": matrix, "imported": r.imported, "sha1": r.release.sha1,
                 "claimed_by": r.imported.then(|| snap.registry.claim(&r.user)).flatten(),
-                "downloads": downloads.total, "needs": needs,
+                "downloads": downloads.total, "needs": needs, "advisories": advisories,
                 "downloads_by": downloads.nodes.iter().map(|(n, k)| json!({"node": n.split('+').next().unwrap_or_default(), "n": k})).collect::<Vec<_>>(),
             }),
         ),

@@ -68,17 +68,6 @@ pub struct Checker {
     opened: HashMap<String, Proven>,
 }
 
-fn query(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 impl Checker {
     /// A checker with nothing opened yet.
     pub fn new() -> Checker {
@@ -102,8 +91,8 @@ impl Checker {
         let proven = &self.opened[&reg.name];
         let path = format!(
             "/api/v1/advisories?dist={}&version={}",
-            query(dist),
-            query(version)
+            crate::http::query_value(dist),
+            crate::http::query_value(version)
         );
         let list: OsvList = proven.remote().json(&path).await?;
         let mut out: Vec<Found> = Vec::new();
@@ -187,16 +176,4 @@ pub async fn check_installed(config: &Config, installed: &[Installed]) -> Result
         report.checked += 1;
     }
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_values_are_escaped() {
-        assert_eq!(query("pg_partman"), "pg_partman");
-        assert_eq!(query("a&b=c d"), "a%26b%3Dc%20d");
-        assert_eq!(query("1.0.0+build"), "1.0.0%2Bbuild");
-    }
 }

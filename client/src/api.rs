@@ -13,6 +13,10 @@ pub struct Node {
 }
 
 async fn answer(resp: reqwest::Response) -> Result<Receipt, Error> {
+    answer_as(resp).await
+}
+
+async fn answer_as<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, Error> {
     let status = resp.status();
     let body = resp
         .bytes()
@@ -26,7 +30,7 @@ async fn answer(resp: reqwest::Response) -> Result<Receipt, Error> {
             code,
         });
     }
-    serde_json::from_slice(&body).map_err(|e| Error::Api(format!("not a receipt: {e}")))
+    serde_json::from_slice(&body).map_err(|e| Error::Api(format!("not the answer expected: {e}")))
 }
 
 impl Node {
@@ -57,6 +61,40 @@ impl Node {
             .await
             .map_err(|e| Error::Unreachable(e.to_string()))?;
         answer(resp).await
+    }
+
+    /// What a CI's ID token must be for this node's origin (trusted publishing).
+    ///
+    /// # Errors
+    /// The node's refusal, or a transport error.
+    pub async fn trusted_publishing(
+        &self,
+    ) -> Result<pgext_spec::trusted::TrustedPublishingInfo, Error> {
+        let resp = self
+            .http
+            .get(format!("{}/api/v1/trusted-publishing", self.base))
+            .send()
+            .await
+            .map_err(|e| Error::Unreachable(e.to_string()))?;
+        answer_as(resp).await
+    }
+
+    /// Exchanges a CI's ID token for a short-lived key.
+    ///
+    /// # Errors
+    /// The node's refusal, or a transport error.
+    pub async fn ci_key(
+        &self,
+        req: &pgext_spec::trusted::CiKeyRequest,
+    ) -> Result<pgext_spec::trusted::CiKeyIssued, Error> {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/trusted-publishing/keys", self.base))
+            .json(req)
+            .send()
+            .await
+            .map_err(|e| Error::Unreachable(e.to_string()))?;
+        answer_as(resp).await
     }
 
     /// Uploads a build attestation with its binary package.

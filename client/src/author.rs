@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::SigningKey;
 use pgext_spec::authority::encode_public_key;
-use pgext_spec::entry::{Action, Entry, Status, user_key_id};
+use pgext_spec::entry::{Action, Entry, Release, Status, user_key_id};
 use serde::Serialize;
 
 use crate::Error;
@@ -125,10 +125,11 @@ impl Submitter {
         }
     }
 
-    async fn each<F, Fut>(&self, f: F) -> Result<Receipt, Error>
+    /// Asks each node in turn until one answers: an unreachable node passes it on.
+    pub(crate) async fn each<T, F, Fut>(&self, f: F) -> Result<T, Error>
     where
         F: Fn(Node) -> Fut,
-        Fut: std::future::Future<Output = Result<Receipt, Error>>,
+        Fut: std::future::Future<Output = Result<T, Error>>,
     {
         let mut last = Error::Api("no node URL configured".into());
         for url in &self.urls {
@@ -222,6 +223,28 @@ pub async fn publish(
     status: Option<Status>,
     strict: bool,
 ) -> Result<Published, Error> {
+    let sign = |_: &Submitter, r: &Release| {
+        let entry = id.sign(Action::Release(r.clone()));
+        async move { Ok(entry) }
+    };
+    publish_signed(route, sign, path, (status, strict)).await
+}
+
+/// [`publish`], the release signed by `sign` (given the nodes it goes to): a key of the
+/// publisher's, or a CI key obtained for the release's dist (trusted publishing).
+///
+/// # Errors
+/// As [`publish`], or what `sign` returns.
+pub async fn publish_signed<F, Fut>(
+    route: impl FnOnce(&str) -> Result<Submitter, Error>,
+    sign: F,
+    path: &Path,
+    (status, strict): (Option<Status>, bool),
+) -> Result<Published, Error>
+where
+    F: FnOnce(&Submitter, &Release) -> Fut,
+    Fut: std::future::Future<Output = Result<Entry, Error>>,
+{
     let mut warnings = Vec::new();
     if path.is_dir() {
         let problems = crate::project::validate(path)?;
@@ -240,7 +263,7 @@ pub async fn publish(
     }
     let p = prepare(path, status)?;
     let to = route(&p.release.dist)?;
-    let entry = id.sign(Action::Release(p.release.clone()));
+    let entry = sign(&to, &p.release).await?;
     let r = to.publish(&entry, &p).await?;
     let checkpoint_size = r
         .checkpoint

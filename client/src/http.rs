@@ -57,6 +57,19 @@ pub fn error_of(body: &[u8]) -> (String, String) {
     }
 }
 
+/// `s` as a URL query value (or path segment): unreserved characters as they are, every other
+/// byte percent-encoded.
+pub fn query_value(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -69,5 +82,12 @@ mod tests {
             (code.as_str(), detail.as_str()),
             ("error", "<html>bad gateway</html>")
         );
+    }
+
+    #[test]
+    fn query_values_are_escaped() {
+        assert_eq!(super::query_value("pg_partman"), "pg_partman");
+        assert_eq!(super::query_value("a&b=c d"), "a%26b%3Dc%20d");
+        assert_eq!(super::query_value("1.0.0+build"), "1.0.0%2Bbuild");
     }
 }

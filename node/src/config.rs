@@ -170,6 +170,35 @@ pub struct Config {
     pub categories: Option<PathBuf>,
     /// Download counts (`spec/counts.md`).
     pub counts: CountsConfig,
+    /// Trusted publishing from CI (`spec/trusted-publishing.md`).
+    pub trusted_publishing: TrustedPublishingConfig,
+}
+
+/// Which CI identity providers the node takes ID tokens of, for whom, and for how long the
+/// keys it gives live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustedPublishingConfig {
+    /// OIDC issuers whose tokens the node verifies (their discovery documents and keys are
+    /// fetched from there; no other issuer is ever asked).
+    pub issuers: Vec<String>,
+    /// The audience a token must name. Default: the origin.
+    pub audience: Option<String>,
+    /// How long a CI key may sign, in seconds (at most 1,800).
+    pub key_secs: u64,
+}
+
+impl Default for TrustedPublishingConfig {
+    fn default() -> TrustedPublishingConfig {
+        TrustedPublishingConfig {
+            issuers: vec![
+                "https://token.actions.githubusercontent.com".into(),
+                "https://gitlab.com".into(),
+            ],
+            audience: None,
+            key_secs: 900,
+        }
+    }
 }
 
 /// Download count statements.
@@ -245,6 +274,7 @@ impl Default for Config {
             webhooks: Vec::new(),
             categories: None,
             counts: CountsConfig::default(),
+            trusted_publishing: TrustedPublishingConfig::default(),
         }
     }
 }
@@ -297,6 +327,17 @@ impl Config {
             if p.parse::<libp2p::PeerId>().is_err() {
                 anyhow::bail!("[p2p] allow: {p:?} is not a libp2p peer id");
             }
+        }
+        for i in &self.trusted_publishing.issuers {
+            pgext_spec::trusted::check_issuer(i)
+                .map_err(|e| anyhow::anyhow!("[trusted_publishing] issuers: {e}"))?;
+        }
+        let secs = self.trusted_publishing.key_secs;
+        if secs == 0 || secs > pgext_spec::trusted::MAX_KEY_SECS {
+            anyhow::bail!(
+                "[trusted_publishing] key_secs = {secs}: 1 to {}",
+                pgext_spec::trusted::MAX_KEY_SECS
+            );
         }
         for k in &self.counts.nodes {
             let ok = k

@@ -24,6 +24,7 @@ pub mod p2p;
 pub mod search;
 pub mod serve;
 pub mod tools;
+pub mod trusted;
 pub mod webhooks;
 
 pub use config::Config;

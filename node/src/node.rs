@@ -113,6 +113,12 @@ impl Node {
             .await??
         };
         let size = own.size();
+        // The log key signs CI keys too (trusted publishing), as the operator: read again,
+        // as the sequencer owns its copy.
+        let trusted_key = {
+            let c = config.clone();
+            tokio::task::spawn_blocking(move || origin::keys::load_log_key(&c)).await??
+        };
         let mut tasks = vec![tokio::spawn(sequencer::run(own.clone(), rx, key))];
         let mut served = Vec::new();
         for (o, dir) in std::iter::once((&own, config.data.join("search"))).chain(
@@ -181,6 +187,11 @@ impl Node {
                 )),
                 std::time::Duration::from_millis(config.uploads.wait_ms),
             ),
+            trusted: Some(Arc::new(crate::trusted::Trusted::new(
+                config.trusted_publishing.clone(),
+                &own.name,
+                trusted_key,
+            ))),
         });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let router = serve::router(app.clone());

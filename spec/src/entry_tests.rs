@@ -1,6 +1,7 @@
 //! Tests of the entry format.
 
 use super::*;
+use crate::signed::{SignedEntry, statement_bytes, verify_signatures};
 
 fn key() -> SigningKey {
     SigningKey::from_bytes(&[3; 32])

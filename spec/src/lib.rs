@@ -18,7 +18,9 @@ pub mod osv;
 pub mod packages;
 pub mod prereqs;
 pub mod requirements;
+pub mod signed;
 pub mod token;
+pub mod trusted;
 pub mod wire;
 
 #[cfg(test)]

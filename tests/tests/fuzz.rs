@@ -283,6 +283,31 @@ fn entries() {
                 reason: Some("mistake".into()),
             })
             .to_bytes(),
+        alice
+            .sign(Action::CiKey {
+                dist: "pair".into(),
+                user: "alice".into(),
+                key: "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl".into(),
+                publisher: pgext_spec::trusted::Publisher {
+                    issuer: "https://token.actions.githubusercontent.com".into(),
+                    repository: "octo/pair".into(),
+                    workflow: Some(".github/workflows/release.yml".into()),
+                    git_ref: Some("refs/tags/*".into()),
+                    environment: None,
+                },
+                claims: pgext_spec::trusted::Claims {
+                    issuer: "https://token.actions.githubusercontent.com".into(),
+                    subject: "repo:octo/pair:ref:refs/tags/v1".into(),
+                    repository: "octo/pair".into(),
+                    workflow: Some(".github/workflows/release.yml".into()),
+                    git_ref: Some("refs/tags/v1".into()),
+                    sha: Some("abc".into()),
+                    environment: None,
+                    run: Some("1".into()),
+                },
+                expires: 900,
+            })
+            .to_bytes(),
     ];
     fuzz(samples, 32, |b| {
         let _ = Entry::parse(b);
@@ -603,6 +628,42 @@ fn metas_read_for_what_releases_need() {
         let _ = pgext_spec::packages::check_purl(&text);
         let _ = platform.matches(&text);
         let _ = pgext_spec::packages::valid_package_name("debian", &text);
+    });
+}
+
+#[test]
+fn id_token_claims_read_for_trusted_publishing() {
+    use pgext_spec::trusted::{Claims, Publisher};
+    let github = serde_json::json!({
+        "iss": "https://token.actions.githubusercontent.com", "sub": "repo:o/r:ref:refs/tags/v1",
+        "repository": "o/r", "workflow_ref": "o/r/.github/workflows/release.yml@refs/tags/v1",
+        "ref": "refs/tags/v1", "sha": "abc", "run_id": 12, "environment": "release"
+    });
+    let gitlab = serde_json::json!({
+        "iss": "https://gitlab.com", "sub": "project_path:g/p:ref_type:tag:ref:v1",
+        "project_path": "g/p", "ci_config_ref_uri": "gitlab.com/g/p//.gitlab-ci.yml@refs/tags/v1",
+        "ref": "v1", "ref_type": "tag", "pipeline_id": "5"
+    });
+    let publisher = Publisher {
+        issuer: "https://gitlab.com".into(),
+        repository: "g/p".into(),
+        workflow: Some(".gitlab-ci.yml".into()),
+        git_ref: Some("refs/tags/*".into()),
+        environment: None,
+    };
+    let samples = vec![
+        serde_json::to_vec(&github).unwrap(),
+        serde_json::to_vec(&gitlab).unwrap(),
+    ];
+    fuzz(samples, 8, |b| {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(b) {
+            if let Ok(c) = Claims::from_token(&v) {
+                let _ = publisher.matches(&c);
+            }
+        }
+        if let Ok(p) = serde_json::from_slice::<Publisher>(b) {
+            let _ = p.check();
+        }
     });
 }
 

@@ -28,6 +28,7 @@ mod requirements;
 mod rootless;
 mod search;
 mod site;
+mod trusted;
 
 /// Counts the heap, so the fuzzers can hold each decoder to a bound (`fuzz.rs`).
 #[global_allocator]

@@ -202,6 +202,21 @@ fn print_provenance(v: &VerifiedRelease) {
     for c in &p.cosigners {
         println!("  cosigned by   {c}");
     }
+    if let Some(c) = &p.ci {
+        let opt = |name: &str, v: &Option<String>| {
+            v.as_ref()
+                .map_or(String::new(), |v| format!(", {name} {v}"))
+        };
+        println!(
+            "  built in CI   {}{}{}{}{} (issuer {}; no long-lived key signed it)",
+            c.repository,
+            opt("workflow", &c.workflow),
+            opt("ref", &c.git_ref),
+            opt("commit", &c.sha),
+            opt("run", &c.run),
+            c.issuer
+        );
+    }
     if let Some(r) = &p.yanked {
         println!("  warning: this version is yanked: {r}");
     }

@@ -15,6 +15,7 @@ mod project;
 mod publish;
 mod registry;
 mod token;
+mod trusted;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +74,8 @@ enum Cmd {
     Packages(packages::Cmd),
     #[command(flatten)]
     Advisory(advisory::Cmd),
+    #[command(flatten)]
+    Trusted(trusted::Cmd),
 }
 
 /// What every command may need: the trust configuration and where it lives, the local state,
@@ -123,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Builder(c) => builder::run(c, env).await,
         Cmd::Packages(c) => packages::run(c, env).await,
         Cmd::Advisory(c) => advisory::run(c, env).await,
+        Cmd::Trusted(c) => trusted::run(c, env).await,
     }
 }
 

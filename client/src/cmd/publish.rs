@@ -28,6 +28,10 @@ pub(crate) enum Cmd {
         /// Refuse to publish on a warning of `pgext validate` too.
         #[arg(long)]
         strict: bool,
+        /// Publish from CI with its OIDC ID token instead of a signing key (trusted
+        /// publishing: a trusted publisher of the dist must match the run).
+        #[arg(long)]
+        oidc: bool,
     },
     /// Owners of a distribution.
     Owner {
@@ -86,6 +90,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
             status,
             json,
             strict,
+            oidc,
         } => {
             let status = status
                 .map(|s| {
@@ -94,11 +99,35 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                     })
                 })
                 .transpose()?;
-            let id = author::load_identity(env.key.as_deref())?;
             let route = |dist: &str| {
                 submitter_for(&env, dist).map_err(|e| crate::Error::Config(format!("{e:#}")))
             };
-            let p = author::publish(route, &id, &path, status, strict).await?;
+            let issued = std::cell::RefCell::new(None);
+            let p = if oidc {
+                let sign = |to: &author::Submitter, r: &pgext_spec::entry::Release| {
+                    let (to, r, issued) = (to.clone(), r.clone(), &issued);
+                    async move {
+                        let (entry, ci) = crate::trusted::sign_from_ci(&to, &r).await?;
+                        *issued.borrow_mut() = Some(ci);
+                        Ok(entry)
+                    }
+                };
+                author::publish_signed(route, sign, &path, (status, strict)).await?
+            } else {
+                let id = author::load_identity(env.key.as_deref())?;
+                author::publish(route, &id, &path, status, strict).await?
+            };
+            if let (Some(ci), false) = (issued.borrow().as_ref(), json) {
+                let c = &ci.claims;
+                eprintln!(
+                    "trusted publishing: {} {} matched (CI key {}, log entry {}, for {})",
+                    c.repository,
+                    c.workflow.as_deref().unwrap_or(""),
+                    ci.key_id,
+                    ci.index,
+                    ci.user
+                );
+            }
             for w in p.warnings.iter().filter(|_| !json) {
                 eprintln!("{w}");
             }

@@ -15,7 +15,8 @@ use pgext_log::{
     tree_hash,
 };
 use pgext_spec::authority::Registry;
-use pgext_spec::entry::{Action, SignedEntry, verify_signatures};
+use pgext_spec::entry::Action;
+use pgext_spec::signed::{SignedEntry, verify_signatures};
 use tracing::{debug, error, info, warn};
 
 use super::fetch::{Wanted, bundles_between, group_blobs};

@@ -14,6 +14,7 @@ pub mod needs;
 pub mod pgxn;
 pub mod search;
 pub mod site;
+pub mod trusted;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -90,6 +91,8 @@ pub struct AppState {
     pub limiter: Arc<access::Limiter>,
     /// Turns for uploads (`[uploads] concurrent`), and how long one waits for its turn.
     pub uploads: (Arc<tokio::sync::Semaphore>, std::time::Duration),
+    /// Trusted publishing of the node's own origin.
+    pub trusted: Option<Arc<crate::trusted::Trusted>>,
 }
 
 /// A request's view: the node, and the origin the path names.
@@ -228,6 +231,9 @@ fn routes() -> Routes {
     )
     .get("/api/v1/packages", needs::packages)
     .get("/api/v1/packages/{*purl}", needs::package)
+    .get("/api/v1/trusted-publishing", trusted::info)
+    .post("/api/v1/trusted-publishing/keys", trusted::keys)
+    .get("/api/v1/dists/{dist}/publishers", trusted::publishers)
     .get("/api/v1/advisories", advisories::list)
     .get("/api/v1/advisories/{id}", advisories::one)
     .get(

@@ -80,6 +80,7 @@ impl Registry {
             Action::Release(r) => {
                 let owners = BTreeSet::from([actor.to_string()]);
                 self.add_release(index, r, (actor, time, false), (owners, None), leaf);
+                self.use_ci_key(key_id, actor, r, index);
             }
             Action::Import(i) => {
                 // An imported distribution belongs to its PGXN user: to the account that
@@ -160,6 +161,26 @@ impl Registry {
                 self.apply_package_map(index, (actor, time), purl, systems);
             }
             Action::Advisory(a) => self.apply_advisory(index, (actor, time), a),
+            Action::PublisherAdd { dist, publisher } => {
+                self.apply_publisher(index, actor, dist, publisher, true);
+            }
+            Action::PublisherRemove { dist, publisher } => {
+                self.apply_publisher(index, actor, dist, publisher, false);
+            }
+            Action::CiKey {
+                dist,
+                user,
+                key,
+                publisher,
+                claims,
+                expires,
+            } => self.apply_ci_key(
+                (index, time),
+                (dist, user, key),
+                publisher,
+                claims,
+                *expires,
+            ),
             Action::AdvisoryWithdraw { id, reason } => {
                 self.apply_withdraw(index, (actor, time), id, reason.as_deref());
             }
@@ -214,6 +235,7 @@ impl Registry {
                 leaf,
                 builds: Vec::new(),
                 imported,
+                ci: None,
             },
         );
         for ext in r.provides.keys() {

@@ -106,11 +106,12 @@ impl Registry {
                 | Action::PackageMap { .. }
                 | Action::Advisory(_)
                 | Action::AdvisoryWithdraw { .. }
+                | Action::CiKey { .. }
         ) {
             return Err(violation(
                 Rule::NotOperator,
                 format!(
-                    "the operator makes imports, claims, role grants, package mappings and advisories, not {}",
+                    "the operator makes imports, claims, role grants, package mappings, advisories and CI keys, not {}",
                     st.action.kind()
                 ),
             ));

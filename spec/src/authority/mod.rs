@@ -9,12 +9,14 @@ mod imports;
 mod packages;
 mod replay;
 mod rules;
+mod trusted;
 
 pub use crate::names::{valid_term, valid_user_name};
 pub use advisories::{AdvisoryState, Withdrawal};
 pub use imports::{MAX_EVIDENCE_BYTES, parse_pgxn_date, pgxn_version};
 pub use packages::PackageMapState;
 pub use replay::{LogViolation, replay_log};
+pub use trusted::{CiKeyState, PublisherState};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -95,6 +97,11 @@ pub enum Rule {
     /// An advisory that breaks the advisory format or its bounds, or an update of a withdrawn
     /// one.
     InvalidAdvisory,
+    /// A trusted publisher or CI key outside its bounds (malformed fields, too many
+    /// publishers, a key that lives too long).
+    InvalidPublisher,
+    /// A CI key for claims no trusted publisher of the dist matches.
+    NotTrusted,
 }
 
 impl Rule {
@@ -130,6 +137,8 @@ impl Rule {
             Rule::NotMaintainer => "not-maintainer",
             Rule::InvalidPackage => "invalid-package",
             Rule::InvalidAdvisory => "invalid-advisory",
+            Rule::InvalidPublisher => "invalid-publisher",
+            Rule::NotTrusted => "not-trusted",
         }
     }
 }
@@ -201,6 +210,9 @@ pub struct ReleaseState {
     /// Imported from PGXN: `user` is then the PGXN user who released it and `time` PGXN's
     /// release date.
     pub imported: bool,
+    /// Published from CI by trusted publishing: the log index of the `ci_key` entry whose key
+    /// signed it ([`Registry::ci_key_at`] gives its claims).
+    pub ci: Option<u64>,
 }
 
 impl ReleaseState {
@@ -272,6 +284,10 @@ pub struct Registry {
     packages: OrdMap<String, Arc<packages::PackageMapState>>,
     /// Advisories, by lowercase id.
     advisories: OrdMap<String, Arc<advisories::AdvisoryState>>,
+    /// Trusted publishers, by lowercase dist.
+    publishers: OrdMap<String, Arc<Vec<trusted::PublisherState>>>,
+    /// CI keys, by key id.
+    ci_keys: HashMap<String, Arc<trusted::CiKeyState>>,
     /// The registry operator's key (the log's key), which alone signs imports and claims.
     operator: Option<VerifyingKey>,
     size: u64,
@@ -430,7 +446,7 @@ impl Registry {
     }
 
     /// [`Registry::apply`] but for the signature: returns the key it must verify with, for the
-    /// caller to check many at once ([`crate::entry::verify_signatures`]). Until it has, the
+    /// caller to check many at once ([`crate::signed::verify_signatures`]). Until it has, the
     /// state is not trustworthy; a caller whose signatures fail drops it.
     ///
     /// # Errors

@@ -20,7 +20,7 @@ pub struct LogViolation {
 /// the state and the violations, in index order. `registry` is where the replay starts: an
 /// empty [`Registry::for_log`], which knows the operator by the log key.
 pub fn replay_log(mut registry: Registry, entries: &[Vec<u8>]) -> (Registry, Vec<LogViolation>) {
-    use crate::entry::{SignedEntry, verify_signatures};
+    use crate::signed::{SignedEntry, verify_signatures};
     let mut violations = Vec::new();
     let mut checked = Vec::new();
     for (i, verdict) in SignedEntry::parse_many(entries).into_iter().enumerate() {

@@ -14,14 +14,22 @@ impl Registry {
             .verify_signature(&key)
             .map_err(|e| violation(Rule::BadSignature, e.to_string()))?;
         let st = &entry.statement;
-        self.check_action(&st.actor.to_ascii_lowercase(), &st.key_id, &st.action)
+        self.check_action(
+            &st.actor.to_ascii_lowercase(),
+            (&st.key_id, st.time),
+            &st.action,
+        )
     }
 
     /// Every rule but the signature; returns the key the signature must verify with.
     pub(super) fn check_unsigned(&self, entry: &Entry) -> Result<VerifyingKey, Violation> {
         let key = self.signer(entry)?;
         let st = &entry.statement;
-        self.check_action(&st.actor.to_ascii_lowercase(), &st.key_id, &st.action)?;
+        self.check_action(
+            &st.actor.to_ascii_lowercase(),
+            (&st.key_id, st.time),
+            &st.action,
+        )?;
         Ok(key)
     }
 
@@ -74,6 +82,11 @@ impl Registry {
                 .accounts
                 .get(&actor)
                 .ok_or_else(|| violation(Rule::UnknownActor, format!("no account {}", st.actor)))?;
+            if !account.keys.contains_key(&st.key_id) {
+                if let Some(k) = self.ci_signer(entry)? {
+                    return Ok(k);
+                }
+            }
             let key = account
                 .keys
                 .get(&st.key_id)
@@ -105,7 +118,7 @@ impl Registry {
     pub(super) fn check_action(
         &self,
         actor: &str,
-        key_id: &str,
+        (key_id, time): (&str, u64),
         action: &Action,
     ) -> Result<(), Violation> {
         match action {
@@ -156,6 +169,26 @@ impl Registry {
             Action::RoleRevoke { role, user } => self.check_role(actor, role, user, false),
             Action::PackageMap { purl, systems } => self.check_package_map(actor, purl, systems),
             Action::Advisory(a) => self.check_advisory(actor, a),
+            Action::PublisherAdd { dist, publisher } => {
+                self.check_publisher_change(actor, dist, publisher, true)
+            }
+            Action::PublisherRemove { dist, publisher } => {
+                self.check_publisher_change(actor, dist, publisher, false)
+            }
+            Action::CiKey {
+                dist,
+                user,
+                key,
+                publisher,
+                claims,
+                expires,
+            } => self.check_ci_key(
+                actor,
+                (dist, user, key),
+                publisher,
+                claims,
+                (time, *expires),
+            ),
             Action::AdvisoryWithdraw { id, reason } => {
                 check_text("reason", reason.as_ref())?;
                 self.check_withdraw(actor, id)

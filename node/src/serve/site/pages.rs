@@ -192,6 +192,7 @@ fn release_page(c: &Ctx, headers: &HeaderMap, d: &DistState, r: &ReleaseState, p
                 "matrix": matrix, "imported": r.imported, "sha1": r.release.sha1,
                 "claimed_by": r.imported.then(|| snap.registry.claim(&r.user)).flatten(),
                 "downloads": downloads.total, "needs": needs, "advisories": advisories,
+                "ci": crate::serve::trusted::page_view(reg, r),
                 "downloads_by": downloads.nodes.iter().map(|(n, k)| json!({"node": n.split('+').next().unwrap_or_default(), "n": k})).collect::<Vec<_>>(),
             }),
         ),

@@ -177,6 +177,7 @@ pub async fn run(
         from: Some(from),
         interval: cfg.interval,
         once: cfg.once,
+        accounts: Vec::new(),
     };
     let (cfg2, platforms) = (Arc::new(cfg.clone()), Arc::new(platforms));
     let report = Arc::new(report);

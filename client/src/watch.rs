@@ -29,6 +29,9 @@ pub struct WatchConfig {
     pub interval: Duration,
     /// Stop once the current checkpoint is processed.
     pub once: bool,
+    /// Accounts whose keys are watched (key transparency): every key added, rotated or
+    /// revoked for them, every CI key recorded for them, every release they sign.
+    pub accounts: Vec<String>,
 }
 
 /// One verified entry touching a watched name.
@@ -44,6 +47,9 @@ pub struct Event {
     pub dist: Option<String>,
     /// The version, for releases and yanks.
     pub version: Option<String>,
+    /// The key an account entry, key change or CI key is about, or that signed a release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     /// The checkpoint size it was verified in.
     pub checkpoint_size: u64,
     /// The entry.
@@ -61,12 +67,31 @@ fn advised<'a>(dists: impl Iterator<Item = &'a str>, names: &[String]) -> Option
         .map(|d| d.to_string())
 }
 
+/// The account and key an entry changes the keys of (an account's first key, a key added,
+/// rotated to or revoked, a CI key recorded for it), or that signed a release.
+fn key_of(entry: &Entry) -> Option<(String, String)> {
+    let st = &entry.statement;
+    let id = |b64: &str| {
+        pgext_spec::entry::decode_public_key(b64)
+            .map(|k| pgext_spec::entry::user_key_id(k.as_bytes()))
+    };
+    Some(match &st.action {
+        Action::Account { user, key, .. } => (user.clone(), id(key)?),
+        Action::KeyAdd { key } | Action::KeyRotate { new_key: key } => (st.actor.clone(), id(key)?),
+        Action::KeyRevoke { revoked } => (st.actor.clone(), revoked.clone()),
+        Action::CiKey { user, key, .. } => (user.clone(), id(key)?),
+        Action::Release(_) => (st.actor.clone(), st.key_id.clone()),
+        _ => return None,
+    })
+}
+
 fn event_of(
     index: u64,
     entry: &Entry,
-    names: &[String],
+    cfg: &WatchConfig,
     (size, reg): (u64, &Registry),
 ) -> Option<Event> {
+    let names = &cfg.names;
     let st = &entry.statement;
     let (dist, version, user) = match &st.action {
         Action::Release(r) | Action::Import(pgext_spec::entry::Import { release: r, .. }) => {
@@ -93,12 +118,22 @@ fn event_of(
         n.as_ref()
             .is_some_and(|x| names.iter().any(|w| w.eq_ignore_ascii_case(x)))
     };
-    (names.is_empty() || hit(&dist) || hit(&user) || hit(&Some(st.actor.clone()))).then(|| Event {
+    let key = key_of(entry);
+    let keys_watched = key
+        .as_ref()
+        .is_some_and(|(u, _)| cfg.accounts.iter().any(|a| a.eq_ignore_ascii_case(u)));
+    let named = if names.is_empty() {
+        cfg.accounts.is_empty()
+    } else {
+        hit(&dist) || hit(&user) || hit(&Some(st.actor.clone()))
+    };
+    (named || keys_watched).then(|| Event {
         index,
         kind: st.action.kind().to_string(),
         actor: st.actor.clone(),
         dist,
         version,
+        key_id: key.map(|(_, k)| k),
         checkpoint_size: size,
         entry: entry.clone(),
     })
@@ -210,7 +245,7 @@ where
                 if index < first {
                     continue;
                 }
-                if let Some(ev) = event_of(index, &entry, &cfg.names, (size, &followed.registry)) {
+                if let Some(ev) = event_of(index, &entry, cfg, (size, &followed.registry)) {
                     report(ev).await?;
                 }
             }

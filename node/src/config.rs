@@ -238,6 +238,11 @@ pub struct WebhookConfig {
     /// Only releases whose META carries one of these tags (any case); empty: any tags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Key transparency: every key added, rotated or revoked for these accounts, every CI key
+    /// recorded for them, and every release they sign (`key` and `release` events). A webhook
+    /// naming only accounts hears of nothing else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
     /// `private`: the webhook also hears of private origins' releases (else only public ones).
     #[serde(default)]
     pub access: Access,
@@ -250,9 +255,23 @@ impl WebhookConfig {
         let any = |list: &[String], v: &str| {
             list.is_empty() || list.iter().any(|x| x.eq_ignore_ascii_case(v))
         };
-        any(&self.dists, dist)
-            && any(&self.users, user)
-            && (self.tags.is_empty() || tags.iter().any(|t| any(&self.tags, t)))
+        let watched = self.watches(user);
+        let only_accounts = !self.accounts.is_empty()
+            && self.dists.is_empty()
+            && self.users.is_empty()
+            && self.tags.is_empty();
+        if only_accounts {
+            return watched;
+        }
+        watched
+            || (any(&self.dists, dist)
+                && any(&self.users, user)
+                && (self.tags.is_empty() || tags.iter().any(|t| any(&self.tags, t))))
+    }
+
+    /// Whether the webhook watches `user`'s keys.
+    pub fn watches(&self, user: &str) -> bool {
+        self.accounts.iter().any(|a| a.eq_ignore_ascii_case(user))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Webhooks: every configured URL receives each new release of every origin the node serves
-//! (or those its filters name), as JSON signed with HMAC-SHA256 under the webhook's secret, with bounded retries. Where each
+//! (or those its filters name), and every key change of the accounts it watches (key
+//! transparency), as JSON signed with HMAC-SHA256 under the webhook's secret, with bounded retries. Where each
 //! webhook got to is kept in the data folder, so a restart neither repeats nor skips releases
 //! (`spec/site.md`, Webhooks).
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac as _};
-use pgext_spec::entry::Entry;
+use pgext_spec::entry::{Action, Entry};
 use serde_json::json;
 use sha2::Sha256;
 use tracing::{info, warn};
@@ -32,10 +33,61 @@ fn state_path(data: &Path, origin: &Origin, hook: &WebhookConfig) -> PathBuf {
     data.join("webhooks").join(pgext_log::hex(&id[..16]))
 }
 
-/// One release to tell of, read from the log.
+/// One release or key change to tell of, read from the log.
 struct Event {
     index: u64,
+    kind: &'static str,
     body: String,
+}
+
+/// The key event of an entry that changes `hook`'s watched accounts' keys (or records a CI
+/// key for one): which account, which key, what happened.
+fn key_event(origin: &Origin, hook: &WebhookConfig, index: u64, e: &Entry) -> Option<Event> {
+    let st = &e.statement;
+    let id = |b64: &str| {
+        pgext_spec::entry::decode_public_key(b64)
+            .map(|k| pgext_spec::entry::user_key_id(k.as_bytes()))
+    };
+    let (user, change, key, extra) = match &st.action {
+        Action::Account { user, key, .. } => (user.as_str(), "added", id(key)?, json!({})),
+        Action::KeyAdd { key } => (st.actor.as_str(), "added", id(key)?, json!({})),
+        Action::KeyRotate { new_key } => (
+            st.actor.as_str(),
+            "rotated",
+            id(new_key)?,
+            json!({"retired": st.key_id}),
+        ),
+        Action::KeyRevoke { revoked } => (st.actor.as_str(), "revoked", revoked.clone(), json!({})),
+        Action::CiKey {
+            user,
+            key,
+            dist,
+            claims,
+            expires,
+            ..
+        } => (
+            user.as_str(),
+            "ci",
+            id(key)?,
+            json!({"dist": dist, "repository": claims.repository, "workflow": claims.workflow,
+                   "ref": claims.git_ref, "sha": claims.sha, "expires": expires}),
+        ),
+        _ => return None,
+    };
+    if !hook.watches(user) {
+        return None;
+    }
+    let mut body = json!({"event": "key", "origin": origin.name, "index": index,
+        "user": user.to_ascii_lowercase(), "change": change, "key_id": key,
+        "signed_with": st.key_id, "time": st.time});
+    if let (Some(b), Some(x)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(x.clone());
+    }
+    Some(Event {
+        index,
+        kind: "key",
+        body: body.to_string(),
+    })
 }
 
 /// The release events of entries `from..to` that `hook` wants. Blocks.
@@ -44,6 +96,10 @@ fn events(origin: &Origin, hook: &WebhookConfig, from: u64, to: u64) -> origin::
     for (k, bytes) in origin.entries(from, to)?.iter().enumerate() {
         let index = from + k as u64;
         let Ok(e) = Entry::parse(bytes) else { continue };
+        if let Some(ev) = key_event(origin, hook, index, &e) {
+            out.push(ev);
+            continue;
+        }
         let Some(r) = e.statement.action.release() else {
             continue;
         };
@@ -58,22 +114,27 @@ fn events(origin: &Origin, hook: &WebhookConfig, from: u64, to: u64) -> origin::
         }
         let body = json!({"event": "release", "origin": origin.name, "index": index,
             "dist": r.dist, "version": r.version, "status": r.status.as_str(),
-            "sha256": r.sha256, "user": e.statement.actor, "time": e.statement.time,
+            "sha256": r.sha256, "user": e.statement.actor, "key_id": e.statement.key_id,
+            "time": e.statement.time,
             "path": format!("{}/dist/{}/{}/", origin.prefix, r.dist.to_lowercase(), r.version.to_lowercase())})
         .to_string();
-        out.push(Event { index, body });
+        out.push(Event {
+            index,
+            kind: "release",
+            body,
+        });
     }
     Ok(out)
 }
 
 /// Sends one body, up to three times; whether it was taken (a 2xx answer).
-async fn deliver(http: &reqwest::Client, hook: &WebhookConfig, body: &[u8]) -> bool {
+async fn deliver(http: &reqwest::Client, hook: &WebhookConfig, kind: &str, body: &[u8]) -> bool {
     for wait in BACKOFF_MS {
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let sent = http
             .post(&hook.url)
             .header("content-type", "application/json")
-            .header("x-pgext-event", "release")
+            .header("x-pgext-event", kind)
             .header("x-pgext-signature-256", signature(&hook.secret, body))
             .body(body.to_vec())
             .timeout(Duration::from_secs(10))
@@ -124,7 +185,7 @@ pub fn spawn(
                     }
                 };
                 for ev in events {
-                    if deliver(&http, &hook, ev.body.as_bytes()).await {
+                    if deliver(&http, &hook, ev.kind, ev.body.as_bytes()).await {
                         info!(url = %hook.url, index = ev.index, "webhook delivered");
                     } else {
                         warn!(url = %hook.url, index = ev.index, "webhook not taken after {} attempts", BACKOFF_MS.len());

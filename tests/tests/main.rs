@@ -16,6 +16,7 @@ mod federation;
 mod fuzz;
 mod hostile;
 mod import;
+mod keys;
 mod lock;
 mod papercuts;
 mod pgxnclient;

@@ -248,6 +248,7 @@ async fn webhooks_receive_signed_releases_with_retries() {
             vec!["ALICE".into()]
         },
         tags: tags.iter().map(|t| t.to_string()).collect(),
+        accounts: vec![],
         access: pgext_node::config::Access::Public,
     };
     let hooks = vec![

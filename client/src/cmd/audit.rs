@@ -35,8 +35,12 @@ pub(crate) enum Cmd {
     /// Follow the log and report every new verified entry touching these dists or users.
     Watch {
         /// Distribution and user names.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "account")]
         names: Vec<String>,
+        /// Tell of every key added, rotated or revoked for this account, every CI key recorded
+        /// for it and every release it signs, so a stolen key is noticed (repeatable).
+        #[arg(long)]
+        account: Vec<String>,
         /// Run this shell command for each entry (PGEXT_EVENT holds its JSON; PGEXT_INDEX,
         /// PGEXT_KIND, PGEXT_DIST, PGEXT_VERSION and PGEXT_ACTOR its fields).
         #[arg(long)]
@@ -142,6 +146,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
         }
         Cmd::Watch {
             names,
+            account,
             exec,
             webhook,
             from,
@@ -155,6 +160,7 @@ pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
                 from,
                 interval: std::time::Duration::from_secs(interval.max(1)),
                 once,
+                accounts: account,
             };
             crate::watch::watch(&cfg, |ev| {
                 let (exec, webhook) = (exec.clone(), webhook.clone());
@@ -183,7 +189,7 @@ async fn report_event(
         println!("{doc}");
     } else {
         println!(
-            "{} {} {}{} by {}",
+            "{} {} {}{} by {}{}",
             ev.index,
             ev.kind,
             ev.dist.as_deref().unwrap_or(""),
@@ -191,7 +197,11 @@ async fn report_event(
                 .as_deref()
                 .map(|v| format!(" {v}"))
                 .unwrap_or_default(),
-            ev.actor
+            ev.actor,
+            ev.key_id
+                .as_deref()
+                .map(|k| format!(" key {k}"))
+                .unwrap_or_default()
         );
     }
     let _ = std::io::stdout().flush();

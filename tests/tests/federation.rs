@@ -720,3 +720,56 @@ async fn a_forked_sequencer_is_caught() {
         n.node.shutdown().await;
     }
 }
+
+/// Every public log a node holds is at C2SP's monitoring and mirror path,
+/// `/monitor/<hex SHA-256 of the origin>/`: the origin's own log on its node, the mirrored log
+/// on the mirror, each checkpoint with the mirror's cosignature once it has cosigned, and tiles
+/// byte for byte as at the log's own paths; unknown ids and private logs are 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_served_at_the_monitoring_path() {
+    let origin_name = "mon.pgext.test/log";
+    let (origin, mirror, _vkey, _) = TestNode::witnessed(origin_name).await;
+    let witness = "m.pgext.test/witness";
+    let alice = identity("alice", 1);
+    origin.register(&alice, None).await;
+    origin
+        .publish_dist(&alice, "monitored", "1.0.0", "monitored", "stable")
+        .await;
+    let cosigned = origin.wait_cosigned(2, witness).await;
+    mirror.wait_size("/origins/main", 2, 60).await;
+    let id = pgext_node::serve::monitor::origin_id(origin_name);
+    let (status, body) = origin.get(&format!("/monitor/{id}/checkpoint")).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.starts_with(&format!("{origin_name}\n2\n")), "{text}");
+    assert!(text.contains(&format!("— {witness} ")), "{text}");
+    assert_eq!(text, cosigned);
+    let on_mirror = pgext_tests::eventually(30, || async {
+        let (status, body) = mirror.get(&format!("/monitor/{id}/checkpoint")).await;
+        let text = String::from_utf8_lossy(&body).to_string();
+        if status == 200 && text.starts_with(&format!("{origin_name}\n2\n")) {
+            Ok(text)
+        } else {
+            Err(format!("{status} {text}"))
+        }
+    })
+    .await;
+    assert!(
+        on_mirror.contains(&format!("— {witness} ")),
+        "the mirror's own cosignature: {on_mirror}"
+    );
+    let (_, tile) = mirror.get(&format!("/monitor/{id}/tile/0/000.p/2")).await;
+    let (_, own) = origin.get("/log/tile/0/000.p/2").await;
+    assert_eq!(tile.len(), 64);
+    assert_eq!(tile, own);
+    let (_, bundle) = mirror
+        .get(&format!("/monitor/{id}/tile/entries/000.p/2"))
+        .await;
+    let (_, own_bundle) = origin.get("/log/tile/entries/000.p/2").await;
+    assert_eq!(bundle, own_bundle);
+    let (status, body) = mirror
+        .get(&format!("/monitor/{}/checkpoint", "ab".repeat(32)))
+        .await;
+    assert_eq!(status, 404);
+    assert!(String::from_utf8_lossy(&body).contains("\"errors\""));
+}

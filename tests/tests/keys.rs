@@ -130,7 +130,10 @@ async fn an_accounts_key_changes_and_releases_are_told() {
         );
         // Without a name or an account there is nothing to watch.
         let err = cli.fails(&["watch", "--once"]);
-        assert!(err.contains("required arguments were not provided"), "{err}");
+        assert!(
+            err.contains("required arguments were not provided"),
+            "{err}"
+        );
     })
     .await
     .unwrap();

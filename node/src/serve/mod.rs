@@ -10,6 +10,7 @@ pub mod advisories;
 pub mod api;
 pub mod cache;
 pub mod error;
+pub mod monitor;
 pub mod needs;
 pub mod pgxn;
 pub mod search;
@@ -277,6 +278,13 @@ pub fn router(app: Arc<AppState>) -> access::TakeTokens<Router> {
             router = router.nest_service(&prefix, origin_service(ctx));
         }
     }
+    // Every public log at its C2SP monitoring and mirror path, before the origins' routes.
+    router = router.merge(
+        Router::new()
+            .route("/monitor/{id}/checkpoint", get(monitor::checkpoint))
+            .route("/monitor/{id}/tile/{*path}", get(monitor::tile))
+            .with_state(app.clone()),
+    );
     if let Some(ctx) = own {
         router = router.fallback_service(origin_service(ctx));
     }

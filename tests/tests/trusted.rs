@@ -362,5 +362,14 @@ async fn ci_publishes_with_id_tokens_and_no_long_lived_key() {
     let (got, body) = exchange(&node, &token, DIST).await;
     assert_eq!(got, 201, "{body}");
     assert_eq!(body["user"], "alice");
+    // One token, one key: a run cannot fill the log with keys.
+    let size = node.json("/api/v1/log").await["size"].clone();
+    let (got, again) = exchange(&node, &token, DIST).await;
+    assert_eq!(got, 401, "{again}");
+    assert!(
+        again.to_string().contains("exchanged for a key already"),
+        "{again}"
+    );
+    assert_eq!(node.json("/api/v1/log").await["size"], size);
     assert_eq!(body["claims"]["repository"], "octo/widget");
 }

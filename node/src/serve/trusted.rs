@@ -55,10 +55,11 @@ pub async fn keys(State(c): State<Ctx>, body: Bytes) -> ApiResult {
     }
     let req: CiKeyRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("not a key request: {e}")))?;
-    let claims = t.verify(&req.token).await?;
+    let verified = t.verify(&req.token).await?;
     let snap = c.origin.snapshot();
     let now = chrono::Utc::now().timestamp().max(0) as u64;
-    let (entry, mut issued) = t.ci_key_entry(&snap.registry, (&req.dist, &req.key), claims, now)?;
+    let (entry, mut issued) =
+        t.ci_key_entry(&snap.registry, (&req.dist, &req.key), verified, now)?;
     let receipt = c.origin.sequence(entry).await?;
     issued.index = receipt.index;
     tracing::info!(dist = %issued.dist, repository = %issued.claims.repository, index = issued.index, "CI key recorded");

@@ -40,8 +40,20 @@ pub enum TrustedError {
     Request(String),
 }
 
+/// A verified token: its run's claims, and what names the token (to give it one key).
+#[derive(Debug)]
+pub struct Verified {
+    /// The claims.
+    pub claims: Claims,
+    id: String,
+    exp: u64,
+}
+
 /// The node's trusted publishing: its settings, the issuers' keys, the log key.
 pub struct Trusted {
+    /// Tokens exchanged already (issuer and `jti`, or the token's hash), with their expiry: a
+    /// token gets one key, so a run cannot fill the log with keys.
+    spent: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     config: TrustedPublishingConfig,
     origin: String,
     audience: String,
@@ -81,6 +93,7 @@ impl Trusted {
             .clone()
             .unwrap_or_else(|| origin.to_string());
         Trusted {
+            spent: std::sync::Mutex::default(),
             config,
             origin: origin.to_string(),
             audience,
@@ -104,7 +117,7 @@ impl Trusted {
     /// # Errors
     /// [`TrustedError::Token`] for a token this node does not take, [`TrustedError::Issuer`]
     /// when its issuer cannot be asked.
-    pub async fn verify(&self, token: &str) -> Result<Claims, TrustedError> {
+    pub async fn verify(&self, token: &str) -> Result<Verified, TrustedError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TrustedError::Token(format!(
                 "the token is longer than {MAX_TOKEN_BYTES} bytes"
@@ -152,7 +165,30 @@ impl Trusted {
                 _ => format!("the token does not verify: {e}"),
             })
         })?;
-        Claims::from_token(&data.claims).map_err(|e| TrustedError::Token(e.0))
+        let raw = &data.claims;
+        let claims = Claims::from_token(raw).map_err(|e| TrustedError::Token(e.0))?;
+        let id = match raw.get("jti").and_then(|j| j.as_str()) {
+            Some(jti) => format!("{issuer} {jti}"),
+            None => pgext_log::hex(&pgext_log::sha256(token.as_bytes())),
+        };
+        let exp = raw
+            .get("exp")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        Ok(Verified { claims, id, exp })
+    }
+
+    /// Marks a token exchanged, refusing one that was: forgetting those whose expiry (plus the
+    /// clock skew allowed) has passed.
+    fn spend(&self, v: &Verified, now: u64) -> Result<(), TrustedError> {
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        spent.retain(|_, e| *e + LEEWAY_SECS >= now);
+        if spent.insert(v.id.clone(), v.exp).is_some() {
+            return Err(TrustedError::Token(
+                "the token was exchanged for a key already: one token, one key".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The `ci_key` entry for `claims` to publish `dist` with `key`, signed with the log key
@@ -165,9 +201,10 @@ impl Trusted {
         &self,
         registry: &Registry,
         (dist, key): (&str, &str),
-        claims: Claims,
+        verified: Verified,
         now: u64,
     ) -> Result<(Entry, CiKeyIssued), TrustedError> {
+        let claims = verified.claims.clone();
         let d = registry
             .dist(dist)
             .ok_or_else(|| TrustedError::Request(format!("no distribution {dist}")))?;
@@ -188,6 +225,8 @@ impl Trusted {
                 claims.environment.as_deref().unwrap_or("-"),
             )));
         };
+        // One token, one key: spent only once a key is to be given.
+        self.spend(&verified, now)?;
         let expires = now + self.config.key_secs;
         let signer = self.log_key.ed25519();
         let entry = Statement {

@@ -70,9 +70,19 @@ impl Node {
     pub async fn trusted_publishing(
         &self,
     ) -> Result<pgext_spec::trusted::TrustedPublishingInfo, Error> {
-        let resp = self
-            .http
-            .get(format!("{}/api/v1/trusted-publishing", self.base))
+        self.ask(
+            self.http
+                .get(format!("{}/api/v1/trusted-publishing", self.base)),
+        )
+        .await
+    }
+
+    /// Sends a request; its JSON answer, or the node's refusal.
+    async fn ask<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, Error> {
+        let resp = req
             .send()
             .await
             .map_err(|e| Error::Unreachable(e.to_string()))?;
@@ -87,14 +97,8 @@ impl Node {
         &self,
         req: &pgext_spec::trusted::CiKeyRequest,
     ) -> Result<pgext_spec::trusted::CiKeyIssued, Error> {
-        let resp = self
-            .http
-            .post(format!("{}/api/v1/trusted-publishing/keys", self.base))
-            .json(req)
-            .send()
-            .await
-            .map_err(|e| Error::Unreachable(e.to_string()))?;
-        answer_as(resp).await
+        let url = format!("{}/api/v1/trusted-publishing/keys", self.base);
+        self.ask(self.http.post(url).json(req)).await
     }
 
     /// Uploads a build attestation with its binary package.

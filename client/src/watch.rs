@@ -71,18 +71,10 @@ fn advised<'a>(dists: impl Iterator<Item = &'a str>, names: &[String]) -> Option
 /// rotated to or revoked, a CI key recorded for it), or that signed a release.
 fn key_of(entry: &Entry) -> Option<(String, String)> {
     let st = &entry.statement;
-    let id = |b64: &str| {
-        pgext_spec::entry::decode_public_key(b64)
-            .map(|k| pgext_spec::entry::user_key_id(k.as_bytes()))
-    };
-    Some(match &st.action {
-        Action::Account { user, key, .. } => (user.clone(), id(key)?),
-        Action::KeyAdd { key } | Action::KeyRotate { new_key: key } => (st.actor.clone(), id(key)?),
-        Action::KeyRevoke { revoked } => (st.actor.clone(), revoked.clone()),
-        Action::CiKey { user, key, .. } => (user.clone(), id(key)?),
-        Action::Release(_) => (st.actor.clone(), st.key_id.clone()),
-        _ => return None,
-    })
+    match (&st.action, st.key_change()) {
+        (Action::Release(_), _) => Some((st.actor.clone(), st.key_id.clone())),
+        (_, change) => change.map(|(user, key)| (user.to_string(), key)),
+    }
 }
 
 fn event_of(

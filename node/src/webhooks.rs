@@ -44,35 +44,21 @@ struct Event {
 /// key for one): which account, which key, what happened.
 fn key_event(origin: &Origin, hook: &WebhookConfig, index: u64, e: &Entry) -> Option<Event> {
     let st = &e.statement;
-    let id = |b64: &str| {
-        pgext_spec::entry::decode_public_key(b64)
-            .map(|k| pgext_spec::entry::user_key_id(k.as_bytes()))
-    };
-    let (user, change, key, extra) = match &st.action {
-        Action::Account { user, key, .. } => (user.as_str(), "added", id(key)?, json!({})),
-        Action::KeyAdd { key } => (st.actor.as_str(), "added", id(key)?, json!({})),
-        Action::KeyRotate { new_key } => (
-            st.actor.as_str(),
-            "rotated",
-            id(new_key)?,
-            json!({"retired": st.key_id}),
-        ),
-        Action::KeyRevoke { revoked } => (st.actor.as_str(), "revoked", revoked.clone(), json!({})),
+    let (user, key) = st.key_change()?;
+    let (change, extra) = match &st.action {
+        Action::KeyRotate { .. } => ("rotated", json!({"retired": st.key_id})),
+        Action::KeyRevoke { .. } => ("revoked", json!({})),
         Action::CiKey {
-            user,
-            key,
             dist,
             claims,
             expires,
             ..
         } => (
-            user.as_str(),
             "ci",
-            id(key)?,
             json!({"dist": dist, "repository": claims.repository, "workflow": claims.workflow,
                    "ref": claims.git_ref, "sha": claims.sha, "expires": expires}),
         ),
-        _ => return None,
+        _ => ("added", json!({})),
     };
     if !hook.watches(user) {
         return None;

@@ -364,6 +364,21 @@ pub fn invite_message(user: &str, key_b64: &str) -> Vec<u8> {
 }
 
 impl Statement {
+    /// The account whose keys the statement changes, and the key it is about: the account's
+    /// first key, a key added, rotated to or revoked, a CI key recorded for the account.
+    pub fn key_change(&self) -> Option<(&str, String)> {
+        let id = |b64: &str| decode_public_key(b64).map(|k| user_key_id(k.as_bytes()));
+        Some(match &self.action {
+            Action::Account { user, key, .. } => (user.as_str(), id(key)?),
+            Action::KeyAdd { key } | Action::KeyRotate { new_key: key } => {
+                (self.actor.as_str(), id(key)?)
+            }
+            Action::KeyRevoke { revoked } => (self.actor.as_str(), revoked.clone()),
+            Action::CiKey { user, key, .. } => (user.as_str(), id(key)?),
+            _ => return None,
+        })
+    }
+
     /// Canonical bytes of the statement.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         canonical(self)

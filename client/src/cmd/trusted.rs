@@ -76,64 +76,63 @@ pub(crate) enum PublisherCmd {
 
 pub(crate) async fn run(cmd: Cmd, env: Env) -> anyhow::Result<()> {
     let Cmd::Publisher { command } = cmd;
-    match command {
-        PublisherCmd::Add(a) => {
-            let publisher = a.publisher()?;
-            let id = author::load_identity(env.key.as_deref())?;
-            let r = submitter_for(&env, &a.dist)?
-                .submit(&id.sign(Action::PublisherAdd {
-                    dist: a.dist.clone(),
-                    publisher,
-                }))
-                .await?;
-            println!(
-                "{} now trusts {} ({}) to publish it (log entry {})",
-                a.dist, a.repository, a.issuer, r.index
-            );
-        }
-        PublisherCmd::Remove(a) => {
-            let publisher = a.publisher()?;
-            let id = author::load_identity(env.key.as_deref())?;
-            let r = submitter_for(&env, &a.dist)?
-                .submit(&id.sign(Action::PublisherRemove {
-                    dist: a.dist.clone(),
-                    publisher,
-                }))
-                .await?;
-            println!(
-                "{} no longer trusts {} (log entry {})",
-                a.dist, a.repository, r.index
-            );
-        }
-        PublisherCmd::List { dist, json } => {
-            let remote = Remote::new(env.route(&dist)?);
-            let doc: Publishers = remote
-                .json(&format!("/api/v1/dists/{dist}/publishers"))
-                .await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&doc)?);
-                return Ok(());
-            }
-            if doc.publishers.is_empty() {
-                println!("{} has no trusted publisher", doc.dist);
-            }
-            for p in &doc.publishers {
-                let q = &p.publisher;
-                let opt = |name: &str, v: &Option<String>| {
-                    v.as_ref().map_or(String::new(), |v| format!(" {name} {v}"))
-                };
-                println!(
-                    "{} {}{}{}{} (added by {}, log entry {})",
-                    q.issuer,
-                    q.repository,
-                    opt("workflow", &q.workflow),
-                    opt("ref", &q.git_ref),
-                    opt("environment", &q.environment),
-                    p.user,
-                    p.index
-                );
-            }
-        }
+    let (a, add) = match command {
+        PublisherCmd::Add(a) => (a, true),
+        PublisherCmd::Remove(a) => (a, false),
+        PublisherCmd::List { dist, json } => return list(&env, &dist, json).await,
+    };
+    let (dist, publisher) = (a.dist.clone(), a.publisher()?);
+    let action = if add {
+        Action::PublisherAdd { dist, publisher }
+    } else {
+        Action::PublisherRemove { dist, publisher }
+    };
+    let id = author::load_identity(env.key.as_deref())?;
+    let r = submitter_for(&env, &a.dist)?
+        .submit(&id.sign(action))
+        .await?;
+    if add {
+        println!(
+            "{} now trusts {} ({}) to publish it (log entry {})",
+            a.dist, a.repository, a.issuer, r.index
+        );
+    } else {
+        println!(
+            "{} no longer trusts {} (log entry {})",
+            a.dist, a.repository, r.index
+        );
+    }
+    Ok(())
+}
+
+/// `pgext publisher list`.
+async fn list(env: &Env, dist: &str, json: bool) -> anyhow::Result<()> {
+    let remote = Remote::new(env.route(dist)?);
+    let doc: Publishers = remote
+        .json(&format!("/api/v1/dists/{dist}/publishers"))
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    if doc.publishers.is_empty() {
+        println!("{} has no trusted publisher", doc.dist);
+    }
+    for p in &doc.publishers {
+        let q = &p.publisher;
+        let opt = |name: &str, v: &Option<String>| {
+            v.as_ref().map_or(String::new(), |v| format!(" {name} {v}"))
+        };
+        println!(
+            "{} {}{}{}{} (added by {}, log entry {})",
+            q.issuer,
+            q.repository,
+            opt("workflow", &q.workflow),
+            opt("ref", &q.git_ref),
+            opt("environment", &q.environment),
+            p.user,
+            p.index
+        );
     }
     Ok(())
 }

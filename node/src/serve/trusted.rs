@@ -93,11 +93,11 @@ pub fn page_view(
     reg: &pgext_spec::authority::Registry,
     r: &pgext_spec::authority::ReleaseState,
 ) -> Option<serde_json::Value> {
-    let ck = reg.ci_key_at(r.ci?)?;
+    let ck = reg.ci_key(r.ci.as_deref()?)?;
     let c = &ck.claims;
     Some(serde_json::json!({
         "issuer": c.issuer, "repository": c.repository, "workflow": c.workflow,
         "ref": c.git_ref, "sha": c.sha, "environment": c.environment, "run": c.run,
-        "index": ck.index, "key_id": pgext_spec::entry::user_key_id(ck.key.as_bytes()),
+        "index": ck.index, "key_id": r.ci,
     }))
 }

@@ -185,7 +185,7 @@ impl Trusted {
         spent.retain(|_, e| *e + LEEWAY_SECS >= now);
         if spent.insert(v.id.clone(), v.exp).is_some() {
             return Err(TrustedError::Token(
-                "the token was exchanged for a key already: one token, one key".into(),
+                "the token was exchanged for a key already: one token, one key; ask the CI for a new token (run the job again)".into(),
             ));
         }
         Ok(())

@@ -210,9 +210,9 @@ pub struct ReleaseState {
     /// Imported from PGXN: `user` is then the PGXN user who released it and `time` PGXN's
     /// release date.
     pub imported: bool,
-    /// Published from CI by trusted publishing: the log index of the `ci_key` entry whose key
-    /// signed it ([`Registry::ci_key_at`] gives its claims).
-    pub ci: Option<u64>,
+    /// Published from CI by trusted publishing: the id of the CI key that signed it
+    /// ([`Registry::ci_key`] gives its claims and its `ci_key` entry).
+    pub ci: Option<String>,
 }
 
 impl ReleaseState {

@@ -54,14 +54,6 @@ impl Registry {
         self.ci_keys.get(key_id).map(|k| &**k)
     }
 
-    /// The CI key recorded at log index `index` (a release's `ci`).
-    pub fn ci_key_at(&self, index: u64) -> Option<&CiKeyState> {
-        self.ci_keys
-            .values()
-            .map(|k| &**k)
-            .find(|k| k.index == index)
-    }
-
     /// A publisher added or removed: by an owner, within bounds, changing something.
     pub(super) fn check_publisher_change(
         &self,
@@ -262,15 +254,13 @@ impl Registry {
         if !ck.user.eq_ignore_ascii_case(actor) || !ck.dist.eq_ignore_ascii_case(&r.dist) {
             return;
         }
-        let ck = Arc::make_mut(ck);
-        ck.used = Some(index);
-        let ci = ck.index;
+        Arc::make_mut(ck).used = Some(index);
         if let Some(d) = self.dists.get_mut(&r.dist.to_ascii_lowercase()) {
             if let Some(rel) = Arc::make_mut(d)
                 .releases
                 .get_mut(&r.version.to_ascii_lowercase())
             {
-                rel.ci = Some(ci);
+                rel.ci = Some(key_id.to_string());
             }
         }
     }
@@ -434,7 +424,7 @@ mod tests {
         );
         log.ok(ci_release("alice", &ci, "widget", "1.1.0", 10));
         let r = &log.reg.dist("widget").unwrap().releases["1.1.0"];
-        let ck = log.reg.ci_key_at(r.ci.unwrap()).unwrap();
+        let ck = log.reg.ci_key(r.ci.as_deref().unwrap()).unwrap();
         assert_eq!(ck.claims.sha.as_deref(), Some("abc123"));
         assert_eq!(r.user, "alice");
         let ck_index = ck.index;

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
-use crate::note::VerifierKey;
+use crate::keys::VerifierKey;
 
 /// Most logs, witnesses and groups a policy may define, each.
 pub const MAX_POLICY_ITEMS: usize = 1024;
@@ -161,7 +161,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::note::{KeyType, SignerKey};
+    use crate::keys::{KeyType, SignerKey};
 
     fn key(name: &str) -> VerifierKey {
         SignerKey::from_seed(name, KeyType::Ed25519, &[name.len() as u8; 32])

@@ -4,11 +4,11 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::checkpoint::{SignedCheckpoint, open_checkpoint};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
-use crate::note::VerifierKey;
+use crate::keys::VerifierKey;
 use crate::proof::verify_inclusion;
+use crate::signed::{SignedCheckpoint, open_checkpoint};
 use crate::tile::parse_decimal;
 
 const HEADER: &str = "c2sp.org/tlog-proof@v1";

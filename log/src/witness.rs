@@ -5,12 +5,13 @@
 //! checkpoint's size (one base64 hash per line, at most 63), a blank line, and the signed
 //! checkpoint.
 
-use crate::checkpoint::{SignedCheckpoint, open_checkpoint};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
-use crate::note::{Note, VerifierKey};
+use crate::keys::VerifierKey;
+use crate::note::Note;
 use crate::proof::verify_consistency;
 use crate::proof_file::{Lines, finish};
+use crate::signed::{SignedCheckpoint, open_checkpoint};
 use crate::tile::parse_decimal;
 
 /// Content type of the 409 answer, whose body is the witness's latest size and a newline.

@@ -3,6 +3,7 @@
 
 mod c2sp;
 mod ct;
+mod mldsa;
 mod notes;
 mod props;
 mod rfc6962;

@@ -40,6 +40,17 @@ impl Access {
     }
 }
 
+/// A cosignature algorithm of C2SP tlog-cosignature (`witness_algorithms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum WitnessAlgorithm {
+    /// Ed25519 `cosignature/v1` (type 0x04).
+    #[serde(rename = "ed25519")]
+    Ed25519,
+    /// ML-DSA-44 `subtree/v1` (type 0x06).
+    #[serde(rename = "ml-dsa-44")]
+    MlDsa44,
+}
+
 /// Sequencer settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -158,6 +169,10 @@ pub struct Config {
     /// Name this node cosigns checkpoints under (C2SP tlog-cosignature). Default:
     /// `<http address>/witness`, fixed at first start.
     pub witness_name: Option<String>,
+    /// The algorithms this node cosigns the checkpoints it mirrors with, each with its own key
+    /// under `witness_name` (C2SP tlog-cosignature): `"ed25519"` (type 0x04) and
+    /// `"ml-dsa-44"` (type 0x06, post-quantum). Default: `["ed25519"]`.
+    pub witness_algorithms: Vec<WitnessAlgorithm>,
     /// The peer-to-peer side.
     pub p2p: P2pConfig,
     /// Origins to mirror.
@@ -288,6 +303,7 @@ impl Default for Config {
             limits: Limits::default(),
             uploads: UploadConfig::default(),
             witness_name: None,
+            witness_algorithms: vec![WitnessAlgorithm::Ed25519],
             p2p: P2pConfig::default(),
             mirrors: Vec::new(),
             webhooks: Vec::new(),
@@ -357,6 +373,13 @@ impl Config {
                 "[trusted_publishing] key_secs = {secs}: 1 to {}",
                 pgext_spec::trusted::MAX_KEY_SECS
             );
+        }
+        if self.witness_algorithms.is_empty() {
+            anyhow::bail!("witness_algorithms is empty: name \"ed25519\", \"ml-dsa-44\" or both");
+        }
+        let algorithms: std::collections::BTreeSet<_> = self.witness_algorithms.iter().collect();
+        if algorithms.len() != self.witness_algorithms.len() {
+            anyhow::bail!("witness_algorithms names an algorithm twice");
         }
         for k in &self.counts.nodes {
             let ok = k

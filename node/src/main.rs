@@ -377,6 +377,9 @@ fn print_started(node: &Node) {
     if let Some(w) = &info.witness {
         let _ = writeln!(out, "witness {w}");
     }
+    for c in &info.cosigners {
+        let _ = writeln!(out, "cosigner {c}");
+    }
     let _ = out.flush();
 }
 

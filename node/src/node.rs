@@ -117,7 +117,10 @@ impl Node {
         // as the sequencer owns its copy.
         let trusted_key = {
             let c = config.clone();
-            tokio::task::spawn_blocking(move || origin::keys::load_log_key(&c)).await??
+            tokio::task::spawn_blocking(move || {
+                origin::keys::ed25519_of(&origin::keys::load_log_key(&c)?)
+            })
+            .await??
         };
         let mut tasks = vec![tokio::spawn(sequencer::run(own.clone(), rx, key))];
         let mut served = Vec::new();
@@ -308,12 +311,13 @@ async fn start_federation(
     mirrors: &[Arc<Origin>],
     info: &mut NodeInfo,
 ) -> anyhow::Result<(Arc<Federation>, Vec<tokio::task::JoinHandle<()>>)> {
-    let (identity, witness) = {
+    let (identity, witness, cosigners) = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             Ok((
                 crate::p2p::load_or_create_identity(&config.data)?,
                 origin::keys::load_or_create_witness(&config)?,
+                origin::keys::load_or_create_cosigners(&config)?,
             ))
         })
         .await??
@@ -330,6 +334,7 @@ async fn start_federation(
     .await?;
     info.peer_id = Some(p2p.peer_id.to_string());
     info.witness = Some(witness.verifier().to_string());
+    info.cosigners = cosigners.iter().map(|k| k.verifier().to_string()).collect();
     info.p2p_addrs = p2p
         .listen_addrs()
         .await
@@ -342,7 +347,7 @@ async fn start_federation(
         config.p2p.clone(),
         own.clone(),
         mirrors.to_vec(),
-        (witness, config.counts.clone()),
+        (witness, cosigners, config.counts.clone()),
     );
     tasks.push(swarm);
     Ok((fed, tasks))

@@ -456,8 +456,12 @@ pub struct Origins {
     pub peer_id: Option<String>,
     /// libp2p addresses.
     pub p2p_addrs: Option<Vec<String>>,
-    /// The cosigner key it cosigns mirrored checkpoints with.
+    /// The cosigner key it cosigns mirrored checkpoints with (Ed25519).
     pub witness: Option<String>,
+    /// Every key it cosigns mirrored checkpoints with, one per algorithm it is configured
+    /// for (`witness_algorithms`): Ed25519 (type 0x04) and ML-DSA-44 (type 0x06) vkeys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cosigners: Vec<String>,
     /// Peer scores.
     pub peer_scores: Vec<PeerScore>,
 }

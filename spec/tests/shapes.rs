@@ -141,6 +141,10 @@ fn http_answers() {
             peer_id: Some("12D3KooW".into()),
             p2p_addrs: Some(vec!["/ip4/127.0.0.1/tcp/1/p2p/12D3KooW".into()]),
             witness: Some("m/witness+05060708+BA".into()),
+            cosigners: vec![
+                "m/witness+05060708+BA".into(),
+                "m/witness+0a0b0c0d+Bg".into()
+            ],
             peer_scores: vec![PeerScore {
                 peer_id: "12D3KooX".into(),
                 score: -100,

@@ -154,7 +154,7 @@ async fn counts_from_two_mirrors_add_up_on_a_third() {
                 downloads: 1000,
             }],
         }
-        .sign(key.ed25519())
+        .sign(key.ed25519().unwrap())
         .to_bytes()
     };
     let known: Vec<pgext_log::VerifierKey> =

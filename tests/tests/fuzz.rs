@@ -527,7 +527,7 @@ fn wire_witness_and_gossip() {
             downloads: 12,
         }],
     }
-    .sign(cosigner().ed25519())
+    .sign(cosigner().ed25519().unwrap())
     .to_bytes();
     let samples = [
         samples,

@@ -9,6 +9,7 @@ mod browser;
 mod categories;
 mod client_install;
 mod client_verify;
+mod cosign;
 mod counts;
 mod deps;
 mod faults;

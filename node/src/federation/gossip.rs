@@ -350,9 +350,7 @@ async fn collect_cosignature(o: &Arc<Origin>, note: &str, cosigner: &str) {
     let Ok(key) = cosigner.parse::<VerifierKey>() else {
         return;
     };
-    if key.kind() != pgext_log::KeyType::Cosignature
-        || open(note.as_bytes(), std::slice::from_ref(&key)).is_err()
-    {
+    if !key.kind().is_cosigner() || open(note.as_bytes(), std::slice::from_ref(&key)).is_err() {
         return;
     }
     let Ok(parsed) = Note::parse(note.as_bytes()) else {

@@ -61,6 +61,8 @@ pub struct Federation {
     by_origin: HashMap<String, Arc<Origin>>,
     topics: HashMap<TopicHash, String>,
     witness: Arc<SignerKey>,
+    /// The keys that cosign mirrored checkpoints (`witness_algorithms`, in order).
+    cosigners: Vec<Arc<SignerKey>>,
     /// Count statements: the period, and the nodes whose statements are taken (this one's
     /// cosigner first).
     counts: crate::config::CountsConfig,
@@ -80,7 +82,7 @@ impl Federation {
         config: P2pConfig,
         own: Arc<Origin>,
         mirrors: Vec<Arc<Origin>>,
-        (witness, counts): (SignerKey, crate::config::CountsConfig),
+        (witness, cosigners, counts): (SignerKey, Vec<SignerKey>, crate::config::CountsConfig),
     ) -> (Arc<Federation>, Vec<tokio::task::JoinHandle<()>>) {
         let mut by_origin = HashMap::new();
         let mut topics = HashMap::new();
@@ -118,6 +120,7 @@ impl Federation {
             by_origin,
             topics,
             witness: Arc::new(witness),
+            cosigners: cosigners.into_iter().map(Arc::new).collect(),
             counts,
             count_nodes,
             peers: peers::Peers::default(),
@@ -137,9 +140,14 @@ impl Federation {
         (fed, tasks)
     }
 
-    /// The cosigner key this node signs verified checkpoints with.
+    /// The node's Ed25519 cosigner key (its count statements are signed with it).
     pub fn witness(&self) -> &VerifierKey {
         self.witness.verifier()
+    }
+
+    /// The keys this node cosigns verified checkpoints with, one per algorithm.
+    pub fn cosigners(&self) -> impl Iterator<Item = &VerifierKey> {
+        self.cosigners.iter().map(|k| k.verifier())
     }
 
     /// The libp2p handle.

@@ -347,12 +347,11 @@ impl Federation {
         let blobs_ms = t0.elapsed().as_millis() - verify_ms;
         // Cosign: "as of now, this is the largest tree of this origin I verified and store".
         let text = signed.checkpoint.to_text();
-        let line = self
-            .witness
-            .signature_line(&text, now())
-            .map_err(|e| e.to_string())?;
         let mut served = strip_to_log_signature(note, &o.vkey);
-        served.push_str(&line);
+        let time = now();
+        for key in &self.cosigners {
+            served.push_str(&key.signature_line(&text, time).map_err(|e| e.to_string())?);
+        }
         let size = signed.checkpoint.size;
         let (committer, note_out) = (o.clone(), served.clone());
         origin::blocking(move || committer.commit_mirrored(&v.tiles, size, &note_out, registry))
@@ -366,14 +365,17 @@ impl Federation {
             total_ms = t0.elapsed().as_millis(),
             "verified, committed and cosigned"
         );
-        self.publish(
-            &o.name,
-            &Gossip::Checkpoint {
-                note: served,
-                cosigner: Some(self.witness.verifier().to_string()),
-            },
-        )
-        .await;
+        // One message per key: a message names one cosigner, whose line the others collect.
+        for key in &self.cosigners {
+            self.publish(
+                &o.name,
+                &Gossip::Checkpoint {
+                    note: served.clone(),
+                    cosigner: Some(key.verifier().to_string()),
+                },
+            )
+            .await;
+        }
         Ok(())
     }
 }

@@ -122,17 +122,25 @@ impl Federation {
         if snap.size != size {
             return refuse(Refusal::Conflict(snap.size));
         }
-        let me = self.witness.verifier();
-        match Note::parse(snap.note.as_bytes()).map(|n| {
-            n.signatures
-                .into_iter()
-                .find(|g| g.name == me.name() && g.key_id == me.key_id())
-        }) {
-            Ok(Some(sig)) => (200, sig.line().into_bytes()),
-            _ => (
+        // Every cosignature of this node's keys (one per algorithm), in its keys' order.
+        let lines: String = Note::parse(snap.note.as_bytes())
+            .map(|n| {
+                self.cosigners()
+                    .filter_map(|me| {
+                        n.signatures
+                            .iter()
+                            .find(|g| g.name == me.name() && g.key_id == me.key_id())
+                            .map(|g| g.line())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if lines.is_empty() {
+            return (
                 500,
                 b"the verified checkpoint carries no cosignature of this node\n".to_vec(),
-            ),
+            );
         }
+        (200, lines.into_bytes())
     }
 }

@@ -14,7 +14,6 @@ pub mod source;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use pgext_log::SignerKey;
 use pgext_spec::api::{self, Receipt};
 use pgext_spec::entry::{Action, ENTRY_VERSION, Entry, OPERATOR, Statement, user_key_id};
 
@@ -26,7 +25,7 @@ use crate::origin::store::Store;
 /// The operator's hand on its log.
 #[derive(Debug)]
 pub struct Operator {
-    key: SignerKey,
+    key: ed25519_dalek::SigningKey,
     url: String,
     http: reqwest::Client,
     local: Option<Node>,
@@ -84,7 +83,7 @@ impl Operator {
             let node = Node::spawn(own).await.context("starting the node")?;
             (node.url(), Some(node))
         };
-        let key = load_log_key(config)?;
+        let key = crate::origin::keys::ed25519_of(&load_log_key(config)?)?;
         Ok(Operator {
             key,
             url,
@@ -100,7 +99,7 @@ impl Operator {
 
     /// Signs an operator statement made now.
     pub fn sign(&self, action: Action) -> Entry {
-        let k = self.key.ed25519();
+        let k = &self.key;
         Statement {
             v: ENTRY_VERSION,
             actor: OPERATOR.into(),

@@ -150,7 +150,7 @@ pub async fn state_locally(
 /// The Ed25519 key of a node's cosigner vkey.
 fn node_key(vkey: &VerifierKey) -> Option<ed25519_dalek::VerifyingKey> {
     (vkey.kind() == KeyType::Cosignature)
-        .then(|| ed25519_dalek::VerifyingKey::from_bytes(&vkey.public_key()).ok())
+        .then(|| vkey.ed25519().copied())
         .flatten()
 }
 
@@ -319,7 +319,9 @@ impl Origin {
             to: now.max(from + 1),
             counts: counts.clone(),
         }
-        .sign(key.ed25519())
+        .sign(key.ed25519().ok_or_else(|| {
+            Error::internal("count statements are signed with an Ed25519 cosigner key")
+        })?)
         .to_bytes();
         match self.record_counts(&bytes, known) {
             Ok(_) => Ok(Some(bytes)),

@@ -482,6 +482,7 @@ pub async fn origins(State(c): State<Ctx>, tokens: Option<Extension<Presented>>)
         peer_id: info.peer_id.clone(),
         p2p_addrs: (!info.p2p_addrs.is_empty()).then(|| info.p2p_addrs.clone()),
         witness: info.witness.clone(),
+        cosigners: info.cosigners.clone(),
         peer_scores,
     })
 }

@@ -39,8 +39,10 @@ pub struct NodeInfo {
     pub peer_id: Option<String>,
     /// libp2p listen addresses, each with `/p2p/<peer id>`.
     pub p2p_addrs: Vec<String>,
-    /// The cosigner key this node cosigns mirrored checkpoints with.
+    /// The node's Ed25519 cosigner key.
     pub witness: Option<String>,
+    /// The keys it cosigns mirrored checkpoints with, one per `witness_algorithms`.
+    pub cosigners: Vec<String>,
 }
 
 /// One origin as the HTTP side serves it.

@@ -9,7 +9,6 @@ mod jwks;
 
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use pgext_log::SignerKey;
 use pgext_spec::authority::Registry;
 use pgext_spec::entry::{Action, ENTRY_VERSION, Entry, OPERATOR, Statement, user_key_id};
 use pgext_spec::trusted::Claims;
@@ -58,7 +57,7 @@ pub struct Trusted {
     origin: String,
     audience: String,
     jwks: jwks::Jwks,
-    log_key: SignerKey,
+    log_key: ed25519_dalek::SigningKey,
 }
 
 impl std::fmt::Debug for Trusted {
@@ -87,7 +86,11 @@ fn unverified_issuer(token: &str) -> Result<String, TrustedError> {
 
 impl Trusted {
     /// Trusted publishing for `origin`, whose log key signs the CI keys.
-    pub fn new(config: TrustedPublishingConfig, origin: &str, log_key: SignerKey) -> Trusted {
+    pub fn new(
+        config: TrustedPublishingConfig,
+        origin: &str,
+        log_key: ed25519_dalek::SigningKey,
+    ) -> Trusted {
         let audience = config
             .audience
             .clone()
@@ -228,7 +231,7 @@ impl Trusted {
         // One token, one key: spent only once a key is to be given.
         self.spend(&verified, now)?;
         let expires = now + self.config.key_secs;
-        let signer = self.log_key.ed25519();
+        let signer = &self.log_key;
         let entry = Statement {
             v: ENTRY_VERSION,
             actor: OPERATOR.into(),

@@ -380,11 +380,8 @@ impl Registry {
     /// An empty registry of the log whose checkpoints `log_key` signs: its operator is the
     /// holder of that key ([`Registry::with_operator`]).
     pub fn for_log(log_key: &pgext_log::VerifierKey) -> Registry {
-        match (
-            log_key.kind(),
-            VerifyingKey::from_bytes(&log_key.public_key()),
-        ) {
-            (pgext_log::KeyType::Ed25519, Ok(k)) => Registry::with_operator(k),
+        match (log_key.kind(), log_key.ed25519()) {
+            (pgext_log::KeyType::Ed25519, Some(k)) => Registry::with_operator(*k),
             _ => Registry::default(),
         }
     }

@@ -1,6 +1,7 @@
 //! The transparency-log core of pgext: RFC 6962 Merkle trees stored as C2SP tlog-tiles,
 //! inclusion and consistency proofs (built from tiles, verified strictly per RFC 9162),
-//! C2SP signed notes, checkpoints, cosignatures (Ed25519 and ML-DSA-44), entry bundles, tlog-proof and tlog-policy files.
+//! C2SP signed notes, checkpoints, cosignatures (Ed25519 and ML-DSA-44), entry bundles, subtree consistency proofs (for C2SP
+//! tlog-mirror), tlog-proof and tlog-policy files.
 //!
 //! The crate is pure: it never touches files, sockets or clocks. Storage comes in through the
 //! [`TileReader`] and [`HashReader`] traits, time and randomness through arguments.
@@ -28,6 +29,7 @@ mod policy;
 mod proof;
 mod proof_file;
 mod signed;
+mod subtree;
 mod tile;
 mod tree;
 mod witness;
@@ -46,6 +48,9 @@ pub use policy::{MAX_POLICY_ITEMS, Policy};
 pub use proof::{verify_consistency, verify_inclusion};
 pub use proof_file::ProofFile;
 pub use signed::{SignedCheckpoint, open_checkpoint};
+pub use subtree::{
+    is_valid_subtree, subtree_consistency_proof, subtree_hash, verify_subtree_consistency,
+};
 pub use tile::{
     MemoryTiles, TILE_HEIGHT, TILE_WIDTH, Tile, TileHashReader, TileKind, TileReader, hash_tile_at,
     tile_hashes, tiles_for_size,

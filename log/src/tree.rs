@@ -74,7 +74,7 @@ pub(crate) fn split_point(n: u64) -> u64 {
 }
 
 /// Reads the ranges' hashes in one batch and folds each range into its subtree hash.
-fn range_hashes(ranges: &[(u64, u64)], reader: &impl HashReader) -> Result<Vec<Hash>> {
+pub(crate) fn range_hashes(ranges: &[(u64, u64)], reader: &impl HashReader) -> Result<Vec<Hash>> {
     let mut indexes = Vec::new();
     let mut counts = Vec::with_capacity(ranges.len());
     for &(lo, hi) in ranges {

@@ -7,6 +7,7 @@ mod mldsa;
 mod notes;
 mod props;
 mod rfc6962;
+mod subtree;
 mod sunlight;
 mod tessera;
 mod tiles;

@@ -30,6 +30,7 @@ mod requirements;
 mod rootless;
 mod search;
 mod site;
+mod tlog_mirror;
 mod trusted;
 
 /// Counts the heap, so the fuzzers can hold each decoder to a bound (`fuzz.rs`).

@@ -214,7 +214,7 @@ impl Federation {
         match g {
             Gossip::Checkpoint { note, cosigner } => {
                 match (&cosigner, source) {
-                    (Some(c), _) => collect_cosignature(&o, &note, c).await,
+                    (Some(c), _) => self.collect_cosignature(&o, &note, c, source).await,
                     // Only a hint for forwarding: a wrong one costs one refused request.
                     (None, Some(src)) => self.peers.set_sequencer(name, src),
                     (None, None) => {}
@@ -344,32 +344,119 @@ fn same_tree(note: &str, signed: &SignedCheckpoint, vkey: &VerifierKey) -> bool 
     open_checkpoint(note.as_bytes(), vkey, &[]).is_ok_and(|c| c.checkpoint == signed.checkpoint)
 }
 
-/// Adds a gossiped cosignature to the checkpoint an origin serves, if it verifies and is on
-/// that very checkpoint.
-async fn collect_cosignature(o: &Arc<Origin>, note: &str, cosigner: &str) {
-    let Ok(key) = cosigner.parse::<VerifierKey>() else {
-        return;
-    };
-    if !key.kind().is_cosigner() || open(note.as_bytes(), std::slice::from_ref(&key)).is_err() {
-        return;
+/// How often a cosigner that did not answer whether it holds the tree is asked again.
+const HOLDS_TREE_TRIES: u32 = 3;
+
+impl Federation {
+    /// Adds a gossiped cosignature to the checkpoint an origin serves, if it verifies, is on
+    /// that very checkpoint, and its signer holds the tree: every cosignature here is a
+    /// mirror's ("durably stored and served", C2SP tlog-mirror), so the peer that signed the
+    /// gossip must serve the tree's last entry bundle and one other, picked at random, byte
+    /// for byte as this node holds them. A peer that serves other bytes loses standing.
+    async fn collect_cosignature(
+        &self,
+        o: &Arc<Origin>,
+        note: &str,
+        cosigner: &str,
+        source: Option<PeerId>,
+    ) {
+        let Ok(key) = cosigner.parse::<VerifierKey>() else {
+            return;
+        };
+        if !key.kind().is_cosigner() || open(note.as_bytes(), std::slice::from_ref(&key)).is_err() {
+            return;
+        }
+        let Ok(parsed) = Note::parse(note.as_bytes()) else {
+            return;
+        };
+        let Some(sig) = parsed
+            .signatures
+            .iter()
+            .find(|g| g.name == key.name() && g.key_id == key.key_id())
+            .cloned()
+        else {
+            return;
+        };
+        let Ok(cp) = Checkpoint::parse(&parsed.text) else {
+            return;
+        };
+        // Only a cosignature this node would keep is worth asking about.
+        let served = Note::parse(o.snapshot().note.as_bytes());
+        if !served.is_ok_and(|n| {
+            n.text == parsed.text
+                && !n
+                    .signatures
+                    .iter()
+                    .any(|g| g.name == sig.name && g.key_id == sig.key_id)
+        }) {
+            return;
+        }
+        if let Err(why) = self.holds_tree(o, cp.size, source).await {
+            warn!(
+                origin = %o.name,
+                cosigner = %key,
+                "not keeping a cosignature of size {}: {why}",
+                cp.size
+            );
+            return;
+        }
+        let o = o.clone();
+        if let Err(e) =
+            origin::blocking(move || o.add_cosignature(&cp, sig, MAX_COSIGNATURES)).await
+        {
+            error!("storing a cosignature: {e}");
+        }
     }
-    let Ok(parsed) = Note::parse(note.as_bytes()) else {
-        return;
-    };
-    let Some(sig) = parsed
-        .signatures
-        .iter()
-        .find(|g| g.name == key.name() && g.key_id == key.key_id())
-        .cloned()
-    else {
-        return;
-    };
-    let Ok(cp) = Checkpoint::parse(&parsed.text) else {
-        return;
-    };
-    let o = o.clone();
-    if let Err(e) = origin::blocking(move || o.add_cosignature(&cp, sig, MAX_COSIGNATURES)).await {
-        error!("storing a cosignature: {e}");
+
+    /// Whether `peer` serves the tree of `size` entries of `o`: its last entry bundle and one
+    /// other, compared with this node's bytes.
+    async fn holds_tree(
+        &self,
+        o: &Arc<Origin>,
+        size: u64,
+        peer: Option<PeerId>,
+    ) -> Result<(), String> {
+        if size == 0 {
+            return Ok(());
+        }
+        let peer = peer.ok_or("the gossip names no signer to ask")?;
+        let last = (size - 1) / pgext_log::TILE_WIDTH;
+        let other = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=last);
+        let mut bundles = vec![last];
+        if other != last {
+            bundles.push(other);
+        }
+        for index in bundles {
+            let width = (size - index * pgext_log::TILE_WIDTH).min(pgext_log::TILE_WIDTH) as u16;
+            let path = pgext_log::Tile::entries(index, width).path();
+            let (reader, p) = (o.clone(), path.clone());
+            let ours = origin::blocking(move || reader.tile_bytes(&p))
+                .await
+                .map_err(|e| format!("{path} is not here to compare: {e}"))?
+                .1;
+            let mut tries = 0;
+            let theirs = loop {
+                match self.fetch_path(peer, &o.name, &path).await {
+                    Ok(b) => break b,
+                    Err(f) => {
+                        tries += 1;
+                        if tries >= HOLDS_TREE_TRIES {
+                            return Err(format!("{peer} does not serve {path}: {f}"));
+                        }
+                        tokio::time::sleep(Duration::from_millis(200 * u64::from(tries))).await;
+                    }
+                }
+            };
+            if theirs != ours {
+                self.peers.demote(
+                    peer,
+                    100,
+                    &format!("cosigned a tree but serves another {path}"),
+                );
+                return Err(format!("{peer} serves another {path}"));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -11,6 +11,8 @@
 //!   authority, fetches and hash-checks every blob, commits durably, then cosigns and gossips
 //!   its cosignature. Nothing is served before that.
 //! - [`witness`]: C2SP tlog-witness `add-checkpoint`, over HTTP and libp2p.
+//! - [`mirror`]: C2SP tlog-mirror `add-checkpoint` and `add-entries`, over HTTP: a mirror
+//!   client uploads entries, authenticated package by package, and gets the cosignatures.
 //! - [`forward`]: submissions to a mirrored origin go to its sequencer.
 //! - [`peers`]: peers lose standing for each fault, so others are asked first.
 //!
@@ -23,9 +25,11 @@ pub mod counts;
 pub mod fetch;
 pub mod forward;
 pub mod gossip;
+pub mod mirror;
 pub mod peers;
 pub mod serve;
 pub mod sync;
+mod upload;
 pub mod witness;
 
 use std::collections::{HashMap, HashSet};
@@ -50,6 +54,10 @@ struct Mirror {
     /// The newest verified checkpoint heard of, not yet synced.
     target: Mutex<Option<(u64, String)>>,
     wake: Notify,
+    /// What tlog-mirror clients uploaded and is not yet committed.
+    pending: Mutex<mirror::Pending>,
+    /// Serializes tlog-mirror `add-checkpoint`s: each is checked against the one before.
+    updating: tokio::sync::Mutex<()>,
 }
 
 /// The node's federation state.
@@ -105,6 +113,8 @@ impl Federation {
                         views: Mutex::default(),
                         target: Mutex::default(),
                         wake: Notify::new(),
+                        pending: Mutex::default(),
+                        updating: tokio::sync::Mutex::new(()),
                     }),
                 )
             })

@@ -40,7 +40,9 @@ type Fetched = (Tile, PeerId, Vec<u8>);
 
 /// Entries and tiles that made the signed tree.
 #[derive(Debug)]
-struct Verified {
+pub(super) struct Verified {
+    /// The index of the first entry.
+    from: u64,
     entries: Vec<Vec<u8>>,
     tiles: Vec<(Tile, Vec<u8>)>,
 }
@@ -273,7 +275,7 @@ impl Federation {
     }
 
     /// Re-checks every entry, fetches the blobs, commits, cosigns and gossips.
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         o: &Arc<Origin>,
         signed: &SignedCheckpoint,
@@ -282,6 +284,13 @@ impl Federation {
     ) -> Result<(), String> {
         let snap = o.snapshot();
         let from = snap.size;
+        if from != v.from {
+            // Another path (pull sync or tlog-mirror add-entries) committed meanwhile.
+            return Err(format!(
+                "the mirror is at size {from} now, not {}: verifying again",
+                v.from
+            ));
+        }
         let t0 = std::time::Instant::now();
         // Every entry must parse canonically and pass the rules against the state before it,
         // checked on a copy: readers keep the published state.
@@ -408,20 +417,46 @@ async fn check_bundles(
                 }
             }
         }
-        let out = integrate(from, &entries, &**o.store())?;
-        if out.size != signed.checkpoint.size || out.root != signed.checkpoint.root {
-            return Err(origin::Error::internal(format!(
-                "recomputed root at size {} differs from the checkpoint's",
-                out.size
-            )));
-        }
-        Ok(Verified {
-            entries,
-            tiles: out.tiles,
-        })
+        extend(&o, from, entries, &signed)
     })
     .await
     .map_err(|e| e.to_string())
+}
+
+/// Recomputes the tree with `entries` on top of the mirror's verified copy of size `from` and
+/// compares the root with the signed checkpoint (blocking).
+fn extend(
+    o: &Origin,
+    from: u64,
+    entries: Vec<Vec<u8>>,
+    signed: &SignedCheckpoint,
+) -> Result<Verified, origin::Error> {
+    let out = integrate(from, &entries, &**o.store())?;
+    if out.size != signed.checkpoint.size || out.root != signed.checkpoint.root {
+        return Err(origin::Error::internal(format!(
+            "recomputed root at size {} differs from the checkpoint's",
+            out.size
+        )));
+    }
+    Ok(Verified {
+        from,
+        entries,
+        tiles: out.tiles,
+    })
+}
+
+/// [`extend`] on the blocking pool, for entries that came some other way than bundles
+/// (tlog-mirror `add-entries`).
+pub(super) async fn verify_extension(
+    o: &Arc<Origin>,
+    from: u64,
+    entries: Vec<Vec<u8>>,
+    signed: &SignedCheckpoint,
+) -> Result<Verified, String> {
+    let (o, signed) = (o.clone(), signed.clone());
+    origin::blocking(move || extend(&o, from, entries, &signed))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The verdict of a batch of entries: the state after them and the blobs they name, or the

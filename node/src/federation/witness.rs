@@ -122,8 +122,20 @@ impl Federation {
         if snap.size != size {
             return refuse(Refusal::Conflict(snap.size));
         }
-        // Every cosignature of this node's keys (one per algorithm), in its keys' order.
-        let lines: String = Note::parse(snap.note.as_bytes())
+        let lines = self.own_lines(&snap.note);
+        if lines.is_empty() {
+            return (
+                500,
+                b"the verified checkpoint carries no cosignature of this node\n".to_vec(),
+            );
+        }
+        (200, lines.into_bytes())
+    }
+
+    /// Every cosignature line of this node's keys on `note` (one per algorithm), in its keys'
+    /// order.
+    pub(super) fn own_lines(&self, note: &str) -> String {
+        Note::parse(note.as_bytes())
             .map(|n| {
                 self.cosigners()
                     .filter_map(|me| {
@@ -134,13 +146,6 @@ impl Federation {
                     })
                     .collect()
             })
-            .unwrap_or_default();
-        if lines.is_empty() {
-            return (
-                500,
-                b"the verified checkpoint carries no cosignature of this node\n".to_vec(),
-            );
-        }
-        (200, lines.into_bytes())
+            .unwrap_or_default()
     }
 }

@@ -128,9 +128,10 @@ pub async fn json_rejections(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    // C2SP tlog-witness answers are plain text by that spec.
-    let witness =
-        req.method() == axum::http::Method::POST && req.uri().path().ends_with("/add-checkpoint");
+    // C2SP tlog-witness and tlog-mirror answers are plain text by those specs.
+    let witness = req.method() == axum::http::Method::POST
+        && (req.uri().path().ends_with("/add-checkpoint")
+            || req.uri().path() == "/mirror/add-entries");
     let resp = next.run(req).await;
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {

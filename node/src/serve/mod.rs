@@ -285,6 +285,14 @@ pub fn router(app: Arc<AppState>) -> access::TakeTokens<Router> {
         Router::new()
             .route("/monitor/{id}/checkpoint", get(monitor::checkpoint))
             .route("/monitor/{id}/tile/{*path}", get(monitor::tile))
+            .route(
+                "/mirror/add-checkpoint",
+                axum::routing::post(monitor::mirror_add_checkpoint),
+            )
+            .route(
+                "/mirror/add-entries",
+                axum::routing::post(monitor::add_entries),
+            )
             .with_state(app.clone()),
     );
     if let Some(ctx) = own {

@@ -10,6 +10,8 @@
 
 use std::process::Command;
 
+use tokio::io::AsyncWriteExt;
+
 use ed25519_dalek::SigningKey;
 use pgext::release::Identity;
 use pgext_log::{VerifierKey, open_checkpoint};
@@ -273,7 +275,40 @@ async fn a_mirror_client_uploads_a_log_and_gets_the_mirrors_cosignature() {
         (409, "text/x.tlog.size", format!("{n2}\n"))
     );
     let (st, _, after) = post(&url, "/mirror/add-entries", entries(n1, n2, &[]), false).await;
-    assert_eq!((st, after), (200, lines));
+    assert_eq!((st, after), (200, lines.clone()));
+
+    // Uploads that stall hold their readers; past eight, the next is told to come back, and
+    // once they go, it is taken.
+    let body = entries(n1, n2, &[]);
+    let addr = url.trim_start_matches("http://").to_string();
+    let mut stalled = Vec::new();
+    for _ in 0..8 {
+        let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /mirror/add-entries HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        // Inside the head: the reader waits for the rest.
+        conn.write_all(&body[..5]).await.unwrap();
+        stalled.push(conn);
+    }
+    pgext_tests::eventually(30, || async {
+        match post(&url, "/mirror/add-entries", body.clone(), false).await {
+            (503, _, _) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    drop(stalled);
+    let taken = pgext_tests::eventually(30, || async {
+        match post(&url, "/mirror/add-entries", body.clone(), false).await {
+            (200, _, l) => Ok(l),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(taken, lines);
 }
 
 fn id(origin: &str) -> String {

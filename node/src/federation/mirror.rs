@@ -40,6 +40,8 @@ pub const MAX_PENDING_BYTES: usize = 256 << 20;
 pub const MAX_PENDING_ENTRIES: usize = 1 << 20;
 /// Packages read from one request; the rest is asked for again (`202`).
 pub const MAX_PACKAGES_PER_REQUEST: u64 = 32;
+/// `add-entries` requests read at once, node-wide; more are `503`.
+pub const MAX_UPLOADS: usize = 8;
 /// Entries a request may resend that the mirror already holds.
 pub const MAX_EXCESS_ENTRIES: u64 = 8192;
 /// One answer of the tlog-mirror endpoints: status, content type, body.
@@ -202,6 +204,13 @@ impl Federation {
         body: Box<dyn Read + Send>,
         gzip: bool,
     ) -> MirrorAnswer {
+        // Held until the answer: each upload holds a blocking thread while it streams.
+        let Ok(_reading) = self.uploads.clone().try_acquire_owned() else {
+            return text(
+                503,
+                format!("{MAX_UPLOADS} uploads are being read here; send this one again shortly"),
+            );
+        };
         let head = match origin::blocking(move || {
             // A gzip decoder reads its header as it is made: here, off the async threads.
             let mut body: Box<dyn Read + Send> = if gzip {

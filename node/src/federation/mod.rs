@@ -80,6 +80,8 @@ pub struct Federation {
     allow: HashSet<PeerId>,
     /// Blobs named by private origins, as of the sizes they had (`serve`).
     private_blobs: Mutex<(Vec<u64>, Arc<HashSet<String>>)>,
+    /// tlog-mirror uploads read at once (each holds a blocking thread while it streams).
+    uploads: Arc<tokio::sync::Semaphore>,
 }
 
 impl Federation {
@@ -136,6 +138,7 @@ impl Federation {
             peers: peers::Peers::default(),
             allow,
             private_blobs: Mutex::default(),
+            uploads: Arc::new(tokio::sync::Semaphore::new(mirror::MAX_UPLOADS)),
         });
         let mut tasks = vec![tokio::spawn(fed.clone().inbound_loop(inbound))];
         tasks.push(tokio::spawn(fed.clone().poll_loop()));

@@ -60,6 +60,9 @@ pub async fn tile(
 /// How long an `add-entries` upload may pause between two pieces of its body before it is
 /// taken as ended there.
 const UPLOAD_STALL: Duration = Duration::from_secs(30);
+/// The longest one `add-entries` request may take: 32 packages of 256 entries fit in it at
+/// any sane rate, and a client trickling bytes does not hold a reader for longer.
+const UPLOAD_LIMIT: Duration = Duration::from_secs(600);
 
 fn mirror_answer((status, content_type, body): MirrorAnswer) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -115,15 +118,17 @@ pub async fn add_entries(
         }
     };
     // A client that stops sending ends its upload there: what came is kept.
-    let chunks = futures::stream::unfold(body.into_data_stream(), |mut s| async move {
-        match tokio::time::timeout(UPLOAD_STALL, s.next()).await {
+    let end = tokio::time::Instant::now() + UPLOAD_LIMIT;
+    let chunks = futures::stream::unfold(body.into_data_stream(), move |mut s| async move {
+        let until = end.min(tokio::time::Instant::now() + UPLOAD_STALL);
+        match tokio::time::timeout_at(until, s.next()).await {
             Ok(Some(Ok(b))) => Some((Ok(b), s)),
             Ok(Some(Err(e))) => Some((Err(std::io::Error::other(e)), s)),
             Ok(None) => None,
             Err(_) => Some((
                 Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
-                    "the upload stalled",
+                    "the upload stalled or took too long",
                 )),
                 s,
             )),

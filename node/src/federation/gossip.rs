@@ -344,6 +344,8 @@ fn same_tree(note: &str, signed: &SignedCheckpoint, vkey: &VerifierKey) -> bool 
     open_checkpoint(note.as_bytes(), vkey, &[]).is_ok_and(|c| c.checkpoint == signed.checkpoint)
 }
 
+/// Cosigners checked at once for holding the tree they signed.
+pub const MAX_HOLDS_CHECKS: usize = 16;
 /// How often a cosigner that did not answer whether it holds the tree is asked again.
 const HOLDS_TREE_TRIES: u32 = 3;
 
@@ -384,6 +386,7 @@ impl Federation {
         let served = Note::parse(o.snapshot().note.as_bytes());
         if !served.is_ok_and(|n| {
             n.text == parsed.text
+                && n.signatures.len() <= MAX_COSIGNATURES
                 && !n
                     .signatures
                     .iter()
@@ -391,6 +394,12 @@ impl Federation {
         }) {
             return;
         }
+        // Checks ask peers: a bounded number run at once, and a cosignature that finds none
+        // free waits for the mirror's next one.
+        let Ok(_checking) = self.checking.clone().try_acquire_owned() else {
+            debug!(origin = %o.name, "too many cosigners being checked; dropping one");
+            return;
+        };
         if let Err(why) = self.holds_tree(o, cp.size, source).await {
             warn!(
                 origin = %o.name,

@@ -266,7 +266,7 @@ impl Federation {
             }
         };
         if head.end < mirrored || head.start > next {
-            return info(409, head.end.max(pending_size), next);
+            return info(409, head.end, next);
         }
         if head.start > head.end {
             return text(400, "upload_start is past upload_end");
@@ -310,6 +310,7 @@ impl Federation {
             return info(202, head.end, next);
         }
         match uploaded.stop {
+            Some((409, _)) => info(409, head.end, next),
             Some((status, why)) if status != 400 => text(status, why),
             Some((_, why)) => text(400, why),
             None => text(400, "no package of the upload came"),
@@ -320,6 +321,8 @@ impl Federation {
     /// node's cosignatures on the checkpoint of size `end`.
     async fn complete(&self, m: &Arc<Mirror>, end: u64, note: Option<String>) -> MirrorAnswer {
         let o = &m.origin;
+        // One commit at a time per origin: each copies what is pending and checks it.
+        let _one = m.completing.lock().await;
         let from = o.size();
         if from < end {
             let Some(note) = note else {
@@ -358,6 +361,12 @@ impl Federation {
                 }
             };
             if let Err(why) = self.finish(o, &signed, &note, verified).await {
+                if let Some(halted) = o.halted() {
+                    return text(
+                        422,
+                        format!("this node no longer mirrors {}: {halted}", o.name),
+                    );
+                }
                 return text(
                     503,
                     format!(
@@ -373,10 +382,8 @@ impl Federation {
         }
         let lines = self.own_lines(&snap.note);
         if lines.is_empty() {
-            return text(
-                500,
-                "the committed checkpoint carries no cosignature of this node",
-            );
+            // Nothing committed yet (the empty tree), so nothing cosigned.
+            return info(409, end, snap.size);
         }
         (200, TEXT, lines.into_bytes())
     }

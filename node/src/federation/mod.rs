@@ -58,6 +58,8 @@ struct Mirror {
     pending: Mutex<mirror::Pending>,
     /// Serializes tlog-mirror `add-checkpoint`s: each is checked against the one before.
     updating: tokio::sync::Mutex<()>,
+    /// Serializes commits of uploaded entries: each copies and checks what is pending.
+    completing: tokio::sync::Mutex<()>,
 }
 
 /// The node's federation state.
@@ -82,6 +84,8 @@ pub struct Federation {
     private_blobs: Mutex<(Vec<u64>, Arc<HashSet<String>>)>,
     /// tlog-mirror uploads read at once (each holds a blocking thread while it streams).
     uploads: Arc<tokio::sync::Semaphore>,
+    /// Gossiped cosignatures being checked against their signers' bundles (`gossip`).
+    checking: Arc<tokio::sync::Semaphore>,
 }
 
 impl Federation {
@@ -117,6 +121,7 @@ impl Federation {
                         wake: Notify::new(),
                         pending: Mutex::default(),
                         updating: tokio::sync::Mutex::new(()),
+                        completing: tokio::sync::Mutex::new(()),
                     }),
                 )
             })
@@ -139,6 +144,7 @@ impl Federation {
             allow,
             private_blobs: Mutex::default(),
             uploads: Arc::new(tokio::sync::Semaphore::new(mirror::MAX_UPLOADS)),
+            checking: Arc::new(tokio::sync::Semaphore::new(gossip::MAX_HOLDS_CHECKS)),
         });
         let mut tasks = vec![tokio::spawn(fed.clone().inbound_loop(inbound))];
         tasks.push(tokio::spawn(fed.clone().poll_loop()));

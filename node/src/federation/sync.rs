@@ -363,9 +363,11 @@ impl Federation {
         }
         let size = signed.checkpoint.size;
         let (committer, note_out) = (o.clone(), served.clone());
-        origin::blocking(move || committer.commit_mirrored(&v.tiles, size, &note_out, registry))
-            .await
-            .map_err(|e| e.to_string())?;
+        origin::blocking(move || {
+            committer.commit_mirrored(&v.tiles, (from, size), &note_out, registry)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         info!(
             size,
             entries,

@@ -383,7 +383,7 @@ impl Origin {
     pub fn commit_mirrored(
         &self,
         tiles: &[(Tile, Vec<u8>)],
-        size: u64,
+        (from, size): (u64, u64),
         note: &str,
         registry: Registry,
     ) -> Result<()> {
@@ -394,6 +394,17 @@ impl Origin {
             return Err(Error::unavailable(
                 "halted",
                 format!("{} no longer advances here: {why}", self.name),
+            ));
+        }
+        if snap.size != from {
+            // Another path (pull sync or a tlog-mirror upload) committed since these entries
+            // were checked on top of `from`: they are checked again on top of what is there.
+            return Err(Error::unavailable(
+                "moved",
+                format!(
+                    "{} is at size {} now, not {from}: checking again",
+                    self.name, snap.size
+                ),
             ));
         }
         if size <= snap.size {
